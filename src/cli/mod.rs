@@ -1,0 +1,111 @@
+//! The command tree: one file per command group. Each command parses its flags (argh) and calls into the
+//! library modules; no protocol or I/O logic lives here.
+//!
+//! A command returns [`CliResult`]: `Ok(code)` is the process exit code, `Err` prints `error: …` on stderr and
+//! exits with the error's code (1 unless stated). Commands not built yet answer exit code 2 via
+//! [`not_yet_implemented`], never a fake success.
+
+use std::fmt;
+
+#[cfg(feature = "client")]
+pub mod context;
+#[cfg(feature = "operator")]
+pub mod dial;
+#[cfg(feature = "operator")]
+pub mod doctor;
+#[cfg(feature = "engine")]
+pub mod engine;
+#[cfg(feature = "device")]
+pub mod forward;
+#[cfg(feature = "mcp")]
+pub mod mcp;
+#[cfg(feature = "operator")]
+pub mod setup;
+#[cfg(feature = "operator")]
+pub mod tunnels;
+#[cfg(any(feature = "device", feature = "operator"))]
+pub mod webtty;
+
+/// Outcome of a command: the exit code on success.
+pub type CliResult = Result<u8, CliError>;
+
+/// A command failure: message for stderr and the process exit code.
+#[derive(Debug)]
+pub struct CliError {
+    /// Exit code (non-zero).
+    pub code: u8,
+    /// One-line explanation.
+    pub message: String,
+}
+
+impl CliError {
+    /// A failure with exit code 1.
+    pub fn new(message: impl Into<String>) -> Self {
+        CliError {
+            code: 1,
+            message: message.into(),
+        }
+    }
+
+    /// A failure with a specific exit code.
+    pub fn with_code(code: u8, message: impl Into<String>) -> Self {
+        CliError {
+            code: code.max(1),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl<E: std::error::Error> From<E> for CliError {
+    fn from(e: E) -> Self {
+        CliError::new(e.to_string())
+    }
+}
+
+/// Answer for a command whose issue has not landed yet: exit code 2.
+pub fn not_yet_implemented(command: &str) -> CliResult {
+    Err(CliError::with_code(
+        2,
+        format!("`rstream {command}` is not yet implemented in this build"),
+    ))
+}
+
+/// Output format selected with `-o/--output`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Human table.
+    Table,
+    /// Human text.
+    Text,
+    /// Machine-readable JSON.
+    Json,
+    /// Nothing (exit code only).
+    None,
+}
+
+impl std::str::FromStr for OutputFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "table" => Ok(OutputFormat::Table),
+            "text" => Ok(OutputFormat::Text),
+            "json" => Ok(OutputFormat::Json),
+            "none" => Ok(OutputFormat::None),
+            other => Err(format!(
+                "unknown output format {other:?}: expected table, text, json or none"
+            )),
+        }
+    }
+}
+
+/// argh parser for `-o` values.
+pub fn parse_output(s: &str) -> Result<OutputFormat, String> {
+    s.parse()
+}

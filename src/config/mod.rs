@@ -1,0 +1,1 @@
+//! Contexts: which engine to reach, with which token and CA (`~/.rstream/config.yaml`, rstream's format).

@@ -1,0 +1,72 @@
+//! Every bound the device (and the engine) lives by, in one place.
+//!
+//! A Raspberry Pi Zero has 512 MiB and an OpenWrt router often 128 MiB: nothing we do may grow without limit
+//! from network input. Each constant here is the single source of a buffer size, queue depth, timeout or cap;
+//! code refers to the name, never to a bare number. Memory per open stream on the device is roughly
+//! `TLS_READ_RECORD_LEN + TLS_WRITE_RECORD_LEN + 2 * PIPE_LEN + COPY_BUF_LEN`.
+
+use std::time::Duration;
+
+/// Largest rstream/WebTTY protobuf frame on a byte stream (upstream: "framed packet too large").
+pub const MAX_FRAME_LEN: usize = 65_535;
+
+/// TLS read record buffer: a full TLS 1.3 record (16 KiB plaintext + header, tag and padding).
+pub const TLS_READ_RECORD_LEN: usize = 16_640;
+/// TLS write record buffer (plaintext bytes per outgoing record, plus overhead).
+pub const TLS_WRITE_RECORD_LEN: usize = 16_640;
+/// Capacity of each in-memory pipe between a TLS session and its user (one per direction).
+pub const PIPE_LEN: usize = 16_384;
+/// Buffer used by every byte-copy loop (splice, forward, file transfer).
+pub const COPY_BUF_LEN: usize = 16_384;
+
+/// Largest HTTP request/response header block we accept.
+pub const MAX_HTTP_HEAD_LEN: usize = 16_384;
+/// Most header lines in one HTTP message.
+pub const MAX_HTTP_HEADERS: usize = 64;
+/// Largest HTTP body we buffer in memory (JSON API bodies, PROPFIND/PROPPATCH/LOCK XML). Streams are not buffered.
+pub const MAX_HTTP_BUFFERED_BODY: usize = 1 << 20;
+/// An HTTP peer that sends nothing for this long is dropped (slowloris guard).
+pub const HTTP_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Time allowed to receive a complete request head.
+pub const HTTP_HEAD_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Largest WebSocket message (a WebTTY frame fits in 64 KiB).
+pub const MAX_WS_MESSAGE_LEN: usize = 64 * 1024;
+/// Bytes of child stdout/stderr read per WebTTY `Data` message.
+pub const EXEC_CHUNK_LEN: usize = 16 * 1024;
+/// Concurrent WebTTY sessions per server (further Opens get a clear Error).
+pub const MAX_WEBTTY_SESSIONS: usize = 32;
+/// Server-side cap on one exec session's lifetime unless the client asks for less.
+pub const EXEC_MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+/// Client-side cap on captured stdout+stderr of `webtty exec` (beyond it the output is truncated and flagged).
+pub const EXEC_OUTPUT_CAP: usize = 64 * 1024 * 1024;
+
+/// Default largest WebDAV upload (`--fs-max-upload-size`).
+pub const DEFAULT_FS_MAX_UPLOAD: u64 = 64 * 1024 * 1024;
+/// Most WebDAV locks held at once.
+pub const MAX_WEBDAV_LOCKS: usize = 1024;
+
+/// Heartbeat period on control channels (and WebTTY sessions that ask for it).
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+/// A control channel silent for this long is dead (3 missed heartbeats).
+pub const HEARTBEAT_DEAD_AFTER: Duration = Duration::from_secs(15);
+/// Deadline for the agent's leg of a stream to arrive after `ProxyConnReq`.
+pub const PROXY_LEG_DEADLINE: Duration = Duration::from_secs(10);
+/// TCP connect + TLS handshake deadline when dialing the engine.
+pub const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deadline for the first framed message on a new engine connection.
+pub const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Tunnels one control channel may register.
+pub const MAX_TUNNELS_PER_CLIENT: usize = 64;
+/// Streams (client ⇄ agent splices) open at once through one engine.
+pub const MAX_ENGINE_STREAMS: usize = 4096;
+/// Outgoing control-channel messages queued per client before the engine treats it as stuck.
+pub const CONTROL_QUEUE_DEPTH: usize = 256;
+/// Pending legs (ProxyConnReq sent, ProxyReq not yet arrived) per tunnel.
+pub const MAX_PENDING_LEGS_PER_TUNNEL: usize = 256;
+
+/// First reconnect delay after a lost control channel.
+pub const RECONNECT_INITIAL: Duration = Duration::from_millis(250);
+/// Upper bound of the reconnect backoff.
+pub const RECONNECT_MAX: Duration = Duration::from_secs(5);

@@ -1,0 +1,1 @@
+//! Operator tools: tunnel inventory and filters, doctor, codex/claude setup.

@@ -1,0 +1,1 @@
+//! WebDAV filesystem sidecar at `/fs`: the device handler and the operator client.
