@@ -6,11 +6,7 @@ use super::{not_yet_implemented, CliResult};
 
 /// connect stdin/stdout to a tunnel (private or published) through the engine
 #[derive(FromArgs)]
-#[argh(
-    subcommand,
-    name = "dial",
-    example = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | rstream dial rstrm://api"
-)]
+#[argh(subcommand, name = "dial", example = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | rstream dial rstrm://api")]
 pub struct DialCommand {
     /// rstrm://NAME or tunnel id/name
     #[argh(positional)]

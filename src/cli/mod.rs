@@ -41,18 +41,12 @@ pub struct CliError {
 impl CliError {
     /// A failure with exit code 1.
     pub fn new(message: impl Into<String>) -> Self {
-        CliError {
-            code: 1,
-            message: message.into(),
-        }
+        CliError { code: 1, message: message.into() }
     }
 
     /// A failure with a specific exit code.
     pub fn with_code(code: u8, message: impl Into<String>) -> Self {
-        CliError {
-            code: code.max(1),
-            message: message.into(),
-        }
+        CliError { code: code.max(1), message: message.into() }
     }
 }
 
@@ -70,10 +64,7 @@ impl<E: std::error::Error> From<E> for CliError {
 
 /// Answer for a command whose issue has not landed yet: exit code 2.
 pub fn not_yet_implemented(command: &str) -> CliResult {
-    Err(CliError::with_code(
-        2,
-        format!("`rstream {command}` is not yet implemented in this build"),
-    ))
+    Err(CliError::with_code(2, format!("`rstream {command}` is not yet implemented in this build")))
 }
 
 /// Output format selected with `-o/--output`.
@@ -98,9 +89,7 @@ impl std::str::FromStr for OutputFormat {
             "text" => Ok(OutputFormat::Text),
             "json" => Ok(OutputFormat::Json),
             "none" => Ok(OutputFormat::None),
-            other => Err(format!(
-                "unknown output format {other:?}: expected table, text, json or none"
-            )),
+            other => Err(format!("unknown output format {other:?}: expected table, text, json or none")),
         }
     }
 }

@@ -20,11 +20,7 @@ pub enum TunnelsSub {
 
 /// list tunnels
 #[derive(FromArgs)]
-#[argh(
-    subcommand,
-    name = "list",
-    example = "rstream tunnels list --filter 'labels.role=codex' -o json"
-)]
+#[argh(subcommand, name = "list", example = "rstream tunnels list --filter 'labels.role=codex' -o json")]
 pub struct ListCommand {
     /// comma-separated key=value filters (name, id, status, protocol, publish, labels.<k>; `*` = any value)
     #[argh(option)]

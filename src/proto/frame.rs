@@ -30,10 +30,7 @@ impl fmt::Display for FrameError {
         match self {
             FrameError::Io(e) => write!(f, "frame i/o: {e}"),
             FrameError::Closed => write!(f, "connection closed"),
-            FrameError::TooLarge(n) => write!(
-                f,
-                "framed packet too large: {n} bytes (max {MAX_FRAME_LEN})"
-            ),
+            FrameError::TooLarge(n) => write!(f, "framed packet too large: {n} bytes (max {MAX_FRAME_LEN})"),
             FrameError::Malformed(e) => write!(f, "malformed frame: {e}"),
         }
     }
@@ -59,29 +56,22 @@ pub fn encode_frame<M: Message>(msg: &M) -> Result<Vec<u8>, FrameError> {
     }
     let mut out = Vec::with_capacity(4 + len);
     out.extend_from_slice(&(len as u32).to_be_bytes());
-    msg.encode(&mut out)
-        .map_err(|e| FrameError::Io(io::Error::other(e)))?;
+    msg.encode(&mut out).map_err(|e| FrameError::Io(io::Error::other(e)))?;
     Ok(out)
 }
 
 /// Decodes one complete frame held in `bytes` (length prefix included). Trailing bytes are an error.
 pub fn decode_frame<M: Message + Default>(bytes: &[u8]) -> Result<M, FrameError> {
-    let (head, body) = bytes.split_first_chunk::<4>().ok_or_else(|| {
-        FrameError::Io(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "short frame header",
-        ))
-    })?;
+    let (head, body) = bytes
+        .split_first_chunk::<4>()
+        .ok_or_else(|| FrameError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "short frame header")))?;
     let len = u32::from_be_bytes(*head) as usize;
     if len > MAX_FRAME_LEN {
         return Err(FrameError::TooLarge(len));
     }
     if body.len() != len {
         let msg = format!("frame announces {len} bytes, holds {}", body.len());
-        return Err(FrameError::Io(io::Error::new(
-            io::ErrorKind::InvalidData,
-            msg,
-        )));
+        return Err(FrameError::Io(io::Error::new(io::ErrorKind::InvalidData, msg)));
     }
     M::decode(body).map_err(FrameError::Malformed)
 }
@@ -108,10 +98,7 @@ where
     if first == 0 {
         return Err(FrameError::Closed);
     }
-    reader
-        .read_exact(&mut head[first..])
-        .await
-        .map_err(FrameError::Io)?;
+    reader.read_exact(&mut head[first..]).await.map_err(FrameError::Io)?;
     let len = u32::from_be_bytes(head) as usize;
     if len > MAX_FRAME_LEN {
         return Err(FrameError::TooLarge(len));
@@ -137,10 +124,7 @@ mod tests {
     #[test]
     fn frame_round_trips() {
         let bytes = encode_frame(&stream_req()).unwrap();
-        assert_eq!(
-            u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize,
-            bytes.len() - 4
-        );
+        assert_eq!(u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize, bytes.len() - 4);
         let back: Envelope = decode_frame(&bytes).unwrap();
         assert_eq!(back, stream_req());
     }
@@ -149,10 +133,7 @@ mod tests {
     fn oversize_length_is_refused_before_allocating() {
         let mut bytes = (MAX_FRAME_LEN as u32 + 1).to_be_bytes().to_vec();
         bytes.extend_from_slice(&[0; 8]);
-        assert!(matches!(
-            decode_frame::<Envelope>(&bytes),
-            Err(FrameError::TooLarge(_))
-        ));
+        assert!(matches!(decode_frame::<Envelope>(&bytes), Err(FrameError::TooLarge(_))));
         let mut reader = futures_lite::io::Cursor::new(bytes);
         let got = smol::block_on(read_frame::<_, Envelope>(&mut reader));
         assert!(matches!(got, Err(FrameError::TooLarge(n)) if n == MAX_FRAME_LEN + 1));
@@ -160,21 +141,11 @@ mod tests {
 
     #[test]
     fn garbage_body_is_malformed_not_a_panic() {
-        for body in [
-            &[0xff, 0xff, 0xff][..],
-            &[0x0a, 0x05, 0x01],
-            &[0x7a],
-            &[0x08, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80],
-        ] {
+        for body in [&[0xff, 0xff, 0xff][..], &[0x0a, 0x05, 0x01], &[0x7a], &[0x08, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80]]
+        {
             let mut bytes = (body.len() as u32).to_be_bytes().to_vec();
             bytes.extend_from_slice(body);
-            assert!(
-                matches!(
-                    decode_frame::<Envelope>(&bytes),
-                    Err(FrameError::Malformed(_))
-                ),
-                "{body:?}"
-            );
+            assert!(matches!(decode_frame::<Envelope>(&bytes), Err(FrameError::Malformed(_))), "{body:?}");
         }
     }
 
@@ -182,24 +153,15 @@ mod tests {
     fn truncated_frame_is_an_io_error() {
         let mut bytes = encode_frame(&stream_req()).unwrap();
         bytes.truncate(bytes.len() - 2);
-        assert!(matches!(
-            decode_frame::<Envelope>(&bytes),
-            Err(FrameError::Io(_))
-        ));
+        assert!(matches!(decode_frame::<Envelope>(&bytes), Err(FrameError::Io(_))));
         let mut reader = futures_lite::io::Cursor::new(bytes);
-        assert!(matches!(
-            smol::block_on(read_frame::<_, Envelope>(&mut reader)),
-            Err(FrameError::Io(_))
-        ));
+        assert!(matches!(smol::block_on(read_frame::<_, Envelope>(&mut reader)), Err(FrameError::Io(_))));
     }
 
     #[test]
     fn clean_eof_before_a_frame_is_closed() {
         let mut reader = futures_lite::io::Cursor::new(Vec::new());
-        assert!(matches!(
-            smol::block_on(read_frame::<_, Envelope>(&mut reader)),
-            Err(FrameError::Closed)
-        ));
+        assert!(matches!(smol::block_on(read_frame::<_, Envelope>(&mut reader)), Err(FrameError::Closed)));
     }
 
     #[test]

@@ -46,9 +46,7 @@ pub struct Timestamp {
 
 impl From<&str> for StringValue {
     fn from(value: &str) -> Self {
-        StringValue {
-            value: value.to_owned(),
-        }
+        StringValue { value: value.to_owned() }
     }
 }
 
@@ -111,9 +109,9 @@ impl IpAddress {
     pub fn to_ip(&self) -> Option<std::net::IpAddr> {
         match self.addr.as_ref()? {
             ip_address::Addr::V4(v) => Some(std::net::Ipv4Addr::from(*v).into()),
-            ip_address::Addr::V6(b) => <[u8; 16]>::try_from(b.as_slice())
-                .ok()
-                .map(|o| std::net::Ipv6Addr::from(o).into()),
+            ip_address::Addr::V6(b) => {
+                <[u8; 16]>::try_from(b.as_slice()).ok().map(|o| std::net::Ipv6Addr::from(o).into())
+            }
         }
     }
 }
@@ -133,21 +131,13 @@ pub struct Error {
 impl Error {
     /// Builds an error with a code and message.
     pub fn new(code: i32, message: impl Into<String>) -> Self {
-        Error {
-            code,
-            message: some_str(message),
-        }
+        Error { code, message: some_str(message) }
     }
 }
 
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "engine error {}: {}",
-            self.code,
-            opt_str(&self.message).unwrap_or("")
-        )
+        write!(f, "engine error {}: {}", self.code, opt_str(&self.message).unwrap_or(""))
     }
 }
 
@@ -498,19 +488,14 @@ pub struct ServerMessage {
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Message {
     /// Which message this is.
-    #[prost(
-        oneof = "message::Payload",
-        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16"
-    )]
+    #[prost(oneof = "message::Payload", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16")]
     pub payload: Option<message::Payload>,
 }
 
 impl Message {
     /// Wraps a payload.
     pub fn new(payload: message::Payload) -> Self {
-        Message {
-            payload: Some(payload),
-        }
+        Message { payload: Some(payload) }
     }
 }
 
@@ -590,20 +575,13 @@ mod tests {
         let bytes = msg.encode_to_vec();
         assert_eq!(bytes[0], 0x4a);
         // tunnel_id=1 "t", stream_id=2 "s", secret=3 {1:"x"}, source_ip=4 {v4 fixed32=1}
-        assert_eq!(
-            &bytes[2..],
-            &[0x0a, 1, b't', 0x12, 1, b's', 0x1a, 3, 0x0a, 1, b'x', 0x22, 5, 0x0d, 1, 0, 0, 127]
-        );
+        assert_eq!(&bytes[2..], &[0x0a, 1, b't', 0x12, 1, b's', 0x1a, 3, 0x0a, 1, b'x', 0x22, 5, 0x0d, 1, 0, 0, 127]);
         assert_eq!(Message::decode(bytes.as_slice()).unwrap(), msg);
     }
 
     #[test]
     fn tunnel_properties_round_trip_with_labels_and_wrappers() {
-        let mut props = TunnelProperties {
-            name: some_str("shell"),
-            publish: Some(false.into()),
-            ..Default::default()
-        };
+        let mut props = TunnelProperties { name: some_str("shell"), publish: Some(false.into()), ..Default::default() };
         props.labels.insert("role".into(), "codex".into());
         let req = Message::new(Payload::OpenTunnelReq(OpenTunnelReq {
             request_id: "r1".into(),
@@ -618,16 +596,9 @@ mod tests {
     #[test]
     fn unknown_fields_are_skipped() {
         // A StreamReq with an extra field 99 (varint) from a newer peer.
-        let mut bytes = StreamReq {
-            tunnel_id_name: "x".into(),
-            ..Default::default()
-        }
-        .encode_to_vec();
+        let mut bytes = StreamReq { tunnel_id_name: "x".into(), ..Default::default() }.encode_to_vec();
         bytes.extend_from_slice(&[0x98, 0x06, 0x01]);
-        assert_eq!(
-            StreamReq::decode(bytes.as_slice()).unwrap().tunnel_id_name,
-            "x"
-        );
+        assert_eq!(StreamReq::decode(bytes.as_slice()).unwrap().tunnel_id_name, "x");
     }
 
     #[test]
@@ -636,12 +607,6 @@ mod tests {
             let ip: std::net::IpAddr = ip.parse().unwrap();
             assert_eq!(IpAddress::from(ip).to_ip(), Some(ip));
         }
-        assert_eq!(
-            IpAddress {
-                addr: Some(ip_address::Addr::V6(vec![1, 2]))
-            }
-            .to_ip(),
-            None
-        );
+        assert_eq!(IpAddress { addr: Some(ip_address::Addr::V6(vec![1, 2])) }.to_ip(), None);
     }
 }

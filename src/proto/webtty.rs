@@ -153,18 +153,12 @@ pub mod data {
 impl Data {
     /// A chunk of bytes on `stream`.
     pub fn bytes(stream: DataType, bytes: Vec<u8>) -> Self {
-        Data {
-            r#type: stream as i32,
-            payload: Some(data::Payload::Data(bytes)),
-        }
+        Data { r#type: stream as i32, payload: Some(data::Payload::Data(bytes)) }
     }
 
     /// End of `stream`.
     pub fn eos(stream: DataType) -> Self {
-        Data {
-            r#type: stream as i32,
-            payload: Some(data::Payload::Eos(EndOfStream {})),
-        }
+        Data { r#type: stream as i32, payload: Some(data::Payload::Eos(EndOfStream {})) }
     }
 }
 
@@ -219,9 +213,7 @@ pub struct Message {
 impl Message {
     /// Wraps a payload.
     pub fn new(payload: message::Payload) -> Self {
-        Message {
-            payload: Some(payload),
-        }
+        Message { payload: Some(payload) }
     }
 }
 
@@ -264,19 +256,10 @@ mod tests {
     fn open_round_trips_with_upstream_tags() {
         let open = Message::new(Payload::Open(Open {
             config: Some(Config {
-                options: Some(Options {
-                    interactive: false,
-                    allocate_tty: false,
-                    send_heartbeat: true,
-                }),
+                options: Some(Options { interactive: false, allocate_tty: false, send_heartbeat: true }),
                 cmd_args: vec!["uname".into(), "-a".into()],
-                env_vars: vec![Environment {
-                    key: "A".into(),
-                    value: "1".into(),
-                }],
-                workdir: Some(Workdir {
-                    value: "/tmp".into(),
-                }),
+                env_vars: vec![Environment { key: "A".into(), value: "1".into() }],
+                workdir: Some(Workdir { value: "/tmp".into() }),
                 username: None,
             }),
         }));
@@ -292,25 +275,14 @@ mod tests {
             Payload::Data(Data::eos(DataType::Stdout)),
             Payload::Close(Close { return_code: 3 }),
             Payload::Parameter(Parameter {
-                kind: Some(parameter::Kind::TerminalSize(TerminalSize {
-                    row: 40,
-                    col: 120,
-                    xpixel: 0,
-                    ypixel: 0,
-                })),
+                kind: Some(parameter::Kind::TerminalSize(TerminalSize { row: 40, col: 120, xpixel: 0, ypixel: 0 })),
             }),
         ] {
             let msg = Message::new(payload);
-            assert_eq!(
-                Message::decode(msg.encode_to_vec().as_slice()).unwrap(),
-                msg
-            );
+            assert_eq!(Message::decode(msg.encode_to_vec().as_slice()).unwrap(), msg);
         }
         // Close is field 4 → key 0x22; return_code 3 → 0x08 0x03.
-        assert_eq!(
-            Message::new(Payload::Close(Close { return_code: 3 })).encode_to_vec(),
-            vec![0x22, 2, 0x08, 3]
-        );
+        assert_eq!(Message::new(Payload::Close(Close { return_code: 3 })).encode_to_vec(), vec![0x22, 2, 0x08, 3]);
     }
 
     #[test]
