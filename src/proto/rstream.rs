@@ -281,7 +281,7 @@ pub struct TunnelProperties {
 impl TunnelProperties {
     /// Whether the tunnel is published (unset = true, as upstream).
     pub fn is_published(&self) -> bool {
-        self.publish.map_or(true, |b| b.value)
+        self.publish.is_none_or(|b| b.value)
     }
 }
 
@@ -359,6 +359,7 @@ pub struct OpenTunnelRsp {
 /// Oneof of [`OpenTunnelRsp`].
 pub mod open_tunnel_rsp {
     /// Properties or error.
+    #[allow(clippy::large_enum_variant)] // prost oneof; boxing would change the public message API
     #[derive(Clone, PartialEq, prost::Oneof)]
     pub enum Result {
         /// Tunnel created.
@@ -504,6 +505,7 @@ pub mod message {
     use super::*;
 
     /// The payload kinds, with upstream tags.
+    #[allow(clippy::large_enum_variant)] // prost oneof; boxing would change the public message API
     #[derive(Clone, PartialEq, prost::Oneof)]
     pub enum Payload {
         /// Tag 1.
