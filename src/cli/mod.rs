@@ -98,3 +98,26 @@ impl std::str::FromStr for OutputFormat {
 pub fn parse_output(s: &str) -> Result<OutputFormat, String> {
     s.parse()
 }
+
+/// Serialises a small value as compact JSON without serde_json (so the device build can print JSON too):
+/// serde-json-core into a heap buffer that doubles until the value fits (capped at 16 MiB).
+#[cfg(feature = "client")]
+pub fn to_json<T: serde::Serialize>(value: &T) -> Result<String, CliError> {
+    let mut cap = 4096;
+    loop {
+        let mut buf = vec![0u8; cap];
+        match serde_json_core::to_slice(value, &mut buf) {
+            Ok(n) => {
+                buf.truncate(n);
+                return String::from_utf8(buf).map_err(|e| CliError::new(format!("json output: {e}")));
+            }
+            Err(serde_json_core::ser::Error::BufferFull) if cap < 16 << 20 => cap *= 2,
+            Err(e) => return Err(CliError::new(format!("json output: {e}"))),
+        }
+    }
+}
+
+/// Parses an optional `-o` value, falling back to `default`.
+pub fn output_or(value: &Option<String>, default: OutputFormat) -> Result<OutputFormat, CliError> {
+    value.as_deref().map_or(Ok(default), |v| v.parse().map_err(CliError::new))
+}
