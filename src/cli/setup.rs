@@ -1,8 +1,17 @@
 //! `rstream codex setup` and `rstream claude setup`: register `rstream mcp serve` with coding agents.
 
-use argh::FromArgs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
-use super::{not_yet_implemented, CliResult};
+use argh::FromArgs;
+use serde::Serialize;
+
+use super::{CliError, CliResult};
+use crate::config::write_atomic;
+use crate::operator::claude::{find_on_path, is_executable, ClaudeEntry, Scope};
+use crate::operator::codex::{self, DesiredEntry, Diagnostic, SetupStatus};
+use crate::operator::mcp_probe::{self, Verification};
 
 /// the Codex integration
 #[derive(FromArgs)]
@@ -12,15 +21,24 @@ pub struct CodexCommand {
     pub command: CodexSub,
 }
 
+/// Codex subcommands.
 #[derive(FromArgs)]
 #[argh(subcommand)]
 pub enum CodexSub {
     Setup(CodexSetup),
 }
 
-/// register the rstream MCP server in Codex's config.toml
+/// register the rstream MCP server in Codex's config.toml ([mcp_servers.rstream]); idempotent and
+/// format-preserving
 #[derive(FromArgs)]
-#[argh(subcommand, name = "setup")]
+#[argh(
+    subcommand,
+    name = "setup",
+    example = "rstream codex setup",
+    example = "rstream codex setup --print",
+    example = "RSTREAM_CONFIG=~/lab.yaml rstream codex setup --verify -o json",
+    note = "Statuses: installed, already_configured, repaired, conflict (a customised entry: re-run with --force)."
+)]
 pub struct CodexSetup {
     /// path of Codex config.toml (default $CODEX_HOME/config.toml or ~/.codex/config.toml)
     #[argh(option)]
@@ -37,7 +55,7 @@ pub struct CodexSetup {
     /// start the configured server and check initialize + tools/list
     #[argh(switch)]
     pub verify: bool,
-    /// output: none, json
+    /// output: none, json or yaml
     #[argh(option, short = 'o')]
     pub output: Option<String>,
 }
@@ -50,15 +68,21 @@ pub struct ClaudeCommand {
     pub command: ClaudeSub,
 }
 
+/// Claude subcommands.
 #[derive(FromArgs)]
 #[argh(subcommand)]
 pub enum ClaudeSub {
     Setup(ClaudeSetup),
 }
 
-/// register the rstream MCP server with the claude CLI
+/// register the rstream MCP server with the claude CLI (`claude mcp add … -- rstream mcp serve`)
 #[derive(FromArgs)]
-#[argh(subcommand, name = "setup")]
+#[argh(
+    subcommand,
+    name = "setup",
+    example = "rstream claude setup",
+    example = "rstream claude setup --scope project --print"
+)]
 pub struct ClaudeSetup {
     /// local, project or user (default user)
     #[argh(option)]
@@ -75,21 +99,185 @@ pub struct ClaudeSetup {
     /// print the .mcp.json block and the command line
     #[argh(switch)]
     pub print: bool,
-    /// output: none, json
+    /// output: none, json or yaml
     #[argh(option, short = 'o')]
     pub output: Option<String>,
+}
+
+/// `codex setup` report.
+#[derive(Serialize)]
+struct CodexReport {
+    changed: bool,
+    status: SetupStatus,
+    config: String,
+    command: String,
+    reload_required: bool,
+    diagnostics: Vec<Diagnostic>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verification: Option<Verification>,
+}
+
+/// How a setup report is printed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ReportFormat {
+    None,
+    Json,
+    Yaml,
+}
+
+fn report_format(v: &Option<String>) -> Result<ReportFormat, CliError> {
+    match v.as_deref() {
+        None | Some("none") => Ok(ReportFormat::None),
+        Some("json") => Ok(ReportFormat::Json),
+        Some("yaml") => Ok(ReportFormat::Yaml),
+        Some(other) => Err(CliError::new(format!("unknown output format {other:?}: expected none, json or yaml"))),
+    }
+}
+
+fn print_report<T: Serialize>(format: ReportFormat, report: &T) -> Result<(), CliError> {
+    match format {
+        ReportFormat::None => {}
+        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(report)?),
+        ReportFormat::Yaml => print!("{}", serde_yaml_ng::to_string(report)?),
+    }
+    Ok(())
+}
+
+fn env_var(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+/// The rstream executable the entry should run: `--command` (must be executable) or this binary.
+fn resolve_command(flag: &Option<String>) -> Result<PathBuf, CliError> {
+    let path = match flag {
+        Some(c) => std::fs::canonicalize(c).map_err(|e| CliError::new(format!("--command {c}: {e}")))?,
+        None => std::env::current_exe().map_err(|e| CliError::new(format!("cannot locate this binary: {e}")))?,
+    };
+    if !is_executable(&path) {
+        return Err(CliError::new(format!("--command {} is not an executable file", path.display())));
+    }
+    Ok(path)
 }
 
 impl CodexCommand {
     /// Runs codex setup.
     pub fn run(self) -> CliResult {
-        not_yet_implemented("codex setup")
+        let CodexSub::Setup(c) = self.command;
+        let format = report_format(&c.output)?;
+        if c.print && c.verify {
+            return Err(CliError::new("--print and --verify cannot be used together"));
+        }
+        let desired = DesiredEntry::new(resolve_command(&c.command)?, &env_var);
+        if c.print {
+            print!("{}", desired.print_block());
+            return Ok(0);
+        }
+        let path = match &c.config {
+            Some(p) => std::path::absolute(p).map_err(|e| CliError::new(format!("--config {p}: {e}")))?,
+            None => codex::default_config_path(&env_var),
+        };
+        let existing = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(CliError::new(format!("{}: {e}", path.display()))),
+        };
+        let readable = |p: &Path| std::fs::File::open(p).is_ok();
+        let plan = codex::plan(&existing, &desired, c.force, &is_executable, &readable).map_err(CliError::new)?;
+        let mut report = CodexReport {
+            changed: plan.new_text.is_some(),
+            status: plan.status,
+            config: path.display().to_string(),
+            command: desired.command.display().to_string(),
+            reload_required: plan.new_text.is_some(),
+            diagnostics: plan.diagnostics,
+            verification: None,
+        };
+        if let Some(text) = &plan.new_text {
+            let mode = std::fs::metadata(&path).map_or(0o600, |m| m.permissions().mode() & 0o777);
+            write_atomic(&path, text.as_bytes(), mode)
+                .map_err(|e| CliError::new(format!("{}: {e}", path.display())))?;
+        }
+        if c.verify && report.status != SetupStatus::Conflict {
+            let v = mcp_probe::verify(&desired.command, &desired.env);
+            let failed = v.status != "succeeded";
+            let (code, level) =
+                if failed { ("verification_failed", "error") } else { ("verification_succeeded", "info") };
+            let msg = v.error.clone().unwrap_or_else(|| format!("{} tools listed", v.tool_count));
+            report.diagnostics.push(Diagnostic { code, level, message: msg });
+            if failed {
+                report.status = SetupStatus::VerificationFailed;
+            }
+            report.verification = Some(v);
+        }
+        print_report(format, &report)?;
+        match report.status {
+            SetupStatus::Conflict | SetupStatus::VerificationFailed => {
+                let last = report.diagnostics.last().map(|d| d.message.clone()).unwrap_or_default();
+                Err(CliError::new(last))
+            }
+            status => {
+                if format == ReportFormat::None {
+                    let what = match status {
+                        SetupStatus::Installed => "installed",
+                        SetupStatus::Repaired => "repaired",
+                        _ => "already configured",
+                    };
+                    let reload = if report.changed { "; restart Codex to load it" } else { "" };
+                    println!("[mcp_servers.rstream] {what} in {}{reload}", report.config);
+                }
+                Ok(0)
+            }
+        }
     }
+}
+
+/// `claude setup` report.
+#[derive(Serialize)]
+struct ClaudeReport {
+    name: String,
+    scope: &'static str,
+    changed: bool,
 }
 
 impl ClaudeCommand {
     /// Runs claude setup.
     pub fn run(self) -> CliResult {
-        not_yet_implemented("claude setup")
+        let ClaudeSub::Setup(c) = self.command;
+        let format = report_format(&c.output)?;
+        let scope: Scope = c.scope.as_deref().unwrap_or("user").parse().map_err(CliError::new)?;
+        let entry = ClaudeEntry {
+            name: c.name.clone().unwrap_or_else(|| "rstream".into()),
+            scope,
+            command: resolve_command(&c.command)?,
+            rstream_config: env_var("RSTREAM_CONFIG").filter(|v| !v.is_empty()),
+        };
+        if c.print {
+            print!("{}", entry.print_text());
+            return Ok(0);
+        }
+        let claude = find_on_path("claude", env_var("PATH").as_deref()).ok_or_else(|| {
+            CliError::new(
+                "claude executable not found on PATH: install Claude Code, then rerun, or use --print to copy \
+                 the configuration manually",
+            )
+        })?;
+        if c.force {
+            let _ = Command::new(&claude).args(entry.remove_args()).output();
+        }
+        let out = Command::new(&claude)
+            .args(entry.add_args())
+            .output()
+            .map_err(|e| CliError::new(format!("running {}: {e}", claude.display())))?;
+        if !out.status.success() {
+            let msg = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+            let hint = if c.force { "" } else { " (if it already exists, re-run with --force)" };
+            return Err(CliError::new(format!("claude mcp add failed: {msg}{hint}")));
+        }
+        let report = ClaudeReport { name: entry.name.clone(), scope: scope.as_str(), changed: true };
+        print_report(format, &report)?;
+        if format == ReportFormat::None {
+            println!("registered MCP server {:?} with Claude Code (scope {})", entry.name, scope.as_str());
+        }
+        Ok(0)
     }
 }

@@ -253,7 +253,7 @@ impl ConfigFile {
     pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
         let io_err = |error| ConfigError::Io { path: path.to_owned(), error };
         let text = serde_yaml_ng::to_string(self).map_err(|e| io_err(io::Error::other(e)))?;
-        write_atomic(path, text.as_bytes()).map_err(io_err)
+        write_atomic(path, text.as_bytes(), 0o600).map_err(io_err)
     }
 
     /// Name of the default context, if set.
@@ -327,13 +327,14 @@ fn create_parent(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Writes `bytes` to `path` through a 0600 temp file in the same directory, fsync, rename.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Writes `bytes` to `path` through a temp file (created with `mode`) in the same directory, fsync, rename: a
+/// reader sees the old or the new file, never a mix; a failure leaves the old file and no temp file.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     create_parent(path)?;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".rstream-config-{}-{}.tmp", std::process::id(), unique_suffix()));
+    let tmp = dir.join(format!(".rstream-write-{}-{}.tmp", std::process::id(), unique_suffix()));
     let result = (|| {
-        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)

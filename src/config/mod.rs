@@ -12,5 +12,5 @@
 pub mod file;
 pub mod resolve;
 
-pub use file::{config_path, update, ConfigError, ConfigFile, ContextEntry};
+pub use file::{config_path, update, write_atomic, ConfigError, ConfigFile, ContextEntry};
 pub use resolve::{resolve, ResolvedContext};
