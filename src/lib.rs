@@ -22,6 +22,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod encoding;
 pub mod limits;
 #[macro_use]
 pub mod log;
