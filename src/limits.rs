@@ -29,6 +29,16 @@ pub const MAX_HTTP_BUFFERED_BODY: usize = 1 << 20;
 pub const HTTP_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Time allowed to receive a complete request head.
 pub const HTTP_HEAD_TIMEOUT: Duration = Duration::from_secs(15);
+/// Longest chunk-size line (hex size plus chunk extensions) in a chunked HTTP body.
+pub const MAX_HTTP_CHUNK_LINE_LEN: usize = 1024;
+/// Unread request-body bytes a server discards to keep a connection alive after answering early (a client
+/// likewise drains this much of an unread response before reusing a connection); beyond it the connection closes.
+pub const HTTP_DRAIN_MAX: u64 = 64 * 1024;
+/// After answering a request whose body was left unread, the server reads and discards at most this many bytes
+/// before closing, so the peer sees the response instead of a TCP reset ("lingering close").
+pub const HTTP_LINGER_MAX: u64 = 1 << 20;
+/// Upper bound on the lingering close described at [`HTTP_LINGER_MAX`].
+pub const HTTP_LINGER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Largest WebSocket message (a WebTTY frame fits in 64 KiB).
 pub const MAX_WS_MESSAGE_LEN: usize = 64 * 1024;
