@@ -20,6 +20,9 @@ use super::error::HttpError;
 use super::upgrade::PrefixedStream;
 use crate::limits::MAX_HTTP_HEAD_LEN;
 
+/// Parses a head at the start of a buffer: `Ok(None)` while incomplete, else its length and the head.
+pub(crate) type HeadParser<H> = fn(&[u8]) -> Result<Option<(usize, H)>, HttpError>;
+
 /// A stream with a fixed read buffer and an idle timeout.
 pub(crate) struct Conn<S> {
     stream: S,
@@ -198,7 +201,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// stay at `buf[..len]` (see [`Conn::into_prefixed`]) and the read position is just past them.
     pub(crate) async fn read_head<H>(
         &mut self,
-        parse: fn(&[u8]) -> Result<Option<(usize, H)>, HttpError>,
+        parse: HeadParser<H>,
         head_timeout: Duration,
         what: &'static str,
     ) -> Result<Option<H>, HttpError> {

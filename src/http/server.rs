@@ -273,9 +273,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ServerConn<S> {
     /// Hands over the raw stream with the current request's head (and everything after it) replayed first,
     /// for a raw splice after peeking at the head. Only possible before the body is read or a response is
     /// written; otherwise the connection comes back unchanged as `Err`.
-    pub fn into_replay(self) -> Result<PrefixedStream<S>, Self> {
+    pub fn into_replay(self) -> Result<PrefixedStream<S>, Box<Self>> {
         if !self.in_request || !self.replayable {
-            return Err(self);
+            return Err(Box::new(self));
         }
         // `Conn::read_head` parses from the start of the buffer, so the head begins at offset 0.
         Ok(self.conn.into_prefixed(Some(0)))
