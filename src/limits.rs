@@ -12,10 +12,20 @@ pub const MAX_FRAME_LEN: usize = 65_535;
 
 /// TLS read record buffer: a full TLS 1.3 record (16 KiB plaintext + header, tag and padding).
 pub const TLS_READ_RECORD_LEN: usize = 16_640;
-/// TLS write record buffer (plaintext bytes per outgoing record, plus overhead).
-pub const TLS_WRITE_RECORD_LEN: usize = 16_640;
+/// TLS write record buffer: the largest plaintext a TLS record may carry (16 KiB) plus embedded-tls's 128 bytes
+/// of record overhead. Larger would produce records peers refuse as oversized.
+pub const TLS_WRITE_RECORD_LEN: usize = 16_384 + 128;
 /// Capacity of each in-memory pipe between a TLS session and its user (one per direction).
 pub const PIPE_LEN: usize = 16_384;
+/// Largest certificate chain (all DER certificates the engine sends) the TLS client keeps for the handshake
+/// signature check.
+pub const TLS_MAX_CERT_CHAIN_LEN: usize = 8192;
+/// Most certificates read from one CA file (each is a trust anchor tried in turn).
+pub const MAX_CA_CERTS: usize = 16;
+/// Stack of the one thread that runs all TLS client sessions (session state lives in heap-allocated tasks).
+pub const TLS_THREAD_STACK: usize = 1024 * 1024;
+/// Session start requests queued for the TLS thread before callers wait.
+pub const TLS_THREAD_JOB_QUEUE: usize = 64;
 /// Buffer used by every byte-copy loop (splice, forward, file transfer).
 pub const COPY_BUF_LEN: usize = 16_384;
 

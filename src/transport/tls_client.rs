@@ -1,0 +1,489 @@
+//! The TLS 1.3 client every device and operator uses to reach the engine (embedded-tls, no tokio).
+//!
+//! embedded-tls's `TlsConnection` borrows its two record buffers and reads/writes through `async fn(&mut self)`,
+//! so it cannot sit inside a poll-based `AsyncRead + AsyncWrite` type by itself. Each [`TlsStream`] therefore
+//! owns one small task (a *session*) that owns the record buffers, the connection and the TCP socket, performs
+//! the handshake, `split()`s the connection, and pumps both directions through two bounded in-memory pipes:
+//!
+//! ```text
+//!   user ──write──▶ pipe (PIPE_LEN) ──▶ TlsWriter ──▶ TCP        memory per stream: 2 record buffers
+//!   user ◀──read─── pipe (PIPE_LEN) ◀── TlsReader ◀── TCP        + 2 pipes, nothing else grows
+//! ```
+//!
+//! Decrypted bytes go straight from the record buffer into the pipe (no third buffer). A full pipe stalls the
+//! pump, which stops reading the socket: backpressure end to end. Dropping the stream cancels the session.
+//!
+//! Closing, and what embedded-tls 0.19 can and cannot do:
+//! - `close()` on the write side flushes the last record and shuts the TCP write half (FIN) while reads go on.
+//!   embedded-tls can only send `close_notify` by consuming the whole connection, so a half-close is a bare FIN;
+//!   rustls peers report it as `UnexpectedEof`, which the engine treats as the end of that direction. When the
+//!   read side has already ended with a FIN, closing sends a proper `close_notify` instead.
+//! - A peer FIN at a record boundary reads as EOF and writes keep working (a half-close from the engine).
+//!   A FIN in the middle of a record is an error (truncation).
+//! - A peer `close_notify` reads as EOF, but embedded-tls then refuses further writes on the connection, so
+//!   writes fail with `BrokenPipe`. Peers that want to half-close towards us should send a FIN, not close_notify.
+//!
+//! Certificates are always verified ([`super::tls_verify`]) unless `insecure_skip_verify` is set explicitly,
+//! which logs a warning once per process. There is no built-in root store: a CA file is required.
+
+use std::io;
+use std::net::Shutdown;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::{Arc, Mutex, Once};
+use std::task::{Context, Poll};
+
+use async_net::TcpStream;
+use embedded_io_async::BufRead as _;
+use embedded_tls::{
+    CryptoProvider, CryptoRngCore, TlsConfig, TlsConnection, TlsContext, TlsError, TlsReader, TlsVerifier, TlsWriter,
+};
+use futures_lite::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use futures_lite::{AsyncRead, AsyncWrite, FutureExt, Stream};
+use rand_core::OsRng;
+
+use super::pem::certificates_from_pem;
+use super::tls_thread::spawn_session;
+use super::tls_verify::{EngineVerifier, Suite};
+use crate::limits::{DIAL_TIMEOUT, PIPE_LEN, TLS_READ_RECORD_LEN, TLS_WRITE_RECORD_LEN};
+
+/// How the client authenticates the engine.
+#[derive(Clone, Debug, Default)]
+pub struct ClientTlsConfig {
+    /// Name sent as SNI and verified against the certificate's DNS names.
+    pub server_name: String,
+    /// PEM file contents holding the trusted CA certificate(s).
+    pub ca_pem: Option<Vec<u8>>,
+    /// Skip certificate verification (explicit opt-out only; warns once per process).
+    pub insecure_skip_verify: bool,
+}
+
+/// Trust decided before any byte is sent.
+enum Trust {
+    Anchors(Vec<Vec<u8>>),
+    Insecure,
+}
+
+impl ClientTlsConfig {
+    fn trust(&self) -> io::Result<Trust> {
+        if self.insecure_skip_verify {
+            static WARN: Once = Once::new();
+            WARN.call_once(|| {
+                log_warn!("TLS certificate verification is DISABLED (insecure_skip_verify): the engine is not authenticated")
+            });
+            return Ok(Trust::Insecure);
+        }
+        if self.server_name.parse::<std::net::IpAddr>().is_ok() {
+            return Err(invalid_input(format!(
+                "TLS server name {:?} is an IP address: certificates are verified against DNS names only; set \
+                 transport.tls.serverName in the context (e.g. localhost)",
+                self.server_name
+            )));
+        }
+        let pem = self.ca_pem.as_deref().ok_or_else(|| {
+            invalid_input(format!(
+                "no CA to verify the engine {:?}: set transport.tls.caFile in the context (or, insecurely, \
+                 transport.tls.insecureSkipVerify: true)",
+                self.server_name
+            ))
+        })?;
+        let anchors = certificates_from_pem(pem).map_err(|e| invalid_input(format!("CA file: {e}")))?;
+        Ok(Trust::Anchors(anchors))
+    }
+}
+
+/// Opens a TLS 1.3 session over `tcp`, offering ALPN `alpn`, within [`DIAL_TIMEOUT`].
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// use futures_lite::AsyncWriteExt;
+/// use rstream::transport::{connect_tls, ClientTlsConfig};
+/// let tcp = async_net::TcpStream::connect("localhost:8443").await?;
+/// let cfg = ClientTlsConfig { server_name: "localhost".into(), ca_pem: Some(std::fs::read("ca.pem")?), ..Default::default() };
+/// let mut tls = connect_tls(tcp, &cfg, "http/1.1").await?;
+/// tls.write_all(b"GET /api/auth HTTP/1.1\r\nHost: localhost\r\n\r\n").await?;
+/// # Ok(()) }
+/// ```
+pub async fn connect_tls(tcp: TcpStream, cfg: &ClientTlsConfig, alpn: &str) -> io::Result<TlsStream> {
+    let trust = cfg.trust()?;
+    let (from_engine, to_user) = piper::pipe(PIPE_LEN);
+    let (from_user, to_engine) = piper::pipe(PIPE_LEN);
+    let (ready_tx, ready_rx) = async_channel::bounded(1);
+    let (done_tx, write_done) = async_channel::bounded(1);
+    let faults = Arc::new(Faults::default());
+    let session = Session { server_name: cfg.server_name.clone(), alpn: alpn.to_owned(), trust };
+    let session_faults = faults.clone();
+    let task =
+        spawn_session(move || session.run(tcp, ready_tx, to_user, from_user, done_tx, session_faults)).await?;
+    let server = cfg.server_name.clone();
+    let ready = async { ready_rx.recv().await.unwrap_or_else(|_| Err(io::Error::other("TLS session ended"))) };
+    let deadline = async {
+        async_io::Timer::after(DIAL_TIMEOUT).await;
+        Err(io::Error::new(io::ErrorKind::TimedOut, format!("TLS handshake with {server} timed out")))
+    };
+    ready.or(deadline).await?;
+    Ok(TlsStream { from_engine, to_engine: Some(to_engine), write_done: Box::pin(write_done), faults, _session: task })
+}
+
+/// An open TLS session to the engine: `AsyncRead + AsyncWrite + Unpin + Send + 'static`.
+///
+/// Writes are encrypted and sent as soon as the session drains them (no explicit flush needed); `close()` ends
+/// the write direction (see the module docs) and waits until the last record left; dropping aborts.
+pub struct TlsStream {
+    from_engine: piper::Reader,
+    to_engine: Option<piper::Writer>,
+    write_done: Pin<Box<async_channel::Receiver<()>>>,
+    faults: Arc<Faults>,
+    _session: smol::Task<()>,
+}
+
+impl std::fmt::Debug for TlsStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsStream").field("write_open", &self.to_engine.is_some()).finish()
+    }
+}
+
+impl AsyncRead for TlsStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.from_engine).poll_read(cx, buf) {
+            Poll::Ready(Ok(0)) if !buf.is_empty() => Poll::Ready(this.faults.read.take().map_or(Ok(0), Err)),
+            other => other,
+        }
+    }
+}
+
+impl AsyncWrite for TlsStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let Some(pipe) = this.to_engine.as_mut() else {
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, "TLS stream written after close")));
+        };
+        match Pin::new(pipe).poll_write(cx, buf) {
+            Poll::Ready(Ok(0)) if !buf.is_empty() => Poll::Ready(Err(this.faults.write.take().unwrap_or_else(|| {
+                io::Error::new(io::ErrorKind::BrokenPipe, "TLS session to the engine is closed")
+            }))),
+            other => other,
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // The session flushes a record whenever it has drained the pipe.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.to_engine = None;
+        match self.write_done.as_mut().poll_next(cx) {
+            Poll::Ready(_) => Poll::Ready(self.faults.write.take().map_or(Ok(()), Err)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Errors of the pumps, handed to the user once the pipe ends (pipes can only say "EOF").
+#[derive(Default)]
+struct Faults {
+    read: FaultSlot,
+    write: FaultSlot,
+}
+
+#[derive(Default)]
+struct FaultSlot(Mutex<Option<io::Error>>);
+
+impl FaultSlot {
+    fn set(&self, e: io::Error) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+    }
+
+    fn take(&self) -> Option<io::Error> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// What the session needs to run the handshake.
+struct Session {
+    server_name: String,
+    alpn: String,
+    trust: Trust,
+}
+
+impl Session {
+    async fn run(
+        self,
+        tcp: TcpStream,
+        ready: async_channel::Sender<io::Result<()>>,
+        to_user: piper::Writer,
+        from_user: piper::Reader,
+        done: async_channel::Sender<()>,
+        faults: Arc<Faults>,
+    ) {
+        let mut read_record = vec![0u8; TLS_READ_RECORD_LEN];
+        let mut write_record = vec![0u8; TLS_WRITE_RECORD_LEN];
+        let alert = Arc::new(AtomicU16::new(0));
+        let mut conn: TlsConnection<'_, RecordSocket, Suite> =
+            TlsConnection::new(RecordSocket::new(tcp, alert.clone()), &mut read_record, &mut write_record);
+        let opened = self.handshake(&mut conn, &alert).await;
+        let failed = opened.is_err();
+        if ready.send(opened).await.is_err() || failed {
+            return;
+        }
+        let peer_finished = AtomicBool::new(false);
+        let (reader, writer) = conn.split();
+        let (_, notify) = futures_lite::future::zip(
+            pump_in(reader, to_user, &faults, &peer_finished),
+            pump_out(writer, from_user, &faults, &peer_finished, done),
+        )
+        .await;
+        if let Some(done) = notify {
+            // Both directions ended cleanly and the peer never sent close_notify: say goodbye properly.
+            let _ = conn.close().await;
+            drop(done);
+        }
+    }
+
+    async fn handshake(&self, conn: &mut TlsConnection<'_, RecordSocket, Suite>, alert: &AtomicU16) -> io::Result<()> {
+        let alpns = [self.alpn.as_bytes()];
+        let config = TlsConfig::new().with_server_name(&self.server_name).with_alpn(&alpns);
+        let (result, failure) = match &self.trust {
+            Trust::Insecure => {
+                let mut crypto = EngineCrypto { verifier: None };
+                (conn.open(TlsContext::new(&config, &mut crypto)).await, None)
+            }
+            Trust::Anchors(anchors) => {
+                let mut crypto = EngineCrypto { verifier: Some(EngineVerifier::new(anchors)) };
+                let result = conn.open(TlsContext::new(&config, &mut crypto)).await;
+                (result, crypto.verifier.and_then(|v| v.failure().map(str::to_owned)))
+            }
+        };
+        let plaintext_alert = match alert.load(Ordering::Relaxed) {
+            0 => None,
+            a => Some(a as u8),
+        };
+        result.map_err(|e| handshake_error(e, failure, plaintext_alert, &self.server_name, &self.alpn))
+    }
+}
+
+/// Engine → user: decrypted records straight into the pipe.
+async fn pump_in(
+    mut reader: TlsReader<'_, RecordSocket, Suite>,
+    mut to_user: piper::Writer,
+    faults: &Faults,
+    peer_finished: &AtomicBool,
+) {
+    loop {
+        let step = match reader.fill_buf().await {
+            Ok(data) => Ok(to_user.write(data).await),
+            Err(e) => Err(e),
+        };
+        match step {
+            Ok(Ok(n)) if n > 0 => reader.consume(n),
+            Ok(_) => return,                           // the user dropped its side
+            Err(TlsError::ConnectionClosed) => return, // close_notify
+            Err(_) if reader.as_ref().clean_eof => return peer_finished.store(true, Ordering::Release),
+            Err(e) => return faults.read.set(session_error(e, "reading from")),
+        }
+    }
+}
+
+/// User → engine: pipe bytes into records, flushed whenever the pipe runs dry. Returns the close signal when
+/// the caller should end with a `close_notify` (peer already finished) instead of a FIN.
+async fn pump_out(
+    mut writer: TlsWriter<'_, RecordSocket, Suite>,
+    mut from_user: piper::Reader,
+    faults: &Faults,
+    peer_finished: &AtomicBool,
+    done: async_channel::Sender<()>,
+) -> Option<async_channel::Sender<()>> {
+    use embedded_io_async::Write as _;
+    loop {
+        let written = match from_user.fill_buf().await {
+            Ok([]) | Err(_) => break,
+            Ok(data) => writer.write(data).await,
+        };
+        let flushed = match written {
+            Ok(n) => {
+                from_user.consume(n);
+                if from_user.is_empty() {
+                    writer.flush().await
+                } else {
+                    Ok(())
+                }
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = flushed {
+            faults.write.set(session_error(e, "writing to"));
+            return None;
+        }
+    }
+    if let Err(e) = writer.flush().await {
+        faults.write.set(session_error(e, "writing to"));
+        return None;
+    }
+    if peer_finished.load(Ordering::Acquire) {
+        return Some(done);
+    }
+    let _ = writer.as_ref().tcp.shutdown(Shutdown::Write);
+    None
+}
+
+/// The crypto provider: OS randomness, and a verifier unless verification was explicitly disabled.
+struct EngineCrypto<'a> {
+    verifier: Option<EngineVerifier<'a>>,
+}
+
+impl CryptoProvider for EngineCrypto<'_> {
+    type CipherSuite = Suite;
+    type Signature = p256::ecdsa::DerSignature;
+
+    fn rng(&mut self) -> impl CryptoRngCore {
+        OsRng
+    }
+
+    fn verifier(&mut self) -> Result<&mut impl TlsVerifier<Suite>, TlsError> {
+        self.verifier.as_mut().ok_or(TlsError::Unimplemented)
+    }
+}
+
+/// The TCP socket as embedded-io, following the TLS record framing: a FIN between records reads as a clean EOF,
+/// and a plaintext alert the server sends during the handshake (e.g. "no application protocol") is remembered so
+/// the failure can be explained (embedded-tls itself only reports `InvalidRecord`).
+#[derive(Clone)]
+struct RecordSocket {
+    tcp: TcpStream,
+    header: [u8; 5],
+    header_len: usize,
+    body_left: usize,
+    body_pos: usize,
+    clean_eof: bool,
+    /// `0x100 | description` of the last plaintext alert seen, 0 if none (shared by the clones).
+    alert: Arc<AtomicU16>,
+}
+
+/// TLS record content type of alerts.
+const CONTENT_ALERT: u8 = 21;
+
+impl RecordSocket {
+    fn new(tcp: TcpStream, alert: Arc<AtomicU16>) -> Self {
+        RecordSocket { tcp, header: [0; 5], header_len: 0, body_left: 0, body_pos: 0, clean_eof: false, alert }
+    }
+
+    /// Follows the record framing over bytes just read.
+    fn observe(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.body_left > 0 {
+                let take = self.body_left.min(bytes.len());
+                if self.header[0] == CONTENT_ALERT && self.body_pos <= 1 && self.body_pos + take > 1 {
+                    self.alert.store(0x100 | bytes[1 - self.body_pos] as u16, Ordering::Relaxed);
+                }
+                self.body_left -= take;
+                self.body_pos += take;
+                bytes = &bytes[take..];
+            } else {
+                let take = (5 - self.header_len).min(bytes.len());
+                self.header[self.header_len..self.header_len + take].copy_from_slice(&bytes[..take]);
+                self.header_len += take;
+                bytes = &bytes[take..];
+                if self.header_len == 5 {
+                    self.body_left = u16::from_be_bytes([self.header[3], self.header[4]]) as usize;
+                    self.body_pos = 0;
+                    self.header_len = 0;
+                }
+            }
+        }
+    }
+}
+
+impl embedded_io::ErrorType for RecordSocket {
+    type Error = io::Error;
+}
+
+impl embedded_io_async::Read for RecordSocket {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, io::Error> {
+        let n = self.tcp.read(buf).await?;
+        if n == 0 && !buf.is_empty() {
+            self.clean_eof = self.header_len == 0 && self.body_left == 0;
+        }
+        self.observe(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl embedded_io_async::Write for RecordSocket {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, io::Error> {
+        self.tcp.write(buf).await
+    }
+
+    async fn flush(&mut self) -> Result<(), io::Error> {
+        self.tcp.flush().await
+    }
+}
+
+fn invalid_input(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+/// A handshake failure, explained.
+fn handshake_error(e: TlsError, failure: Option<String>, alert: Option<u8>, server: &str, alpn: &str) -> io::Error {
+    use embedded_tls::alert::AlertDescription as A;
+    // Alert numbers (RFC 8446 §6): what a server answers to a ClientHello it cannot serve.
+    const HANDSHAKE_FAILURE: u8 = 40;
+    const PROTOCOL_VERSION: u8 = 70;
+    const UNRECOGNIZED_NAME: u8 = 112;
+    const NO_APPLICATION_PROTOCOL: u8 = 120;
+    let alert = match e {
+        TlsError::HandshakeAborted(_, A::NoApplicationProtocol) => Some(NO_APPLICATION_PROTOCOL),
+        TlsError::HandshakeAborted(_, A::HandshakeFailure) => Some(HANDSHAKE_FAILURE),
+        _ => alert,
+    };
+    let (kind, why) = match (e, failure, alert) {
+        (_, Some(failure), _) => (io::ErrorKind::InvalidData, failure),
+        (_, None, Some(NO_APPLICATION_PROTOCOL)) => {
+            (io::ErrorKind::InvalidData, format!("the server does not speak ALPN {alpn:?}"))
+        }
+        (_, None, Some(HANDSHAKE_FAILURE | PROTOCOL_VERSION)) => (
+            io::ErrorKind::InvalidData,
+            "the server refused the handshake (it must accept TLS 1.3 with AES-128-GCM and a P-256 key share)".into(),
+        ),
+        (_, None, Some(UNRECOGNIZED_NAME)) => {
+            (io::ErrorKind::InvalidData, format!("the server does not serve the name {server:?}"))
+        }
+        (_, None, Some(other)) => (io::ErrorKind::InvalidData, format!("the server sent TLS alert {other}")),
+        (TlsError::InvalidRecord, None, None) => (
+            io::ErrorKind::InvalidData,
+            format!(
+                "the server aborted the handshake after its hello (an encrypted alert; most often no common ALPN \
+                 protocol: this client offered {alpn:?})"
+            ),
+        ),
+        (TlsError::Io(kind), None, None) => (kind.into(), format!("connection error ({kind:?})")),
+        (TlsError::IoError, None, None) => (io::ErrorKind::UnexpectedEof, "the server closed the connection".into()),
+        (TlsError::HandshakeAborted(_, alert), None, None) => {
+            (io::ErrorKind::InvalidData, format!("the server aborted the handshake ({alert:?})"))
+        }
+        (TlsError::InvalidSignatureScheme, None, None) => (
+            io::ErrorKind::InvalidData,
+            "the server certificate uses a signature scheme this client cannot verify (ECDSA P-256 only)".into(),
+        ),
+        (other, None, None) => (io::ErrorKind::InvalidData, format!("{other:?}")),
+    };
+    io::Error::new(kind, format!("TLS handshake with {server} failed: {why}"))
+}
+
+/// An error of an established session.
+fn session_error(e: TlsError, verb: &str) -> io::Error {
+    match e {
+        TlsError::Io(kind) => io::Error::new(kind.into(), format!("TLS session: error {verb} the socket ({kind:?})")),
+        TlsError::IoError => io::Error::new(io::ErrorKind::UnexpectedEof, "TLS session: connection cut mid-record"),
+        TlsError::MissingHandshake => io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "TLS session: the peer sent close_notify; no more data can be written on this connection",
+        ),
+        other => io::Error::new(io::ErrorKind::InvalidData, format!("TLS session: {other:?} {verb} the peer")),
+    }
+}
+
+#[cfg(all(test, feature = "engine"))]
+#[path = "tls_client_tests.rs"]
+mod tests;
