@@ -2,7 +2,15 @@
 //!
 //! The device and the operator reach the engine with the embedded-tls client (`client` feature); the engine
 //! accepts with rustls (`engine` feature). Everything above works on `AsyncRead + AsyncWrite` streams.
+//!
+//! Client side: [`connect_tls`] opens a [`TlsStream`] (certificate always verified against the context's CA);
+//! [`EngineEndpoint`] turns a context into connections: [`EngineEndpoint::connect`] (any ALPN) and
+//! [`EngineEndpoint::dial_tunnel`] (a tunnel's byte stream by id or name).
 
+pub mod deadline;
+
+#[cfg(feature = "client")]
+mod dial;
 #[cfg(feature = "client")]
 mod pem;
 #[cfg(feature = "client")]
@@ -12,5 +20,8 @@ mod tls_thread;
 #[cfg(feature = "client")]
 mod tls_verify;
 
+pub use deadline::with_deadline;
+#[cfg(feature = "client")]
+pub use dial::{payload_name, DialError, EngineEndpoint};
 #[cfg(feature = "client")]
 pub use tls_client::{connect_tls, ClientTlsConfig, TlsStream};

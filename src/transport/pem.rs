@@ -2,11 +2,12 @@
 //!
 //! A context's `transport.tls.caFile` is a PEM file with one or more `CERTIFICATE` blocks. Only those blocks are
 //! used; anything else in the file (keys, comments) is ignored. Decoding is strict base64 (standard alphabet,
-//! `=` padding, whitespace allowed between lines), so a damaged file is a clear error rather than a certificate
-//! that silently never matches.
+//! whitespace allowed between lines), so a damaged file is a clear error rather than a certificate that silently
+//! never matches.
 
 use std::fmt;
 
+use crate::encoding::Base64;
 use crate::limits::MAX_CA_CERTS;
 
 /// Why a PEM file could not be turned into certificates.
@@ -16,13 +17,8 @@ pub enum PemError {
     NoCertificate,
     /// A block has no matching END line.
     Unterminated,
-    /// A block's body is not valid base64 (the offending character and its byte offset within the body).
-    BadBase64 {
-        /// The character that is not base64.
-        ch: char,
-        /// Byte offset within the block body.
-        at: usize,
-    },
+    /// A block's body is not valid base64 (what is wrong with it).
+    BadBase64(String),
     /// More certificate blocks than [`MAX_CA_CERTS`].
     TooMany(usize),
 }
@@ -32,7 +28,7 @@ impl fmt::Display for PemError {
         match self {
             PemError::NoCertificate => f.write_str("no PEM CERTIFICATE block found"),
             PemError::Unterminated => f.write_str("PEM CERTIFICATE block without an END line"),
-            PemError::BadBase64 { ch, at } => write!(f, "invalid base64 character {ch:?} at offset {at} in PEM block"),
+            PemError::BadBase64(why) => write!(f, "PEM CERTIFICATE block: {why}"),
             PemError::TooMany(n) => write!(f, "{n} certificates in one CA file (at most {MAX_CA_CERTS})"),
         }
     }
@@ -63,31 +59,10 @@ pub fn certificates_from_pem(pem: &[u8]) -> Result<Vec<Vec<u8>>, PemError> {
     Ok(certs)
 }
 
-/// Decodes standard base64, skipping ASCII whitespace; `=` ends the data.
+/// Decodes a block body: standard base64 split over lines.
 fn decode_base64(body: &str) -> Result<Vec<u8>, PemError> {
-    let mut out = Vec::with_capacity(body.len() * 3 / 4);
-    let mut acc: u32 = 0;
-    let mut bits = 0u32;
-    for (at, ch) in body.char_indices() {
-        let value = match ch {
-            'A'..='Z' => ch as u32 - 'A' as u32,
-            'a'..='z' => ch as u32 - 'a' as u32 + 26,
-            '0'..='9' => ch as u32 - '0' as u32 + 52,
-            '+' => 62,
-            '/' => 63,
-            '=' => break,
-            c if c.is_ascii_whitespace() => continue,
-            ch => return Err(PemError::BadBase64 { ch, at }),
-        };
-        acc = (acc << 6) | value;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Ok(out)
+    let compact: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    Base64::Standard.decode(&compact).map_err(PemError::BadBase64)
 }
 
 #[cfg(test)]
@@ -115,7 +90,6 @@ mod tests {
         assert_eq!(certificates_from_pem(unterminated.as_bytes()), Err(PemError::Unterminated));
         let bad = "-----BEGIN CERTIFICATE-----\nTW*u\n-----END CERTIFICATE-----";
         let err = certificates_from_pem(bad.as_bytes()).unwrap_err();
-        assert_eq!(err, PemError::BadBase64 { ch: '*', at: 3 });
         assert!(err.to_string().contains("'*'"), "{err}");
     }
 

@@ -69,7 +69,9 @@ impl ClientTlsConfig {
         if self.insecure_skip_verify {
             static WARN: Once = Once::new();
             WARN.call_once(|| {
-                log_warn!("TLS certificate verification is DISABLED (insecure_skip_verify): the engine is not authenticated")
+                log_warn!(
+                    "TLS certificate verification is DISABLED (insecure_skip_verify): the engine is not authenticated"
+                )
             });
             return Ok(Trust::Insecure);
         }
@@ -113,8 +115,7 @@ pub async fn connect_tls(tcp: TcpStream, cfg: &ClientTlsConfig, alpn: &str) -> i
     let faults = Arc::new(Faults::default());
     let session = Session { server_name: cfg.server_name.clone(), alpn: alpn.to_owned(), trust };
     let session_faults = faults.clone();
-    let task =
-        spawn_session(move || session.run(tcp, ready_tx, to_user, from_user, done_tx, session_faults)).await?;
+    let task = spawn_session(move || session.run(tcp, ready_tx, to_user, from_user, done_tx, session_faults)).await?;
     let server = cfg.server_name.clone();
     let ready = async { ready_rx.recv().await.unwrap_or_else(|_| Err(io::Error::other("TLS session ended"))) };
     let deadline = async {
@@ -160,9 +161,11 @@ impl AsyncWrite for TlsStream {
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, "TLS stream written after close")));
         };
         match Pin::new(pipe).poll_write(cx, buf) {
-            Poll::Ready(Ok(0)) if !buf.is_empty() => Poll::Ready(Err(this.faults.write.take().unwrap_or_else(|| {
-                io::Error::new(io::ErrorKind::BrokenPipe, "TLS session to the engine is closed")
-            }))),
+            Poll::Ready(Ok(0)) if !buf.is_empty() => {
+                Poll::Ready(Err(this.faults.write.take().unwrap_or_else(|| {
+                    io::Error::new(io::ErrorKind::BrokenPipe, "TLS session to the engine is closed")
+                })))
+            }
             other => other,
         }
     }
@@ -486,4 +489,4 @@ fn session_error(e: TlsError, verb: &str) -> io::Error {
 
 #[cfg(all(test, feature = "engine"))]
 #[path = "tls_client_tests.rs"]
-mod tests;
+pub(crate) mod tests;

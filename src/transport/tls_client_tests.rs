@@ -13,28 +13,24 @@ use super::*;
 const MIB: usize = 1 << 20;
 
 /// A CA and a server certificate it signed.
-struct Pki {
-    ca_pem: String,
-    server: rustls::ServerConfig,
+pub(crate) struct Pki {
+    pub ca_pem: String,
+    pub server: rustls::ServerConfig,
 }
 
-fn pki(names: &[&str], expired: bool, alpn: &[&str]) -> Pki {
+pub(crate) fn pki(names: &[&str], expired: bool, alpn: &[&str]) -> Pki {
     pki_with(names, expired, alpn, &rustls::version::TLS13)
 }
 
-fn pki_with(
-    names: &[&str],
-    expired: bool,
-    alpn: &[&str],
-    version: &'static rustls::SupportedProtocolVersion,
-) -> Pki {
+fn pki_with(names: &[&str], expired: bool, alpn: &[&str], version: &'static rustls::SupportedProtocolVersion) -> Pki {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     ca_params.distinguished_name.push(rcgen::DnType::CommonName, "test CA");
     let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
     let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let mut leaf_params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    let mut leaf_params =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
     if expired {
         leaf_params.not_before = rcgen::date_time_ymd(2020, 1, 1);
         leaf_params.not_after = rcgen::date_time_ymd(2021, 1, 1);
@@ -53,7 +49,7 @@ fn pki_with(
 }
 
 /// Accepts one TLS connection on 127.0.0.1 and runs `handler` on it.
-fn serve_one<F, Fut, T>(config: rustls::ServerConfig, handler: F) -> (SocketAddr, smol::Task<io::Result<T>>)
+pub(crate) fn serve_one<F, Fut, T>(config: rustls::ServerConfig, handler: F) -> (SocketAddr, smol::Task<io::Result<T>>)
 where
     F: FnOnce(ServerTls<TcpStream>) -> Fut + Send + 'static,
     Fut: Future<Output = io::Result<T>> + Send,
@@ -80,7 +76,6 @@ async fn dial(addr: SocketAddr, cfg: &ClientTlsConfig, alpn: &str) -> io::Result
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
 }
-
 
 #[test]
 fn good_ca_carries_a_mebibyte_each_way_with_half_close_and_alpn() {

@@ -40,7 +40,9 @@ impl TlsClock for SystemClock {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         if now < CLOCK_SANITY_FLOOR_UNIX {
             static WARN: Once = Once::new();
-            WARN.call_once(|| log_warn!("system clock is not set (unix time {now}): certificate dates are not checked"));
+            WARN.call_once(|| {
+                log_warn!("system clock is not set (unix time {now}): certificate dates are not checked")
+            });
             return None;
         }
         Some(now)
@@ -224,9 +226,9 @@ fn der_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 /// RFC 6125-style match (exact, or `*.` for exactly one leftmost label), ASCII case-insensitive.
 fn name_matches(pattern: &str, host: &str) -> bool {
     match pattern.strip_prefix("*.") {
-        Some(suffix) => host
-            .split_once('.')
-            .is_some_and(|(label, rest)| !label.is_empty() && rest.eq_ignore_ascii_case(suffix)),
+        Some(suffix) => {
+            host.split_once('.').is_some_and(|(label, rest)| !label.is_empty() && rest.eq_ignore_ascii_case(suffix))
+        }
         None => pattern.eq_ignore_ascii_case(host),
     }
 }
