@@ -90,3 +90,25 @@ pub const MAX_PENDING_LEGS_PER_TUNNEL: usize = 256;
 pub const RECONNECT_INITIAL: Duration = Duration::from_millis(250);
 /// Upper bound of the reconnect backoff.
 pub const RECONNECT_MAX: Duration = Duration::from_secs(5);
+
+/// MCP server: blocking threads that run tool calls (each network tool runs `smol::block_on` on one of them);
+/// further calls wait for a free thread.
+pub const MCP_MAX_TOOL_THREADS: usize = 16;
+/// MCP `rstream_webtty_exec`: default deadline for one remote command when the agent gives none.
+pub const MCP_EXEC_DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// MCP `rstream_webtty_exec`: stdout and stderr returned to the agent, each (beyond it: truncated and flagged).
+pub const MCP_EXEC_OUTPUT_CAP: usize = 4 * 1024 * 1024;
+/// MCP `rstream_webtty_fs_read`: bytes returned when the agent gives no `max_bytes`.
+pub const MCP_FS_READ_DEFAULT_MAX: u64 = 1024 * 1024;
+/// MCP `rstream_webtty_fs_read`: largest `max_bytes` an agent may ask for (base64 of it still fits a message).
+pub const MCP_FS_READ_MAX: u64 = 8 * 1024 * 1024;
+/// MCP `rstream_webtty_fs_download`: largest file copied to the operator's disk.
+pub const MCP_FS_DOWNLOAD_MAX: u64 = 1024 * 1024 * 1024;
+/// MCP `rstream_local_tunnel_expose`: time for the spawned `forward` to report `online`.
+pub const MCP_TUNNEL_ONLINE_TIMEOUT: Duration = Duration::from_secs(20);
+/// MCP `rstream_local_tunnel_stop`: time a `forward` gets to exit after SIGTERM before SIGKILL.
+pub const MCP_TUNNEL_STOP_GRACE: Duration = Duration::from_secs(5);
+/// MCP local tunnels tracked in the registry at once.
+pub const MCP_MAX_LOCAL_TUNNELS: usize = 32;
+/// Largest local tunnel registry file we read.
+pub const MCP_REGISTRY_MAX_LEN: u64 = 1024 * 1024;

@@ -1,1 +1,45 @@
 //! `rstream mcp serve`: the MCP server over stdio (rmcp; the only place tokio runs).
+//!
+//! An agent (Codex, Claude Code, any MCP client) starts `rstream mcp serve` and drives remote machines through
+//! it with the operator's own context; it never sees a token. stdout carries the protocol only (newline-delimited
+//! JSON-RPC); logs go to stderr.
+//!
+//! - [`server`]: the rmcp handler: identity, instructions, tools/list, tools/call on blocking threads.
+//! - [`catalog`]: which tools this build offers and the dispatch of a call to its family.
+//! - [`schema`]: tool definitions (closed JSON Schemas, titles, upstream's annotation rules).
+//! - [`args`]: typed argument access with agent-actionable errors.
+//! - [`result`]: upstream's result shapes (pretty text + `structuredContent`, `isError`) and token scrubbing.
+//! - [`operator_env`]: the config path and `RSTREAM_*` variables the tools run against.
+//! - [`tools_context`]: runtime status and contexts.
+
+pub mod args;
+pub mod catalog;
+pub mod operator_env;
+pub mod result;
+pub mod schema;
+pub mod server;
+pub mod tools_context;
+
+use std::io;
+
+use rmcp::ServiceExt;
+
+/// Serves MCP on stdin/stdout until the client closes stdin. Returns why serving stopped on failure.
+pub fn serve() -> io::Result<()> {
+    let env = operator_env::OperatorEnv::from_process();
+    log_debug!("mcp: serving with config {}", env.config_path.display());
+    let server = server::RstreamServer::new(catalog::Catalog::new(env));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(crate::limits::MCP_MAX_TOOL_THREADS)
+        .thread_name("rstream-mcp")
+        .build()?;
+    runtime.block_on(async move {
+        let running = server
+            .serve(rmcp::transport::stdio())
+            .await
+            .map_err(|e| io::Error::other(format!("mcp initialize failed: {e}")))?;
+        running.waiting().await.map_err(|e| io::Error::other(format!("mcp server stopped: {e}")))?;
+        Ok(())
+    })
+}

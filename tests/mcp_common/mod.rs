@@ -1,0 +1,104 @@
+//! Shared by `tests/mcp_*.rs`: start the real `rstream mcp serve` and talk to it with rmcp's client over the
+//! child's stdio, as Codex or Claude Code would.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig, Implementation, ProtocolVersion};
+use rmcp::service::RunningService;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::Value;
+
+/// Deadline for any single MCP request in tests.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A fresh scratch directory for one test.
+pub fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rstream-mcp-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running `rstream mcp serve` with an initialized rmcp client session.
+pub struct Mcp {
+    /// The client session.
+    pub client: RunningService<RoleClient, ClientConfig>,
+    /// The server process (killed on drop).
+    pub child: tokio::process::Child,
+    /// Where the server's stderr goes.
+    pub stderr_log: PathBuf,
+}
+
+impl Mcp {
+    /// Starts the server with `RSTREAM_CONFIG=config` plus `env`, offering `version` (rmcp's default if None).
+    pub async fn start(config: &Path, env: &[(&str, &str)], version: Option<ProtocolVersion>) -> Mcp {
+        let stderr_log = config.with_extension("mcp-stderr.log");
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rstream"));
+        cmd.args(["mcp", "serve"]);
+        for k in
+            ["RSTREAM_CONFIG", "RSTREAM_CONTEXT", "RSTREAM_ENGINE", "RSTREAM_AUTHENTICATION_TOKEN", "RSTREAM_API_URL"]
+        {
+            cmd.env_remove(k);
+        }
+        cmd.env("RSTREAM_CONFIG", config).envs(env.iter().copied());
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+        cmd.stderr(std::fs::File::create(&stderr_log).unwrap()).kill_on_drop(true);
+        let mut child = cmd.spawn().expect("spawn rstream mcp serve");
+        let transport = (child.stdout.take().unwrap(), child.stdin.take().unwrap());
+        let mut info = ClientConfig::default();
+        info.client_info = Implementation::new("rstream-tests", "1");
+        if let Some(v) = version {
+            info.protocol_version = v;
+        }
+        let client = tokio::time::timeout(CALL_TIMEOUT, info.serve(transport))
+            .await
+            .expect("initialize within deadline")
+            .expect("initialize");
+        Mcp { client, child, stderr_log }
+    }
+
+    /// Calls `tool` with `arguments` (a JSON object).
+    pub async fn call(&self, tool: &str, arguments: Value) -> CallToolResult {
+        let mut params = CallToolRequestParams::new(tool.to_owned());
+        if let Value::Object(map) = arguments {
+            params = params.with_arguments(map);
+        }
+        tokio::time::timeout(CALL_TIMEOUT, self.client.call_tool(params))
+            .await
+            .unwrap_or_else(|_| panic!("{tool} did not answer within {CALL_TIMEOUT:?}"))
+            .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"))
+    }
+
+    /// Calls `tool` and insists on a successful result; returns its structured content.
+    pub async fn ok(&self, tool: &str, arguments: Value) -> Value {
+        let r = self.call(tool, arguments).await;
+        assert_eq!(r.is_error, Some(false), "{tool} failed: {}", text(&r));
+        r.structured_content.clone().unwrap_or(Value::Null)
+    }
+
+    /// Calls `tool` and insists on an error result; returns its text.
+    pub async fn err(&self, tool: &str, arguments: Value) -> String {
+        let r = self.call(tool, arguments).await;
+        assert_eq!(r.is_error, Some(true), "{tool} should have failed: {}", text(&r));
+        text(&r)
+    }
+
+    /// The server's stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+}
+
+/// All text content of a result, joined.
+pub fn text(r: &CallToolResult) -> String {
+    r.content.iter().filter_map(|c| c.as_text()).map(|t| t.text.as_str()).collect::<Vec<_>>().join("\n")
+}
+
+/// The whole result as JSON text (what went over the wire).
+pub fn wire(r: &CallToolResult) -> String {
+    serde_json::to_string(r).unwrap()
+}
