@@ -106,6 +106,8 @@ pub const MCP_FS_READ_MAX: u64 = 8 * 1024 * 1024;
 pub const MCP_FS_DOWNLOAD_MAX: u64 = 1024 * 1024 * 1024;
 /// MCP `rstream_local_tunnel_expose`: time for the spawned `forward` to report `online`.
 pub const MCP_TUNNEL_ONLINE_TIMEOUT: Duration = Duration::from_secs(20);
+/// MCP local tunnels: how often the `forward` log and process are polled while waiting.
+pub const MCP_TUNNEL_POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// MCP `rstream_local_tunnel_stop`: time a `forward` gets to exit after SIGTERM before SIGKILL.
 pub const MCP_TUNNEL_STOP_GRACE: Duration = Duration::from_secs(5);
 /// MCP local tunnels tracked in the registry at once.

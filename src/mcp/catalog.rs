@@ -11,18 +11,28 @@ use super::operator_env::OperatorEnv;
 use super::result::{to_call_result, ToolOutput};
 use super::schema::ToolSpec;
 use super::tools_context;
+use super::tools_local_tunnel::{self, LocalTunnels};
 
 /// All tools, in listing order.
 pub struct Catalog {
     specs: Vec<ToolSpec>,
     env: OperatorEnv,
+    local_tunnels: Option<LocalTunnels>,
 }
 
 impl Catalog {
     /// The catalog for this build, running against `env`.
     pub fn new(env: OperatorEnv) -> Catalog {
-        let specs = tools_context::specs();
-        Catalog { specs, env }
+        let mut specs = tools_context::specs();
+        // Local tunnels run `rstream forward`, which only builds with the device feature.
+        let local_tunnels = cfg!(feature = "device").then(|| {
+            let exe = std::env::current_exe().unwrap_or_else(|_| "rstream".into());
+            LocalTunnels::new(exe, env.config_path.clone())
+        });
+        if local_tunnels.is_some() {
+            specs.extend(tools_local_tunnel::specs());
+        }
+        Catalog { specs, env, local_tunnels }
     }
 
     /// The MCP tool objects.
@@ -52,6 +62,9 @@ impl Catalog {
         };
         let args = Args::new(arguments, spec)?;
         if let Some(out) = tools_context::call(name, &args, &self.env) {
+            return out;
+        }
+        if let Some(out) = self.local_tunnels.as_ref().and_then(|lt| lt.call(name, &args)) {
             return out;
         }
         Err(ToolError(format!("tool {name:?} is listed but has no handler in this build")))

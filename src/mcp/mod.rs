@@ -11,14 +11,19 @@
 //! - [`result`]: upstream's result shapes (pretty text + `structuredContent`, `isError`) and token scrubbing.
 //! - [`operator_env`]: the config path and `RSTREAM_*` variables the tools run against.
 //! - [`tools_context`]: runtime status and contexts.
+//! - [`tools_local_tunnel`]: expose/list/stop local ports through a supervised `rstream forward`
+//!   ([`local_tunnel_process`] runs it, [`local_tunnel_registry`] remembers it next to the config).
 
 pub mod args;
 pub mod catalog;
+pub mod local_tunnel_process;
+pub mod local_tunnel_registry;
 pub mod operator_env;
 pub mod result;
 pub mod schema;
 pub mod server;
 pub mod tools_context;
+pub mod tools_local_tunnel;
 
 use std::io;
 
