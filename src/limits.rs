@@ -77,6 +77,9 @@ pub const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deadline for the first framed message on a new engine connection.
 pub const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Deadline of one engine REST API call (connect, TLS, request, response), as upstream's client.
+pub const API_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Tunnels one control channel may register.
 pub const MAX_TUNNELS_PER_CLIENT: usize = 64;
 /// Streams (client ⇄ agent splices) open at once through one engine.

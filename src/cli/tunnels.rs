@@ -2,7 +2,11 @@
 
 use argh::FromArgs;
 
-use super::{not_yet_implemented, CliResult};
+use super::{output_or, CliError, CliResult, OutputFormat};
+use crate::config;
+use crate::operator::api::EngineApi;
+use crate::operator::filter::{parse, BareWords};
+use crate::operator::inventory::TunnelInventory;
 
 /// inspect the engine's tunnels
 #[derive(FromArgs)]
@@ -12,17 +16,25 @@ pub struct TunnelsCommand {
     pub command: TunnelsSub,
 }
 
+/// Tunnels subcommands.
 #[derive(FromArgs)]
 #[argh(subcommand)]
 pub enum TunnelsSub {
     List(ListCommand),
 }
 
-/// list tunnels
+/// list tunnels (filtering happens in the engine)
 #[derive(FromArgs)]
-#[argh(subcommand, name = "list", example = "rstream tunnels list --filter 'labels.role=codex' -o json")]
+#[argh(
+    subcommand,
+    name = "list",
+    example = "rstream tunnels list",
+    example = "rstream tunnels list --filter 'labels.role=codex' -o json",
+    example = "rstream tunnels list --filter 'publish=false,label.env=*'",
+    note = "Filter keys: id, name, type, status, client_id, user_id, protocol, hostname, publish, http_version, labels.<k> (or label.<k>); `*` or an empty value matches any value of a label."
+)]
 pub struct ListCommand {
-    /// comma-separated key=value filters (name, id, status, protocol, publish, labels.<k>; `*` = any value)
+    /// comma-separated key=value filters, all must match
     #[argh(option)]
     pub filter: Option<String>,
     /// output: table or json
@@ -33,6 +45,39 @@ pub struct ListCommand {
 impl TunnelsCommand {
     /// Runs the selected command.
     pub fn run(self) -> CliResult {
-        not_yet_implemented("tunnels list")
+        let TunnelsSub::List(c) = self.command;
+        let output = output_or(&c.output, OutputFormat::Table)?;
+        let filter = parse(c.filter.as_deref().unwrap_or(""), BareWords::Refuse)?;
+        let api = EngineApi::from_context(&config::resolve()?)?;
+        let tunnels = smol::block_on(api.list_tunnels(&filter.tunnels))?;
+        match output {
+            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&tunnels).map_err(CliError::from)?),
+            OutputFormat::None => {}
+            _ => print_table(&tunnels),
+        }
+        Ok(0)
+    }
+}
+
+fn print_table(tunnels: &[TunnelInventory]) {
+    let name_w = tunnels.iter().map(|t| t.name.len()).max().unwrap_or(0).max(4);
+    let id_w = tunnels.iter().map(|t| t.id.len()).max().unwrap_or(0).max(2);
+    println!(
+        "{:<id_w$}  {:<name_w$}  {:<7}  {:<8}  {:<7}  {:<30}  LABELS",
+        "ID", "NAME", "STATUS", "PROTOCOL", "PUBLISH", "HOST"
+    );
+    for t in tunnels {
+        let labels: Vec<String> = t.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let publish = if t.publish.unwrap_or(true) { "yes" } else { "no" };
+        let protocol = if t.protocol.is_empty() { "-" } else { &t.protocol };
+        let host = t.display_host();
+        let host = if host.is_empty() { "-".to_owned() } else { host };
+        println!(
+            "{:<id_w$}  {:<name_w$}  {:<7}  {protocol:<8}  {publish:<7}  {host:<30}  {}",
+            t.id,
+            t.name,
+            t.status,
+            labels.join(",")
+        );
     }
 }

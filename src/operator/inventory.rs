@@ -256,6 +256,27 @@ pub fn resolve_server<'a>(servers: &'a [ServerInfo], target: &str) -> Result<&'a
     }
 }
 
+/// WebTTY servers known to the engine, narrowed by `filter` (engine-side filters, then name words).
+pub async fn list_webtty_servers(
+    api: &super::api::EngineApi,
+    filter: &super::filter::Filter,
+) -> Result<Vec<ServerInfo>, super::api::ApiError> {
+    let tunnels = api.list_tunnels(&filter.tunnels).await?;
+    Ok(tunnels.iter().filter_map(ServerInfo::from_tunnel).filter(|s| filter.matches_names(s.names())).collect())
+}
+
+/// The online WebTTY server `target` names (`rstrm://` prefix and trailing path allowed).
+pub async fn resolve_webtty(api: &super::api::EngineApi, target: &str) -> Result<ServerInfo, String> {
+    let name = target.strip_prefix("rstrm://").unwrap_or(target);
+    let name = name.split('/').next().unwrap_or(name);
+    let servers = list_webtty_servers(api, &super::filter::Filter::default()).await.map_err(|e| e.to_string())?;
+    let server = resolve_server(&servers, name)?;
+    if server.status != "online" {
+        return Err(format!("WebTTY server {:?} is not online", server.target));
+    }
+    Ok(server.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

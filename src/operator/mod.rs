@@ -1,11 +1,13 @@
 //! Operator tools: tunnel inventory and filters, WebTTY server discovery, doctor, codex/claude setup.
 //!
+//! - [`api`]: the engine REST API client (inventory, clients, auth).
 //! - [`claude`]: registering the MCP server through the `claude` CLI.
 //! - [`codex`]: splicing the MCP server entry into Codex's config.toml.
 //! - [`filter`]: upstream's `--filter` syntax, turned into the engine's filter object.
 //! - [`inventory`]: tunnels as the engine lists them, WebTTY servers (`ServerInfo`) discovered from labels.
 //! - [`mcp_probe`]: `codex setup --verify`: start the MCP server and check initialize + tools/list.
 
+pub mod api;
 pub mod claude;
 pub mod codex;
 pub mod filter;

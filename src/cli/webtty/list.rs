@@ -1,17 +1,66 @@
-//! `rstream webtty list`: list WebTTY servers known to the engine, discovered from tunnel labels.
+//! `rstream webtty list`: WebTTY servers discovered from the engine's tunnel labels.
 
 use argh::FromArgs;
 
-use crate::cli::{not_yet_implemented, CliResult};
+use crate::cli::{output_or, CliError, CliResult, OutputFormat};
+use crate::config;
+use crate::operator::api::EngineApi;
+use crate::operator::filter::{parse, BareWords};
+use crate::operator::inventory::{list_webtty_servers, ServerInfo};
 
 /// list WebTTY servers known to the engine, discovered from tunnel labels
 #[derive(FromArgs)]
-#[argh(subcommand, name = "list")]
-pub struct ListCommand {}
+#[argh(
+    subcommand,
+    name = "list",
+    example = "rstream webtty list",
+    example = "rstream webtty list --filter 'labels.rstream.webtty.label.role=codex' -o json",
+    example = "rstream webtty list --filter mini",
+    note = "A filter part without `=` matches server names (case-insensitive substring; parts are ORed). Read `capabilities` before acting: an exec-only server has no filesystem sidecar."
+)]
+pub struct ListCommand {
+    /// comma-separated key=value filters (see `rstream tunnels list --help`) or name words
+    #[argh(option)]
+    pub filter: Option<String>,
+    /// output: table or json
+    #[argh(option, short = 'o')]
+    pub output: Option<String>,
+}
 
 impl ListCommand {
-    /// Runs the command.
+    /// Runs the listing.
     pub fn run(self) -> CliResult {
-        not_yet_implemented("webtty list")
+        let output = output_or(&self.output, OutputFormat::Table)?;
+        let filter = parse(self.filter.as_deref().unwrap_or(""), BareWords::MatchNames)?;
+        let api = EngineApi::from_context(&config::resolve()?)?;
+        let servers = smol::block_on(list_webtty_servers(&api, &filter))?;
+        match output {
+            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&servers).map_err(CliError::from)?),
+            OutputFormat::None => {}
+            _ => print_table(&servers),
+        }
+        Ok(0)
+    }
+}
+
+fn print_table(servers: &[ServerInfo]) {
+    let w = servers.iter().map(|s| s.target.len()).max().unwrap_or(0).max(6);
+    println!("{:<w$}  {:<7}  {:<12}  {:<10}  {:<24}  LABELS", "TARGET", "STATUS", "CAPABILITIES", "FS MODE", "HOST");
+    for s in servers {
+        let fs_mode = if s.has("fs") { s.fs_mode.as_str() } else { "-" };
+        let host = [s.hostname.as_str(), s.os_id.as_str(), s.arch.as_str()]
+            .iter()
+            .filter(|p| !p.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join("/");
+        let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!(
+            "{:<w$}  {:<7}  {:<12}  {fs_mode:<10}  {host:<24}  {}",
+            s.target,
+            s.status,
+            s.capabilities.join(","),
+            labels.join(",")
+        );
     }
 }
