@@ -89,6 +89,10 @@ pub const CONTROL_QUEUE_DEPTH: usize = 256;
 /// Pending legs (ProxyConnReq sent, ProxyReq not yet arrived) per tunnel.
 pub const MAX_PENDING_LEGS_PER_TUNNEL: usize = 256;
 
+/// Streams one device agent serves at once (each holds a TLS leg, its pipes and a local connection, about
+/// 100 KiB); further `ProxyConnReq`s are refused with 503 instead of queued.
+pub const MAX_AGENT_STREAMS: usize = 128;
+
 /// First reconnect delay after a lost control channel.
 pub const RECONNECT_INITIAL: Duration = Duration::from_millis(250);
 /// Upper bound of the reconnect backoff.

@@ -93,7 +93,7 @@ impl EngineEndpoint {
     /// Opens TCP + TLS to the engine with ALPN `alpn`, all within [`DIAL_TIMEOUT`].
     pub async fn connect(&self, alpn: &str) -> io::Result<TlsStream> {
         let addr = &self.addr;
-        with_deadline(DIAL_TIMEOUT, format_args!("connecting to the engine {addr}"), async {
+        with_deadline(DIAL_TIMEOUT, format!("connecting to the engine {addr}"), async {
             let tcp = TcpStream::connect(addr.as_str())
                 .await
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot reach the engine {addr}: {e}")))?;

@@ -8,13 +8,14 @@
 //! [`EngineEndpoint::dial_tunnel`] (a tunnel's byte stream by id or name).
 
 pub mod deadline;
+mod splice;
 
 #[cfg(feature = "client")]
 mod dial;
 #[cfg(feature = "client")]
 mod pem;
 #[cfg(feature = "client")]
-mod tls_client;
+pub(crate) mod tls_client;
 #[cfg(feature = "client")]
 mod tls_thread;
 #[cfg(feature = "client")]
@@ -23,5 +24,6 @@ mod tls_verify;
 pub use deadline::with_deadline;
 #[cfg(feature = "client")]
 pub use dial::{payload_name, DialError, EngineEndpoint};
+pub use splice::{pump, splice};
 #[cfg(feature = "client")]
 pub use tls_client::{connect_tls, ClientTlsConfig, TlsStream};

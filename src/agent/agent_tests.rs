@@ -1,0 +1,245 @@
+//! The agent against a scripted in-process engine (rustls server speaking rstream frames).
+
+use std::time::Duration;
+
+use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+use futures_rustls::server::TlsStream as ServerTls;
+
+use super::*;
+use crate::agent::{AgentEvent, StreamHandler, StreamInfo};
+use crate::proto::frame::{read_frame, write_frame};
+use crate::proto::rstream::{
+    message::Payload, open_control_channel_rsp, open_tunnel_rsp, some_str, Message, OpenControlChannelRsp,
+    OpenTunnelReq, OpenTunnelRsp, ProxyConnReq, ProxyReq, ServerDetails, ALPN_RSTRM,
+};
+use crate::transport::{ClientTlsConfig, TlsStream};
+
+type Conn = ServerTls<async_net::TcpStream>;
+
+/// Accepts TLS connections forever and hands them to the test in order.
+struct FakeEngine {
+    endpoint: EngineEndpoint,
+    conns: async_channel::Receiver<Conn>,
+    _acceptor: smol::Task<()>,
+}
+
+impl FakeEngine {
+    fn start() -> FakeEngine {
+        let pki = crate::transport::tls_client::tests::pki(&["localhost"], false, &[ALPN_RSTRM]);
+        let listener = smol::block_on(async_net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let acceptor = futures_rustls::TlsAcceptor::from(std::sync::Arc::new(pki.server));
+        let (tx, conns) = async_channel::bounded(16);
+        let task = smol::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    let _ = tx.send(tls).await;
+                }
+            }
+        });
+        let tls = ClientTlsConfig {
+            server_name: "localhost".into(),
+            ca_pem: Some(pki.ca_pem.into_bytes()),
+            ..Default::default()
+        };
+        let endpoint = EngineEndpoint { addr: addr.to_string(), tls, token: "device-jwt".into() };
+        FakeEngine { endpoint, conns, _acceptor: task }
+    }
+
+    async fn next_conn(&self) -> Conn {
+        let conn = self.conns.recv();
+        futures_lite::future::or(async { conn.await.unwrap() }, async {
+            async_io::Timer::after(Duration::from_secs(10)).await;
+            panic!("no connection from the agent within 10 s")
+        })
+        .await
+    }
+}
+
+/// Next frame that is not a heartbeat.
+async fn next(conn: &mut Conn) -> Payload {
+    loop {
+        let msg: Message = read_frame(conn).await.unwrap();
+        match msg.payload.unwrap() {
+            Payload::Heartbeat(_) => continue,
+            other => return other,
+        }
+    }
+}
+
+async fn send(conn: &mut Conn, payload: Payload) {
+    write_frame(conn, &Message::new(payload)).await.unwrap();
+}
+
+/// Accepts a control channel and registers the tunnel as `t-<n>`; returns the channel and the OpenTunnelReq.
+async fn accept_agent(engine: &FakeEngine, n: u32) -> (Conn, OpenTunnelReq) {
+    let mut control = engine.next_conn().await;
+    let Payload::OpenControlChannelReq(open) = next(&mut control).await else { panic!("expected open") };
+    assert_eq!(opt_str(&open.client_details.unwrap().token), Some("device-jwt"));
+    let ok = open_control_channel_rsp::Ok {
+        client_id: format!("c-{n}"),
+        server_details: Some(ServerDetails { version: some_str("9.9"), ..Default::default() }),
+    };
+    let rsp = OpenControlChannelRsp { result: Some(open_control_channel_rsp::Result::Ok(ok)) };
+    send(&mut control, Payload::OpenControlChannelRsp(rsp)).await;
+    let Payload::OpenTunnelReq(req) = next(&mut control).await else { panic!("expected OpenTunnelReq") };
+    let mut props = req.tunnel_properties.clone().unwrap();
+    props.id = some_str(format!("t-{n}"));
+    props.host = some_str("web.t.localhost");
+    let rsp = OpenTunnelRsp {
+        request_id: req.request_id.clone(),
+        result: Some(open_tunnel_rsp::Result::TunnelProperties(props)),
+    };
+    send(&mut control, Payload::OpenTunnelRsp(rsp)).await;
+    (control, req)
+}
+
+/// Greets every stream with its tunnel name and stream id.
+struct Greeter;
+
+impl StreamHandler for Greeter {
+    async fn handle(&self, mut stream: TlsStream, info: StreamInfo) {
+        let mut request = Vec::new();
+        let _ = stream.read_to_end(&mut request).await;
+        let reply = format!("{} {} {}", info.tunnel_name, info.stream_id, String::from_utf8_lossy(&request));
+        let _ = stream.write_all(reply.as_bytes()).await;
+        let _ = stream.close().await;
+    }
+}
+
+fn web_tunnel() -> TunnelProperties {
+    TunnelProperties { name: some_str("web"), ..Default::default() }
+}
+
+fn recording_agent(engine: &FakeEngine) -> (Agent<Greeter>, async_channel::Receiver<AgentEvent>) {
+    let (tx, rx) = async_channel::unbounded();
+    let sink: crate::agent::EventSink = std::sync::Arc::new(move |e: &AgentEvent| {
+        let _ = tx.try_send(e.clone());
+    });
+    (Agent::new(engine.endpoint.clone(), vec![web_tunnel()], Greeter).with_events(sink), rx)
+}
+
+async fn wait_for(events: &async_channel::Receiver<AgentEvent>, want: impl Fn(&AgentEvent) -> bool) -> AgentEvent {
+    loop {
+        let event = events.recv().await.unwrap();
+        if want(&event) {
+            return event;
+        }
+    }
+}
+
+#[test]
+fn agent_registers_and_serves_a_stream_on_a_proxy_leg() {
+    let engine = FakeEngine::start();
+    let (agent, events) = recording_agent(&engine);
+    let _agent = smol::spawn(agent.run());
+    smol::block_on(async {
+        let (mut control, req) = accept_agent(&engine, 1).await;
+        assert_eq!(req.request_id.len(), 36);
+        let online = wait_for(&events, |e| matches!(e, AgentEvent::Online { .. })).await;
+        let AgentEvent::Online { tunnel } = online else { unreachable!() };
+        assert_eq!(opt_str(&tunnel.id), Some("t-1"));
+
+        let conn_req = ProxyConnReq {
+            tunnel_id: "t-1".into(),
+            stream_id: "s-1".into(),
+            secret: some_str("one-time"),
+            source_ip: Some(std::net::IpAddr::from([10, 0, 0, 7]).into()),
+        };
+        send(&mut control, Payload::ProxyConnReq(conn_req)).await;
+        let Payload::ProxyConnRsp(ack) = next(&mut control).await else { panic!("expected ProxyConnRsp") };
+        assert_eq!((ack.stream_id.as_str(), ack.error), ("s-1", None));
+
+        let mut leg = engine.next_conn().await;
+        let Payload::ProxyReq(ProxyReq { client_details, stream_id, zero_rtt }) = next(&mut leg).await else {
+            panic!("expected ProxyReq on the leg")
+        };
+        assert_eq!(opt_str(&client_details.unwrap().token), Some("one-time"));
+        assert_eq!((stream_id.as_str(), zero_rtt), ("s-1", Some(true.into())));
+        leg.write_all(b"ping").await.unwrap();
+        leg.get_ref().0.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut reply = Vec::new();
+        leg.read_to_end(&mut reply).await.unwrap();
+        assert_eq!(reply, b"web s-1 ping");
+
+        let opened = wait_for(&events, |e| matches!(e, AgentEvent::StreamOpened { .. })).await;
+        let AgentEvent::StreamOpened { idx, source_ip, .. } = opened else { unreachable!() };
+        assert_eq!((idx, source_ip), (1, Some([10, 0, 0, 7].into())));
+        wait_for(&events, |e| matches!(e, AgentEvent::StreamClosed { idx: 1 })).await;
+    });
+}
+
+#[test]
+fn proxy_conn_for_an_unknown_tunnel_is_refused_with_404() {
+    let engine = FakeEngine::start();
+    let (agent, _events) = recording_agent(&engine);
+    let _agent = smol::spawn(agent.run());
+    smol::block_on(async {
+        let (mut control, _) = accept_agent(&engine, 1).await;
+        let conn_req = ProxyConnReq { tunnel_id: "t-other".into(), stream_id: "s-9".into(), ..Default::default() };
+        send(&mut control, Payload::ProxyConnReq(conn_req)).await;
+        let Payload::ProxyConnRsp(ack) = next(&mut control).await else { panic!("expected ProxyConnRsp") };
+        assert_eq!(ack.stream_id, "s-9");
+        assert_eq!(ack.error.map(|e| e.code), Some(404));
+    });
+}
+
+#[test]
+fn agent_reconnects_and_registers_again_after_the_engine_drops_it() {
+    let engine = FakeEngine::start();
+    let (agent, events) = recording_agent(&engine);
+    let _agent = smol::spawn(agent.run());
+    smol::block_on(async {
+        let (control, first) = accept_agent(&engine, 1).await;
+        wait_for(&events, |e| matches!(e, AgentEvent::Online { .. })).await;
+        drop(control);
+        wait_for(&events, |e| matches!(e, AgentEvent::Disconnected { .. })).await;
+        let (_control, second) = accept_agent(&engine, 2).await;
+        assert_ne!(first.request_id, second.request_id);
+        assert_eq!(second.tunnel_properties.unwrap().name, some_str("web"));
+        let AgentEvent::Online { tunnel } = wait_for(&events, |e| matches!(e, AgentEvent::Online { .. })).await else {
+            unreachable!()
+        };
+        assert_eq!(opt_str(&tunnel.id), Some("t-2"));
+    });
+}
+
+#[test]
+fn a_refused_token_stops_the_agent_for_good() {
+    let engine = FakeEngine::start();
+    let (agent, _events) = recording_agent(&engine);
+    let agent = smol::spawn(agent.run());
+    smol::block_on(async {
+        let mut control = engine.next_conn().await;
+        let Payload::OpenControlChannelReq(_) = next(&mut control).await else { panic!("expected open") };
+        let refusal = crate::proto::rstream::Error::new(401, "invalid token");
+        let rsp = OpenControlChannelRsp { result: Some(open_control_channel_rsp::Result::Error(refusal)) };
+        send(&mut control, Payload::OpenControlChannelRsp(rsp)).await;
+        let error = agent.await;
+        assert!(error.is_permanent());
+        assert_eq!(error.to_string(), "the engine refused the control channel: engine error 401: invalid token");
+    });
+}
+
+#[test]
+fn without_retry_the_first_failure_ends_the_agent() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let mut endpoint = FakeEngine::start().endpoint;
+    endpoint.addr = addr.to_string();
+    let agent =
+        Agent::new(endpoint, vec![web_tunnel()], Greeter).with_retry(Retry { enabled: false, max_interval: None });
+    let error = smol::block_on(agent.run());
+    assert!(matches!(error, AgentError::Connect(_)), "{error}");
+    assert!(error.to_string().contains("cannot reach the engine"), "{error}");
+}
+
+#[test]
+fn agents_without_named_tunnels_are_refused() {
+    let endpoint = FakeEngine::start().endpoint;
+    let error = smol::block_on(Agent::new(endpoint.clone(), vec![], Greeter).run());
+    assert!(matches!(error, AgentError::Config(_)));
+    let error = smol::block_on(Agent::new(endpoint, vec![TunnelProperties::default()], Greeter).run());
+    assert!(error.to_string().contains("needs a name"), "{error}");
+}
