@@ -77,6 +77,8 @@ pub const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deadline for the first framed message on a new engine connection.
 pub const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Deadline of a DNS lookup of the engine host (doctor).
+pub const DNS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Deadline of one engine REST API call (connect, TLS, request, response), as upstream's client.
 pub const API_TIMEOUT: Duration = Duration::from_secs(5);
 

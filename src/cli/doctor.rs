@@ -1,12 +1,20 @@
-//! `rstream doctor`: check config, token, engine reachability and TLS, with hints.
+//! `rstream doctor`: check config, token, engine reachability and TLS, with a hint for every problem.
 
 use argh::FromArgs;
 
-use super::{not_yet_implemented, CliResult};
+use super::{output_or, CliError, CliResult, OutputFormat};
+use crate::operator::doctor;
 
-/// diagnose the selected context: config, token, DNS, TLS, engine inventory
+/// diagnose the selected context: config, token, DNS, TLS, engine inventory, clock; exits 1 when a check fails
 #[derive(FromArgs)]
-#[argh(subcommand, name = "doctor", example = "rstream doctor -o json")]
+#[argh(
+    subcommand,
+    name = "doctor",
+    example = "rstream doctor",
+    example = "rstream doctor -o json",
+    example = "RSTREAM_CONTEXT=lab rstream doctor",
+    note = "Checks: config, context, token, control_plane_auth, project, engine_address, dns, tls, engine_clients, engine_tunnels, clock."
+)]
 pub struct DoctorCommand {
     /// output: table or json
     #[argh(option, short = 'o')]
@@ -16,6 +24,13 @@ pub struct DoctorCommand {
 impl DoctorCommand {
     /// Runs the checks.
     pub fn run(self) -> CliResult {
-        not_yet_implemented("doctor")
+        let output = output_or(&self.output, OutputFormat::Table)?;
+        let report = smol::block_on(doctor::run());
+        match output {
+            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report).map_err(CliError::from)?),
+            OutputFormat::None => {}
+            _ => print!("{}", doctor::render_table(&report)),
+        }
+        Ok(if report.failed() { 1 } else { 0 })
     }
 }

@@ -23,8 +23,8 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// Converts a civil date into days since 1970-01-01.
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+/// Converts a civil date (proleptic Gregorian) into days since 1970-01-01.
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let year = year - i64::from(month <= 2);
     let era = year.div_euclid(400);
     let yoe = year.rem_euclid(400);
@@ -44,6 +44,14 @@ pub fn format_http_date(time: SystemTime) -> String {
     let month = MONTHS[month as usize - 1];
     let (h, m, s) = (rem / 3600, rem / 60 % 60, rem % 60);
     format!("{weekday}, {day:02} {month} {year:04} {h:02}:{m:02}:{s:02} GMT")
+}
+
+/// Formats `time` as RFC 3339 UTC with second precision (`2026-11-25T16:16:08Z`), as JSON APIs use it.
+pub fn format_rfc3339(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs() as i64;
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
 }
 
 /// The current time as an IMF-fixdate (the `Date` header).
@@ -82,6 +90,13 @@ pub fn parse_http_date(text: &str) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_formatting() {
+        assert_eq!(format_rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(UNIX_EPOCH + Duration::from_secs(784_111_777)), "1994-11-06T08:49:37Z");
+        assert_eq!(format_rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_450_568)), "2026-11-23T16:16:08Z");
+    }
 
     fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs)

@@ -3,6 +3,7 @@
 //! - [`api`]: the engine REST API client (inventory, clients, auth).
 //! - [`claude`]: registering the MCP server through the `claude` CLI.
 //! - [`codex`]: splicing the MCP server entry into Codex's config.toml.
+//! - [`doctor`]: readiness checks with hints (`rstream doctor`).
 //! - [`filter`]: upstream's `--filter` syntax, turned into the engine's filter object.
 //! - [`inventory`]: tunnels as the engine lists them, WebTTY servers (`ServerInfo`) discovered from labels.
 //! - [`mcp_probe`]: `codex setup --verify`: start the MCP server and check initialize + tools/list.
@@ -10,6 +11,7 @@
 pub mod api;
 pub mod claude;
 pub mod codex;
+pub mod doctor;
 pub mod filter;
 pub mod inventory;
 pub mod mcp_probe;

@@ -26,4 +26,6 @@ pub use deadline::with_deadline;
 pub use dial::{payload_name, DialError, EngineEndpoint};
 pub use splice::{pump, splice};
 #[cfg(feature = "client")]
+pub use pem::certificates_from_pem;
+#[cfg(feature = "client")]
 pub use tls_client::{connect_tls, ClientTlsConfig, TlsStream};
