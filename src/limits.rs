@@ -65,6 +65,35 @@ pub const EXEC_OUTPUT_CAP: usize = 64 * 1024 * 1024;
 pub const DEFAULT_FS_MAX_UPLOAD: u64 = 64 * 1024 * 1024;
 /// Most WebDAV locks held at once.
 pub const MAX_WEBDAV_LOCKS: usize = 1024;
+/// Lock timeout granted when a WebDAV client asks for none (or for `Infinite`).
+pub const WEBDAV_LOCK_DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// Longest lock timeout granted; clients refresh their locks.
+pub const WEBDAV_LOCK_MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Largest `<owner>` element kept with a lock (bytes of XML).
+pub const MAX_WEBDAV_LOCK_OWNER_LEN: usize = 1024;
+/// Most dead properties (PROPPATCH) kept in memory over all resources; beyond it PROPPATCH answers 507.
+pub const MAX_WEBDAV_DEAD_PROPS: usize = 4096;
+/// Largest value of one dead property (bytes of XML).
+pub const MAX_WEBDAV_DEAD_PROP_LEN: usize = 4096;
+/// Deepest directory nesting a WebDAV COPY or a MOVE across filesystems walks.
+pub const MAX_WEBDAV_TREE_DEPTH: usize = 64;
+/// Failed members listed in one 207 answer to COPY/MOVE/DELETE (the rest are counted).
+pub const MAX_WEBDAV_MULTISTATUS_ERRORS: usize = 64;
+/// gzip-encoded GET answers streaming at once (each deflate state takes about 300 KiB); further requests get
+/// the identity encoding.
+pub const MAX_GZIP_STREAMS: usize = 2;
+/// Files smaller than this are never gzip-encoded (the header costs more than it saves).
+pub const GZIP_MIN_LEN: u64 = 256;
+/// Deepest element nesting accepted in WebDAV XML bodies.
+pub const MAX_XML_DEPTH: usize = 32;
+/// Most namespace declarations in scope at once in WebDAV XML bodies.
+pub const MAX_XML_NAMESPACES: usize = 64;
+/// Buffer of the WebDAV client's streaming XML reader: the largest single XML token (tag or text) it accepts.
+pub const WEBDAV_XML_BUF_LEN: usize = 64 * 1024;
+/// Most entries the WebDAV client returns for one directory listing.
+pub const MAX_WEBDAV_LIST_ENTRIES: usize = 100_000;
+/// Bytes of an error body the WebDAV client quotes in its error message.
+pub const WEBDAV_ERROR_BODY_LEN: usize = 4096;
 
 /// Heartbeat period on control channels (and WebTTY sessions that ask for it).
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
