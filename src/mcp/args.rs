@@ -98,6 +98,16 @@ impl Args {
         }
     }
 
+    /// A list of strings kept exactly as sent (argv: spaces and empty arguments matter).
+    pub fn raw_str_list(&self, key: &str) -> Result<Vec<String>, ToolError> {
+        let err = || ToolError(format!("argument {key:?} must be an array of strings"));
+        match self.present(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items.iter().map(|v| v.as_str().map(str::to_owned).ok_or_else(err)).collect(),
+            Some(_) => Err(err()),
+        }
+    }
+
     /// An optional boolean.
     pub fn opt_bool(&self, key: &str) -> Result<Option<bool>, ToolError> {
         match self.present(key) {
@@ -171,6 +181,8 @@ mod tests {
         assert_eq!(a.str_list("env").unwrap(), ["A=1", "B=2"]);
         assert_eq!(a.str_list("missing").unwrap(), Vec::<String>::new());
         assert!(a.str_list("bad").is_err());
+        let argv = Args::from_value(json!({"command": ["grep", "", " a b "]}));
+        assert_eq!(argv.raw_str_list("command").unwrap(), ["grep", "", " a b "]);
     }
 
     #[test]

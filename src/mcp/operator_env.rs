@@ -10,8 +10,13 @@ use std::path::PathBuf;
 use crate::config::{self, resolve::resolve_from, ConfigError, ConfigFile, ResolvedContext};
 
 /// Environment variables the tools honour (as the CLI does).
-pub const RSTREAM_VARS: [&str; 4] =
-    ["RSTREAM_CONTEXT", "RSTREAM_ENGINE", "RSTREAM_AUTHENTICATION_TOKEN", "RSTREAM_API_URL"];
+pub const RSTREAM_VARS: [&str; 5] = [
+    "RSTREAM_CONTEXT",
+    "RSTREAM_ENGINE",
+    "RSTREAM_AUTHENTICATION_TOKEN",
+    "RSTREAM_API_URL",
+    "RSTREAM_WEBTTY_AUTH_TOKEN",
+];
 
 /// The operator's config path and `RSTREAM_*` variables.
 #[derive(Clone, Debug, Default)]
@@ -62,9 +67,13 @@ impl OperatorEnv {
         resolve_from(cfg, &self.config_path, &lookup)
     }
 
-    /// Every token a result must never contain: each context's inline token and the environment override.
+    /// Every token a result must never contain: each context's inline token, the engine token override and the
+    /// local WebTTY bearer token.
     pub fn secrets(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.var("RSTREAM_AUTHENTICATION_TOKEN").map(str::to_owned).into_iter().collect();
+        let mut out: Vec<String> = ["RSTREAM_AUTHENTICATION_TOKEN", "RSTREAM_WEBTTY_AUTH_TOKEN"]
+            .iter()
+            .filter_map(|k| self.var(k).map(str::to_owned))
+            .collect();
         if let Ok(cfg) = self.load_config() {
             out.extend(cfg.contexts.iter().filter_map(|c| c.inline_token().ok().flatten().map(str::to_owned)));
         }
