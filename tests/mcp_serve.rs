@@ -49,7 +49,15 @@ async fn tools_list_gives_every_tool_a_closed_schema_a_title_and_annotations() {
     let mcp = Mcp::start(&config("list"), &[], None).await;
     let tools = mcp.client.list_all_tools().await.unwrap();
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-    for expected in ["rstream_runtime_status", "rstream_context_list", "rstream_context_get"] {
+    for expected in [
+        "rstream_runtime_status",
+        "rstream_context_list",
+        "rstream_context_get",
+        "rstream_webtty_list",
+        "rstream_local_tunnel_expose",
+        "rstream_local_tunnel_list",
+        "rstream_local_tunnel_stop",
+    ] {
         assert!(names.contains(&expected), "{expected} missing from {names:?}");
     }
     for tool in &tools {
@@ -145,4 +153,28 @@ async fn tool_failures_are_error_results_an_agent_can_act_on() {
     assert!(msg.contains("unknown tool \"rstream_launch_missiles\"") && msg.contains("rstream_runtime_status"));
     // The session is still usable afterwards.
     mcp.ok("rstream_context_list", json!({})).await;
+}
+
+#[tokio::test]
+async fn engine_tools_without_a_reachable_engine_fail_with_the_reason() {
+    let dir = scratch("noengine");
+    let cfg = dir.join("config.yaml");
+    // A port nothing listens on: bind, read the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::fs::write(
+        &cfg,
+        format!("version: 1\ndefaults:\n  context:\n    name: gone\ncontexts:\n- name: gone\n  engine: 127.0.0.1:{port}\n  \
+                 auth:\n    token:\n      storage:\n        kind: inline\n        value: {TOKEN_LAB}\n"),
+    )
+    .unwrap();
+    let mcp = Mcp::start(&cfg, &[], None).await;
+    let msg = mcp.err("rstream_webtty_list", json!({})).await;
+    assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    assert!(!msg.contains(TOKEN_LAB));
+    let msg = mcp.err("rstream_webtty_list", json!({"filter": "labels.=x"})).await;
+    assert!(msg.contains("invalid filter"), "{msg}");
+
+    let mcp = Mcp::start(&dir.join("none.yaml"), &[], None).await;
+    let msg = mcp.err("rstream_webtty_list", json!({})).await;
+    assert!(msg.contains("no context selected") && msg.contains("rstream_runtime_status"), "{msg}");
 }

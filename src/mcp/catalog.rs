@@ -12,6 +12,7 @@ use super::result::{to_call_result, ToolOutput};
 use super::schema::ToolSpec;
 use super::tools_context;
 use super::tools_local_tunnel::{self, LocalTunnels};
+use super::tools_webtty;
 
 /// All tools, in listing order.
 pub struct Catalog {
@@ -24,6 +25,7 @@ impl Catalog {
     /// The catalog for this build, running against `env`.
     pub fn new(env: OperatorEnv) -> Catalog {
         let mut specs = tools_context::specs();
+        specs.extend(tools_webtty::specs());
         // Local tunnels run `rstream forward`, which only builds with the device feature.
         let local_tunnels = cfg!(feature = "device").then(|| {
             let exe = std::env::current_exe().unwrap_or_else(|_| "rstream".into());
@@ -62,6 +64,9 @@ impl Catalog {
         };
         let args = Args::new(arguments, spec)?;
         if let Some(out) = tools_context::call(name, &args, &self.env) {
+            return out;
+        }
+        if let Some(out) = tools_webtty::call(name, &args, &self.env) {
             return out;
         }
         if let Some(out) = self.local_tunnels.as_ref().and_then(|lt| lt.call(name, &args)) {

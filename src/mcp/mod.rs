@@ -11,6 +11,7 @@
 //! - [`result`]: upstream's result shapes (pretty text + `structuredContent`, `isError`) and token scrubbing.
 //! - [`operator_env`]: the config path and `RSTREAM_*` variables the tools run against.
 //! - [`tools_context`]: runtime status and contexts.
+//! - [`tools_webtty`]: list WebTTY servers (engine inventory) and run commands on them.
 //! - [`tools_local_tunnel`]: expose/list/stop local ports through a supervised `rstream forward`
 //!   ([`local_tunnel_process`] runs it, [`local_tunnel_registry`] remembers it next to the config).
 
@@ -24,6 +25,7 @@ pub mod schema;
 pub mod server;
 pub mod tools_context;
 pub mod tools_local_tunnel;
+pub mod tools_webtty;
 
 use std::io;
 

@@ -5,11 +5,13 @@
 //! `online` line and records it in the registry next to the config; list reports each entry as `running` or
 //! `exited` (and drops the exited ones); stop ends one by local id, tunnel id or name. Children this server
 //! started are kept as handles so they are reaped; ones from earlier sessions are recognised by pid and name.
+//! A log file lives as long as its tunnel: it is deleted on stop, on a failed expose (its tail is in the error),
+//! and once an exited tunnel has been reported.
 //! Tunnels carry upstream's labels `application-protocol=rstream.local_tunnel`,
 //! `rstream.local_tunnel.kind=codex` and `rstream.local_tunnel.port=<port>`.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::Mutex;
 
@@ -115,7 +117,8 @@ impl LocalTunnels {
 
     fn expose(&self, args: &Args) -> Result<ToolOutput, ToolError> {
         let spec = forward_spec(args)?;
-        let running = self.prune()?;
+        let (running, exited) = self.prune()?;
+        exited.iter().for_each(|t| drop(std::fs::remove_file(&t.log_path)));
         if running.len() >= MCP_MAX_LOCAL_TUNNELS {
             return Err(ToolError(format!(
                 "{} local tunnels are already running (limit {MCP_MAX_LOCAL_TUNNELS}); stop one with {STOP}",
@@ -134,6 +137,7 @@ impl LocalTunnels {
             Ok(online) => online,
             Err(e) => {
                 let _ = stop_forward(child.id(), &spec.name, Some(child));
+                let _ = std::fs::remove_file(&log_path);
                 return Err(e);
             }
         };
@@ -177,20 +181,20 @@ impl LocalTunnels {
     }
 
     fn list(&self) -> Result<ToolOutput, ToolError> {
-        let all = self.registry.load().map_err(|e| ToolError(e.to_string()))?;
-        let running_ids: Vec<String> = self.prune()?.into_iter().map(|t| t.id).collect();
-        let items: Vec<Value> = all
-            .iter()
-            .map(|t| {
-                let running = running_ids.contains(&t.id);
-                let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
-                v["status"] = json!(if running { "running" } else { "exited" });
-                if !running {
-                    v["log_tail"] = json!(log_tail(std::path::Path::new(&t.log_path), 1024));
-                }
-                v
-            })
-            .collect();
+        let (running, exited) = self.prune()?;
+        let mut items: Vec<Value> = Vec::new();
+        for t in &running {
+            let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
+            v["status"] = json!("running");
+            items.push(v);
+        }
+        for t in &exited {
+            let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
+            v["status"] = json!("exited");
+            v["log_tail"] = json!(log_tail(Path::new(&t.log_path), 1024));
+            let _ = std::fs::remove_file(&t.log_path);
+            items.push(v);
+        }
         Ok(ToolOutput::json(items))
     }
 
@@ -204,6 +208,7 @@ impl LocalTunnels {
         let child = self.lock_children().remove(&entry.id);
         let was_running = stop_forward(entry.pid, &entry.name, child)?;
         self.registry.update(|all| all.retain(|t| t.id != entry.id)).map_err(|e| ToolError(e.to_string()))?;
+        let _ = std::fs::remove_file(&entry.log_path);
         Ok(ToolOutput::json(json!({
             "ok": true,
             "id": entry.id,
@@ -214,15 +219,16 @@ impl LocalTunnels {
         })))
     }
 
-    /// Reaps exited children, drops exited entries from the registry, and returns the running ones.
-    fn prune(&self) -> Result<Vec<LocalTunnel>, ToolError> {
+    /// Reaps exited children and drops exited entries from the registry: returns (running, exited).
+    fn prune(&self) -> Result<(Vec<LocalTunnel>, Vec<LocalTunnel>), ToolError> {
         let mut children = self.lock_children();
         children.retain(|_, c| matches!(c.try_wait(), Ok(None)));
         let alive = |t: &LocalTunnel| children.contains_key(&t.id) || is_forward_running(t.pid, &t.name);
         self.registry
             .update(|all| {
-                all.retain(|t| alive(t));
-                all.clone()
+                let (running, exited): (Vec<LocalTunnel>, Vec<LocalTunnel>) = all.drain(..).partition(|t| alive(t));
+                all.clone_from(&running);
+                (running, exited)
             })
             .map_err(|e| ToolError(e.to_string()))
     }

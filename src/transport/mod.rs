@@ -24,8 +24,8 @@ mod tls_verify;
 pub use deadline::with_deadline;
 #[cfg(feature = "client")]
 pub use dial::{payload_name, DialError, EngineEndpoint};
-pub use splice::{pump, splice};
 #[cfg(feature = "client")]
 pub use pem::certificates_from_pem;
+pub use splice::{pump, splice};
 #[cfg(feature = "client")]
 pub use tls_client::{connect_tls, ClientTlsConfig, TlsStream};
