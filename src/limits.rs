@@ -58,6 +58,17 @@ pub const EXEC_CHUNK_LEN: usize = 16 * 1024;
 pub const MAX_WEBTTY_SESSIONS: usize = 32;
 /// Server-side cap on one exec session's lifetime unless the client asks for less.
 pub const EXEC_MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+/// After SIGHUP/SIGTERM, a session's process group gets this long before SIGKILL.
+pub const WEBTTY_KILL_GRACE: Duration = Duration::from_secs(2);
+/// After a session's child exits, output is drained until its pipes/PTY stay silent this long (background
+/// jobs may hold them open), then the rest of the group is killed and `Close` is sent.
+pub const WEBTTY_EXIT_DRAIN_IDLE: Duration = Duration::from_millis(250);
+/// Deadline for a client's `Open` after the WebSocket is up.
+pub const WEBTTY_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deadline for the WebSocket closing handshake at the end of a session.
+pub const WS_CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Bytes tungstenite reads from the socket at a time (its eagerly allocated read buffer).
+pub const WS_READ_BUFFER_LEN: usize = 16 * 1024;
 /// Client-side cap on captured stdout+stderr of `webtty exec` (beyond it the output is truncated and flagged).
 pub const EXEC_OUTPUT_CAP: usize = 64 * 1024 * 1024;
 

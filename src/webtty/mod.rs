@@ -1,1 +1,37 @@
 //! WebTTY: remote exec and PTY sessions over WebSocket — the device server and the operator client.
+//!
+//! Wire: each WebTTY protobuf message ([`crate::proto::webtty`]) is one binary WebSocket message ([`wire`]).
+//!
+//! Server side (feature `device`): [`session`] drives one session's protocol, [`process`] spawns the child
+//! (pipes or PTY) and ends its whole process group, [`pump`] moves output with backpressure.
+//! Only [`sys`] contains `unsafe` code (PTYs, process groups, terminal modes, signals).
+
+use std::future::Future;
+use std::time::Duration;
+
+mod error;
+pub mod sys;
+pub mod wire;
+
+pub use error::WebttyError;
+
+#[cfg(feature = "operator")]
+pub mod client;
+
+#[cfg(feature = "device")]
+pub mod process;
+#[cfg(feature = "device")]
+mod pump;
+#[cfg(feature = "device")]
+pub mod session;
+#[cfg(all(test, feature = "device", feature = "operator"))]
+mod session_tests;
+
+/// Runs `fut` with a deadline: `None` if `limit` passes first.
+pub async fn timeout<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<T> {
+    futures_lite::future::or(async { Some(fut.await) }, async {
+        async_io::Timer::after(limit).await;
+        None
+    })
+    .await
+}

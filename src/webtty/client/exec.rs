@@ -1,0 +1,228 @@
+//! Run one command on a WebTTY server and capture its output: a non-interactive session (no PTY) whose
+//! stdout and stderr are collected up to a cap, with an optional client-side timeout that ends the session
+//! (the server then kills the remote process group).
+
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use futures_lite::{future, AsyncRead, AsyncReadExt};
+
+use super::super::error::WebttyError;
+use super::connect::{connect, ClientWs, ConnectOptions};
+use super::protocol::{self, ClientRx, ClientTx};
+use super::target::Target;
+use crate::limits;
+use crate::proto::webtty::message::Payload;
+use crate::proto::webtty::{data, Config, Data, DataType, Environment, Options, Workdir};
+
+/// Exit code reported when the client-side timeout ended the session (as `timeout(1)` does).
+pub const TIMED_OUT_EXIT_CODE: i32 = 124;
+
+/// What to run. Build with [`ExecRequest::command`] and adjust the public fields.
+pub struct ExecRequest {
+    /// argv (must not be empty).
+    pub command: Vec<String>,
+    /// Extra environment for the remote process.
+    pub env: Vec<(String, String)>,
+    /// Remote working directory (server default: the user's home).
+    pub workdir: Option<String>,
+    /// End the session after this long (remote group killed); the result then has `timed_out`.
+    pub timeout: Option<Duration>,
+    /// Bytes forwarded to the remote stdin, ended with `eos`; `None` gives the remote process `/dev/null`.
+    pub stdin: Option<Box<dyn AsyncRead + Unpin + Send>>,
+    /// Most stdout+stderr bytes kept; the rest is dropped and `truncated` set.
+    pub output_cap: usize,
+    /// How to authenticate and the exec path.
+    pub connect: ConnectOptions,
+}
+
+impl ExecRequest {
+    /// A request for `command` with defaults: no env, no stdin, no timeout, cap [`limits::EXEC_OUTPUT_CAP`].
+    pub fn command<I, S>(command: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        ExecRequest {
+            command: command.into_iter().map(Into::into).collect(),
+            env: Vec::new(),
+            workdir: None,
+            timeout: None,
+            stdin: None,
+            output_cap: limits::EXEC_OUTPUT_CAP,
+            connect: ConnectOptions::default(),
+        }
+    }
+}
+
+/// The outcome of [`exec`]; serialises as upstream's `{url, command, exit_code, stdout, stderr, duration_ms}`
+/// plus `timed_out` / `truncated` when set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecResult {
+    /// The server URL (`rstrm://NAME/` or `ws://HOST:PORT/`).
+    pub url: String,
+    /// argv as run.
+    pub command: Vec<String>,
+    /// Remote exit code (128+signal when a signal ended it; [`TIMED_OUT_EXIT_CODE`] after a timeout).
+    pub exit_code: i32,
+    /// Captured stdout.
+    pub stdout: Vec<u8>,
+    /// Captured stderr.
+    pub stderr: Vec<u8>,
+    /// Wall time from dialing to the end of the session.
+    pub duration_ms: u64,
+    /// The client-side timeout ended the session.
+    pub timed_out: bool,
+    /// Output beyond the cap was dropped.
+    pub truncated: bool,
+}
+
+/// Runs `req` on the WebTTY server at `url` (`ws://`, `wss://` or `rstrm://`).
+pub async fn exec(url: &str, req: ExecRequest) -> Result<ExecResult, WebttyError> {
+    let target = Target::parse(url, req.connect.exec_path.as_deref())?;
+    let started = Instant::now();
+    let deadline = req.timeout.map(|t| started + t);
+    let ws = match deadline {
+        None => connect(&target, &req.connect).await?,
+        Some(at) => {
+            future::or(connect(&target, &req.connect), async {
+                Timer::at(at).await;
+                Err(WebttyError::Connect(format!("{}: timed out while connecting", target.display_url())))
+            })
+            .await?
+        }
+    };
+    exec_on(ws, target.display_url(), req, started).await
+}
+
+/// Runs `req` over an established WebSocket (`url` is only reported); `started` is when dialing began.
+pub async fn exec_on(ws: ClientWs, url: String, req: ExecRequest, started: Instant) -> Result<ExecResult, WebttyError> {
+    if req.command.is_empty() {
+        return Err(WebttyError::BadTarget("exec needs a command".into()));
+    }
+    let deadline = req.timeout.map(|t| started + t);
+    let config = Config {
+        options: Some(Options { interactive: req.stdin.is_some(), allocate_tty: false, send_heartbeat: true }),
+        cmd_args: req.command.clone(),
+        env_vars: req.env.iter().map(|(key, value)| Environment { key: key.clone(), value: value.clone() }).collect(),
+        workdir: req.workdir.clone().map(|value| Workdir { value }),
+        username: None,
+    };
+    let mut result = ExecResult {
+        url,
+        command: req.command.clone(),
+        exit_code: 0,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        duration_ms: 0,
+        timed_out: false,
+        truncated: false,
+    };
+    let (tx, mut rx) = match deadline {
+        None => protocol::open(ws, config).await?,
+        Some(at) => {
+            future::or(protocol::open(ws, config), async {
+                Timer::at(at).await;
+                Err(WebttyError::Protocol("timed out waiting for the session to open".into()))
+            })
+            .await?
+        }
+    };
+
+    let finish = {
+        let receive = receive_output(&mut rx, &mut result, req.output_cap);
+        let stdin = forward_stdin(&tx, req.stdin);
+        let heartbeats = async { Finish::Failed(protocol::heartbeats(&tx).await) };
+        let expiry = async {
+            match deadline {
+                Some(at) => Timer::at(at).await,
+                None => future::pending().await,
+            };
+            Finish::TimedOut
+        };
+        future::or(receive, future::or(stdin, future::or(heartbeats, expiry))).await
+    };
+    match finish {
+        Finish::Closed(code) => {
+            protocol::close(&tx, &mut rx).await;
+            result.exit_code = code;
+        }
+        Finish::TimedOut => {
+            protocol::abandon(&tx, &mut rx).await;
+            result.exit_code = TIMED_OUT_EXIT_CODE;
+            result.timed_out = true;
+        }
+        Finish::Failed(e) => return Err(e),
+    }
+    result.duration_ms = started.elapsed().as_millis().try_into().unwrap_or(u64::MAX);
+    Ok(result)
+}
+
+/// How the exec session ended.
+enum Finish {
+    Closed(i32),
+    TimedOut,
+    Failed(WebttyError),
+}
+
+/// Collects `Data` until `Close`. An `Error` from the server is remembered and wins over a later disconnect.
+async fn receive_output(rx: &mut ClientRx, result: &mut ExecResult, cap: usize) -> Finish {
+    let mut server_error: Option<String> = None;
+    loop {
+        let payload = match protocol::next(rx, true).await {
+            Ok(Some(payload)) => payload,
+            Ok(None) => {
+                return Finish::Failed(match server_error {
+                    Some(msg) => WebttyError::Refused(msg),
+                    None => WebttyError::Disconnected("server closed the connection before Close".into()),
+                });
+            }
+            Err(e) => return Finish::Failed(e),
+        };
+        match payload {
+            Payload::Data(Data { r#type, payload: Some(data::Payload::Data(bytes)) }) => {
+                let room = cap.saturating_sub(result.stdout.len() + result.stderr.len());
+                if bytes.len() > room {
+                    result.truncated = true;
+                }
+                let kept = &bytes[..bytes.len().min(room)];
+                if r#type == DataType::Stderr as i32 {
+                    result.stderr.extend_from_slice(kept);
+                } else {
+                    result.stdout.extend_from_slice(kept);
+                }
+            }
+            Payload::Data(_) | Payload::Heartbeat(_) | Payload::Parameter(_) => {}
+            Payload::Error(e) => server_error = Some(e.msg),
+            Payload::Close(close) => {
+                return match server_error {
+                    Some(msg) => Finish::Failed(WebttyError::Refused(msg)),
+                    None => Finish::Closed(close.return_code),
+                };
+            }
+            Payload::Open(_) | Payload::Ack(_) => {
+                return Finish::Failed(WebttyError::Protocol("unexpected Open/Ack from the server".into()));
+            }
+        }
+    }
+}
+
+/// Forwards local stdin as `Data(stdin)` chunks and `eos` at end of file; then waits forever (the session
+/// ends through the other branches). A local read error ends the session.
+async fn forward_stdin(tx: &ClientTx, stdin: Option<Box<dyn AsyncRead + Unpin + Send>>) -> Finish {
+    if let Some(mut stdin) = stdin {
+        let mut buf = vec![0u8; limits::EXEC_CHUNK_LEN];
+        loop {
+            let n = match stdin.read(&mut buf).await {
+                Ok(n) => n,
+                Err(e) => return Finish::Failed(WebttyError::Local(format!("reading stdin: {e}"))),
+            };
+            let data =
+                if n == 0 { Data::eos(DataType::Stdin) } else { Data::bytes(DataType::Stdin, buf[..n].to_vec()) };
+            if protocol::send(tx, Payload::Data(data)).await.is_err() || n == 0 {
+                break; // a send failure surfaces in `receive_output` as a lost connection
+            }
+        }
+    }
+    future::pending().await
+}

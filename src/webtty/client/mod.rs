@@ -1,0 +1,20 @@
+//! The WebTTY client (operator side): run one command and capture its output ([`exec()`]), or attach the local
+//! terminal to a remote PTY ([`terminal`]).
+//!
+//! ```no_run
+//! # futures_lite::future::block_on(async {
+//! use rstream::webtty::client::{exec, ExecRequest};
+//! let result = exec("ws://127.0.0.1:8080", ExecRequest::command(["uname", "-a"])).await?;
+//! println!("{} → {}", result.url, result.exit_code);
+//! # Ok::<(), rstream::webtty::WebttyError>(()) });
+//! ```
+
+mod connect;
+mod exec;
+mod protocol;
+pub mod target;
+pub mod terminal;
+
+pub use connect::{connect, BoxConn, ClientWs, Conn, ConnectOptions};
+pub use exec::{exec, exec_on, ExecRequest, ExecResult};
+pub use target::Target;

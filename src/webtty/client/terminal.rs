@@ -1,0 +1,1 @@
+//! Interactive terminal client (placeholder until the next step).

@@ -1,0 +1,35 @@
+//! The error type of the WebTTY client boundary (what `webtty exec`, `webtty client` and the MCP tools see).
+
+use std::fmt;
+
+/// Why a WebTTY client operation failed. Each variant carries the offending value or the peer's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebttyError {
+    /// The target URL or exec path is not usable (`--url "ftp://x": unsupported scheme`).
+    BadTarget(String),
+    /// Dialing, TLS, the tunnel or the WebSocket handshake failed.
+    Connect(String),
+    /// The server answered the `Open` with `Error{msg}`, or ended the session with one.
+    Refused(String),
+    /// The server broke the protocol (unexpected or malformed message).
+    Protocol(String),
+    /// The connection ended before the server sent `Close`.
+    Disconnected(String),
+    /// A local I/O failure (stdin, terminal).
+    Local(String),
+}
+
+impl fmt::Display for WebttyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WebttyError::BadTarget(msg) => write!(f, "bad webtty target: {msg}"),
+            WebttyError::Connect(msg) => write!(f, "{msg}"),
+            WebttyError::Refused(msg) => write!(f, "webtty server error: {msg}"),
+            WebttyError::Protocol(msg) => write!(f, "webtty protocol error: {msg}"),
+            WebttyError::Disconnected(msg) => write!(f, "webtty connection lost: {msg}"),
+            WebttyError::Local(msg) => write!(f, "{msg}"),
+        }
+    }
+}
+
+impl std::error::Error for WebttyError {}
