@@ -58,6 +58,10 @@ pub const EXEC_CHUNK_LEN: usize = 16 * 1024;
 pub const MAX_WEBTTY_SESSIONS: usize = 32;
 /// Server-side cap on one exec session's lifetime unless the client asks for less.
 pub const EXEC_MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+/// Connections (authenticated or not) a WebTTY server keeps open at once; more wait in the accept queue.
+pub const MAX_WEBTTY_CONNECTIONS: usize = 4 * MAX_WEBTTY_SESSIONS;
+/// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
+pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 /// After SIGHUP/SIGTERM, a session's process group gets this long before SIGKILL.
 pub const WEBTTY_KILL_GRACE: Duration = Duration::from_secs(2);
 /// After a session's child exits, output is drained until its pipes/PTY stay silent this long (background

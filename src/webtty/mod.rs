@@ -2,8 +2,12 @@
 //!
 //! Wire: each WebTTY protobuf message ([`crate::proto::webtty`]) is one binary WebSocket message ([`wire`]).
 //!
-//! Server side (feature `device`): [`session`] drives one session's protocol, [`process`] spawns the child
-//! (pipes or PTY) and ends its whole process group, [`pump`] moves output with backpressure.
+//! Server side (feature `device`): [`server`] answers HTTP connections (local TCP or tunnel streams) and
+//! upgrades them after [`gate`] (bearer token, origin); [`session`] drives one session's protocol, [`process`]
+//! spawns the child (pipes or PTY) and ends its whole process group, `pump` moves output with backpressure;
+//! [`labels`] lists what the server advertises in tunnel inventory.
+//!
+//! Client side (feature `operator`): [`client`] — `exec` (capture output) and the interactive terminal.
 //! Only [`sys`] contains `unsafe` code (PTYs, process groups, terminal modes, signals).
 
 use std::future::Future;
@@ -19,9 +23,15 @@ pub use error::WebttyError;
 pub mod client;
 
 #[cfg(feature = "device")]
+pub mod gate;
+#[cfg(feature = "device")]
+pub mod labels;
+#[cfg(feature = "device")]
 pub mod process;
 #[cfg(feature = "device")]
 mod pump;
+#[cfg(feature = "device")]
+pub mod server;
 #[cfg(feature = "device")]
 pub mod session;
 #[cfg(all(test, feature = "device", feature = "operator"))]

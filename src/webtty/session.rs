@@ -100,11 +100,60 @@ pub struct SessionPolicy {
     pub slots: SessionSlots,
     /// A session still running after this long is ended (its group killed).
     pub max_duration: Duration,
+    /// When triggered, every running session ends (its group killed) and reports the shutdown.
+    pub shutdown: Shutdown,
 }
 
 impl Default for SessionPolicy {
     fn default() -> Self {
-        SessionPolicy { slots: SessionSlots::new(limits::MAX_WEBTTY_SESSIONS), max_duration: limits::EXEC_MAX_DURATION }
+        SessionPolicy {
+            slots: SessionSlots::new(limits::MAX_WEBTTY_SESSIONS),
+            max_duration: limits::EXEC_MAX_DURATION,
+            shutdown: Shutdown::never(),
+        }
+    }
+}
+
+/// A broadcast "the server is stopping" signal, observed by every session and accept loop.
+#[derive(Clone, Debug)]
+pub struct Shutdown(Option<async_channel::Receiver<()>>);
+
+/// The side that fires a [`Shutdown`] (dropping it fires it too).
+#[derive(Debug)]
+pub struct ShutdownTrigger(async_channel::Sender<()>);
+
+impl Shutdown {
+    /// A linked trigger and signal.
+    pub fn new() -> (ShutdownTrigger, Shutdown) {
+        let (tx, rx) = async_channel::bounded(1);
+        (ShutdownTrigger(tx), Shutdown(Some(rx)))
+    }
+
+    /// A signal that never fires.
+    pub fn never() -> Shutdown {
+        Shutdown(None)
+    }
+
+    /// Resolves once the shutdown is triggered.
+    pub async fn wait(&self) {
+        match &self.0 {
+            Some(rx) => {
+                let _ = rx.recv().await;
+            }
+            None => future::pending().await,
+        }
+    }
+
+    /// Whether the shutdown was triggered.
+    pub fn is_triggered(&self) -> bool {
+        self.0.as_ref().is_some_and(|rx| rx.is_closed())
+    }
+}
+
+impl ShutdownTrigger {
+    /// Fires the shutdown.
+    pub fn trigger(&self) {
+        self.0.close();
     }
 }
 
@@ -143,6 +192,8 @@ enum End {
     Client(ClientEnd),
     /// The session outlived [`SessionPolicy::max_duration`].
     Expired,
+    /// The server is shutting down.
+    Shutdown,
 }
 
 /// Serves one WebTTY session on `ws` and returns when it is over: the process and its group are gone and the
@@ -175,7 +226,7 @@ where
         process.terminate().await;
         return;
     }
-    match run(&tx, &mut rx, &mut process, io, heartbeat, policy.max_duration).await {
+    match run(&tx, &mut rx, &mut process, io, heartbeat, policy).await {
         End::Exited(code) => {
             process.reap_leftovers().await;
             log_debug!("webtty session: pid {} exited with code {code}", process.pid());
@@ -185,6 +236,12 @@ where
             let code = process.terminate().await;
             let msg = format!("session exceeded the server's maximum duration of {} s", policy.max_duration.as_secs());
             log_info!("webtty session: pid {}: {msg}", process.pid());
+            let _ = send(&tx, Payload::Error(Error { msg })).await;
+            let _ = send(&tx, Payload::Close(Close { return_code: code })).await;
+        }
+        End::Shutdown => {
+            let code = process.terminate().await;
+            let msg = "webtty server is shutting down".to_string();
             let _ = send(&tx, Payload::Error(Error { msg })).await;
             let _ = send(&tx, Payload::Close(Close { return_code: code })).await;
         }
@@ -247,7 +304,7 @@ async fn run<S>(
     process: &mut SessionProcess,
     io: ProcessIo,
     heartbeat: bool,
-    max_duration: Duration,
+    policy: &SessionPolicy,
 ) -> End
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -293,10 +350,14 @@ where
         }
     };
     let expiry = async {
-        Timer::after(max_duration).await;
+        Timer::after(policy.max_duration).await;
         End::Expired
     };
-    future::or(output, future::or(inbound, future::or(heartbeats, expiry))).await
+    let shutdown = async {
+        policy.shutdown.wait().await;
+        End::Shutdown
+    };
+    future::or(output, future::or(inbound, future::or(heartbeats, future::or(expiry, shutdown)))).await
 }
 
 /// Handles client messages until the client ends the session.
@@ -327,17 +388,18 @@ where
             Payload::Data(d) if d.r#type == DataType::Stdin as i32 => match d.payload {
                 Some(data::Payload::Data(bytes)) => {
                     if let Some(sink) = stdin.as_mut() {
-                        if sink.write_all(&bytes).await.and(sink.flush().await).is_err() {
+                        let written = async {
+                            sink.write_all(&bytes).await?;
+                            sink.flush().await
+                        };
+                        if written.await.is_err() {
                             stdin = None; // the child closed its stdin; further input is dropped
                         }
                     }
                 }
-                Some(data::Payload::Eos(_)) => {
-                    if pty.is_none() {
-                        stdin = None; // dropping the pipe gives the child end of file
-                    }
-                }
-                None => {}
+                // Dropping the pipe gives the child end of file; a PTY has no separate end of input.
+                Some(data::Payload::Eos(_)) if pty.is_none() => stdin = None,
+                _ => {}
             },
             Payload::Parameter(p) => {
                 if let (Some(parameter::Kind::TerminalSize(size)), Some(master)) = (p.kind, pty.as_ref()) {

@@ -98,7 +98,7 @@ fn exec_timeout_ends_the_session_and_kills_the_remote_group() {
 
 #[test]
 fn session_limit_refuses_new_sessions_and_spares_running_ones() {
-    let url = serve(SessionPolicy { slots: SessionSlots::new(1), max_duration: Duration::from_secs(60) });
+    let url = serve(SessionPolicy { slots: SessionSlots::new(1), ..SessionPolicy::default() });
     let long = {
         let url = url.clone();
         std::thread::spawn(move || run(exec(&url, ExecRequest::command(["sh", "-c", "sleep 1; echo survived"]))))
@@ -126,7 +126,7 @@ fn unknown_program_is_a_clear_error() {
 
 #[test]
 fn server_max_duration_ends_a_session() {
-    let url = serve(SessionPolicy { slots: SessionSlots::new(4), max_duration: Duration::from_millis(300) });
+    let url = serve(SessionPolicy { max_duration: Duration::from_millis(300), ..SessionPolicy::default() });
     let err = run(exec(&url, ExecRequest::command(["sleep", "30"]))).unwrap_err().to_string();
     assert!(err.contains("maximum duration"), "{err}");
 }

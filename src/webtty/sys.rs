@@ -76,16 +76,20 @@ pub fn window_size(fd: &impl AsRawFd) -> Option<(u16, u16)> {
 }
 
 /// Makes the spawned child a session leader (so it leads a fresh process group whose id is its pid) and,
-/// when `controlling_tty` is set, makes its stdin (the PTY slave) its controlling terminal.
+/// when `controlling_tty` is set, makes its stdin (the PTY slave) its controlling terminal. On Linux the child
+/// also gets SIGHUP should the server die without ending the session (a shell passes it on to its jobs).
 pub fn new_session_on_spawn(cmd: &mut Command, controlling_tty: bool) {
     let hook = move || -> io::Result<()> {
-        // SAFETY: setsid and ioctl are async-signal-safe and take no pointers (the TIOCSCTTY argument is an
-        // integer); this closure runs in the forked child before exec and touches no shared state.
+        // SAFETY: setsid, ioctl and prctl are async-signal-safe and take no pointers (the TIOCSCTTY and
+        // PR_SET_PDEATHSIG arguments are integers); this closure runs in the forked child before exec and
+        // touches no shared state.
         unsafe {
             check(libc::setsid())?;
             if controlling_tty {
                 check(libc::ioctl(0, libc::TIOCSCTTY as _, 0))?;
             }
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGHUP as libc::c_ulong))?;
         }
         Ok(())
     };

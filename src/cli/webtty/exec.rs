@@ -1,17 +1,216 @@
 //! `rstream webtty exec`: run one command on a WebTTY server and capture stdout, stderr and the exit code.
 
-use argh::FromArgs;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
 
-use crate::cli::{not_yet_implemented, CliResult};
+use argh::FromArgs;
+use serde::Serialize;
+
+use crate::cli::{output_or, CliError, CliResult, OutputFormat};
+use crate::webtty::client::{exec, ExecRequest, ExecResult};
 
 /// run one command on a WebTTY server and capture stdout, stderr and the exit code
 #[derive(FromArgs)]
-#[argh(subcommand, name = "exec")]
-pub struct ExecCommand {}
+#[argh(
+    subcommand,
+    name = "exec",
+    example = "rstream webtty exec --url rstrm://pi -- uname -a",
+    example = "echo hi | rstream webtty exec --url ws://127.0.0.1:8080 -o text -- cat",
+    example = "rstream webtty exec --url rstrm://pi --timeout 10 -e LANG=C -w /tmp -- make test",
+    note = "Exits with the remote exit code (1..255), 124 when --timeout ended the session. stdin is forwarded \
+            when it is not a terminal (unless --no-stdin). Environment: RSTREAM_WEBTTY_AUTH_TOKEN."
+)]
+pub struct ExecCommand {
+    /// server: rstrm://NAME (through the engine), ws://HOST:PORT or wss://HOST:PORT (default ws://127.0.0.1:8080)
+    #[argh(option, default = "String::from(\"ws://127.0.0.1:8080\")")]
+    pub url: String,
+    /// environment for the remote command, KEY=VALUE or KEY (takes the local value) (repeatable)
+    #[argh(option, short = 'e')]
+    pub env: Vec<String>,
+    /// remote working directory (default: the server user's home)
+    #[argh(option, short = 'w')]
+    pub workdir: Option<String>,
+    /// seconds before the session is closed and the remote process group killed (exit code 124)
+    #[argh(option)]
+    pub timeout: Option<f64>,
+    /// output: json (default) or text (remote stdout/stderr passed through)
+    #[argh(option, short = 'o')]
+    pub output: Option<String>,
+    /// file holding the bearer token of a local server (or RSTREAM_WEBTTY_AUTH_TOKEN)
+    #[argh(option)]
+    pub auth_token_file: Option<PathBuf>,
+    /// path of the exec endpoint on the server (default: advertised, or /)
+    #[argh(option)]
+    pub exec_path: Option<String>,
+    /// do not forward stdin even when it is not a terminal (the remote command reads /dev/null)
+    #[argh(switch, short = 'n')]
+    pub no_stdin: bool,
+    /// command and arguments (after --)
+    #[argh(positional, greedy)]
+    pub command: Vec<String>,
+}
+
+/// The `-o json` result (upstream's `webTTYClientResult` plus our `timed_out`/`truncated` flags).
+#[derive(Serialize)]
+struct JsonResult<'a> {
+    url: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    command: &'a [String],
+    exit_code: i32,
+    stdout: String,
+    stderr: String,
+    duration_ms: u64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    timed_out: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    truncated: bool,
+}
 
 impl ExecCommand {
     /// Runs the command.
     pub fn run(self) -> CliResult {
-        not_yet_implemented("webtty exec")
+        if self.command.is_empty() {
+            return Err(CliError::new("webtty exec needs a command: rstream webtty exec --url URL -- CMD [ARGS…]"));
+        }
+        let format = output_or(&self.output, OutputFormat::Json)?;
+        if !matches!(format, OutputFormat::Json | OutputFormat::Text) {
+            return Err(CliError::new("webtty exec output must be json or text"));
+        }
+        let mut req = ExecRequest::command(self.command.clone());
+        req.env = parse_env(&self.env)?;
+        req.workdir = self.workdir.clone();
+        req.timeout = match self.timeout {
+            None => None,
+            Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
+            Some(t) => return Err(CliError::new(format!("--timeout {t}: must be a positive number of seconds"))),
+        };
+        req.connect.auth_token = auth_token(self.auth_token_file.as_ref())?;
+        req.connect.exec_path = self.exec_path.clone();
+        if !self.no_stdin && !std::io::stdin().is_terminal() {
+            req.stdin = Some(Box::new(smol::Unblock::new(std::io::stdin())));
+        }
+        let result = smol::block_on(exec(&self.url, req)).map_err(|e| CliError::new(e.to_string()))?;
+        report(&result, format)?;
+        Ok(exit_status(&result, format))
+    }
+}
+
+/// Prints the result as JSON or passes the output through (text).
+fn report(result: &ExecResult, format: OutputFormat) -> Result<(), CliError> {
+    if format == OutputFormat::Json {
+        let json = JsonResult {
+            url: &result.url,
+            command: &result.command,
+            exit_code: result.exit_code,
+            stdout: String::from_utf8_lossy(&result.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&result.stderr).into_owned(),
+            duration_ms: result.duration_ms,
+            timed_out: result.timed_out,
+            truncated: result.truncated,
+        };
+        let text = serde_json::to_string(&json).map_err(|e| CliError::new(format!("json output: {e}")))?;
+        println!("{text}");
+        return Ok(());
+    }
+    let write = |mut w: Box<dyn Write>, bytes: &[u8]| w.write_all(bytes).and_then(|()| w.flush());
+    write(Box::new(std::io::stdout().lock()), &result.stdout).map_err(|e| CliError::new(format!("stdout: {e}")))?;
+    write(Box::new(std::io::stderr().lock()), &result.stderr).map_err(|e| CliError::new(format!("stderr: {e}")))?;
+    if result.truncated {
+        eprintln!("warning: output truncated at {} bytes", result.stdout.len() + result.stderr.len());
+    }
+    Ok(())
+}
+
+/// The process exit code for a result: 0, the remote code clamped to 1..=255, or 124 after a timeout.
+/// Text output explains a non-zero code on stderr.
+fn exit_status(result: &ExecResult, format: OutputFormat) -> u8 {
+    if result.timed_out {
+        if format == OutputFormat::Text {
+            eprintln!(
+                "error: remote command timed out after {} ms; session closed and remote process group killed",
+                result.duration_ms
+            );
+        }
+        return 124;
+    }
+    if result.exit_code == 0 {
+        return 0;
+    }
+    let code = result.exit_code.clamp(1, 255) as u8;
+    if format == OutputFormat::Text {
+        eprintln!("error: remote command exited with code {}", result.exit_code);
+    }
+    code
+}
+
+/// Parses `-e` values: `KEY=VALUE`, or `KEY` to pass the local value (skipped when unset).
+pub fn parse_env(values: &[String]) -> Result<Vec<(String, String)>, CliError> {
+    let mut env = Vec::new();
+    for value in values {
+        let (key, val) = match value.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (value.clone(), std::env::var(value).ok()),
+        };
+        if key.is_empty() || key.contains('\0') {
+            return Err(CliError::new(format!("-e {value:?}: expected KEY=VALUE or KEY")));
+        }
+        if let Some(val) = val {
+            env.push((key, val));
+        }
+    }
+    Ok(env)
+}
+
+/// The bearer token for local servers: `--auth-token-file`, else `RSTREAM_WEBTTY_AUTH_TOKEN`.
+pub fn auth_token(file: Option<&PathBuf>) -> Result<Option<String>, CliError> {
+    let token = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| CliError::new(format!("--auth-token-file {:?}: {e}", path.display().to_string())))?,
+        None => match std::env::var("RSTREAM_WEBTTY_AUTH_TOKEN") {
+            Ok(t) => t,
+            Err(_) => return Ok(None),
+        },
+    };
+    Ok(Some(token.trim().to_string()).filter(|t| !t.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_values_parse_with_and_without_values() {
+        std::env::set_var("RSTREAM_EXEC_TEST_LOCAL", "here");
+        let env = parse_env(&["A=1".into(), "B=".into(), "RSTREAM_EXEC_TEST_LOCAL".into(), "UNSET_XYZ_123".into()]);
+        let env = env.unwrap();
+        assert_eq!(
+            env,
+            vec![("A".into(), "1".into()), ("B".into(), "".into()), ("RSTREAM_EXEC_TEST_LOCAL".into(), "here".into())]
+        );
+        assert!(parse_env(&["=x".into()]).is_err());
+    }
+
+    #[test]
+    fn exit_codes_are_clamped_and_timeouts_are_124() {
+        let mut r = ExecResult {
+            url: String::new(),
+            command: vec![],
+            exit_code: 3,
+            stdout: vec![],
+            stderr: vec![],
+            duration_ms: 1,
+            timed_out: false,
+            truncated: false,
+        };
+        assert_eq!(exit_status(&r, OutputFormat::Json), 3);
+        r.exit_code = 300;
+        assert_eq!(exit_status(&r, OutputFormat::Json), 255);
+        r.exit_code = -1;
+        assert_eq!(exit_status(&r, OutputFormat::Json), 1);
+        r.exit_code = 0;
+        assert_eq!(exit_status(&r, OutputFormat::Json), 0);
+        r.timed_out = true;
+        assert_eq!(exit_status(&r, OutputFormat::Json), 124);
     }
 }

@@ -1,17 +1,245 @@
-//! `rstream webtty server`: run a WebTTY server: exec and PTY sessions over WebSocket, optional WebDAV sidecar at /fs.
+//! `rstream webtty server`: run a WebTTY server: exec and PTY sessions over WebSocket, optional WebDAV
+//! sidecar at /fs. Local mode (`--listen`) serves TCP with a bearer token; `--rstream` registers a tunnel
+//! through the engine and serves every proxied stream the same way.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use argh::FromArgs;
+use futures_lite::AsyncReadExt;
 
-use crate::cli::{not_yet_implemented, CliResult};
+use crate::cli::{CliError, CliResult};
+use crate::limits;
+use crate::webtty::gate::AccessPolicy;
+use crate::webtty::labels::{parse_user_label, server_labels, ServerFeatures};
+use crate::webtty::server::{serve_listener, FsSettings, WebttyServer};
+use crate::webtty::session::{SessionPolicy, SessionSlots, Shutdown, ShutdownTrigger};
+use crate::webtty::sys::SignalPipe;
+
+/// Environment variable holding the local bearer token (same as `--auth-token-file`).
+pub const AUTH_TOKEN_ENV: &str = "RSTREAM_WEBTTY_AUTH_TOKEN";
 
 /// run a WebTTY server: exec and PTY sessions over WebSocket, optional WebDAV sidecar at /fs
 #[derive(FromArgs)]
-#[argh(subcommand, name = "server")]
-pub struct ServerCommand {}
+#[argh(
+    subcommand,
+    name = "server",
+    example = "rstream webtty server --rstream --name pi --label role=codex",
+    example = "rstream webtty server --listen 127.0.0.1:8080 --auth-token-file ~/.webtty-token",
+    example = "rstream webtty server --listen 127.0.0.1:8080 --allow-unauthenticated",
+    note = "Sessions run as this server's OS user, each in its own process group with a conservative \
+            environment; closing a session kills its group. Environment: RSTREAM_WEBTTY_AUTH_TOKEN."
+)]
+pub struct ServerCommand {
+    /// local address to serve (default 127.0.0.1:8080; not with --rstream)
+    #[argh(option)]
+    pub listen: Option<String>,
+    /// register a tunnel through the engine of the current context instead of listening locally
+    #[argh(switch)]
+    pub rstream: bool,
+    /// tunnel name (with --rstream)
+    #[argh(option)]
+    pub name: Option<String>,
+    /// inventory label key=value, advertised as rstream.webtty.label.<key> (repeatable)
+    #[argh(option)]
+    pub label: Vec<String>,
+    /// publish the tunnel on the engine's public host, token-protected (default with --rstream)
+    #[argh(switch)]
+    pub publish: bool,
+    /// keep the tunnel private (reachable only as rstrm://<name>)
+    #[argh(switch)]
+    pub no_publish: bool,
+    /// reconnect to the engine after a lost connection (default with --rstream)
+    #[argh(switch)]
+    pub retry: bool,
+    /// exit instead of reconnecting when the engine connection is lost
+    #[argh(switch)]
+    pub no_retry: bool,
+    /// milliseconds between reconnect attempts (default 5000)
+    #[argh(option, default = "5000")]
+    pub retry_interval: u64,
+    /// milliseconds running sessions get to end after SIGTERM/SIGINT before the server exits (default 5000)
+    #[argh(option, default = "5000")]
+    pub shutdown_timeout: u64,
+    /// file holding the bearer token local clients must send (or RSTREAM_WEBTTY_AUTH_TOKEN)
+    #[argh(option)]
+    pub auth_token_file: Option<PathBuf>,
+    /// serve a local listener without a bearer token (loopback experiments only)
+    #[argh(switch)]
+    pub allow_unauthenticated: bool,
+    /// browser origin allowed to open sessions, or * (repeatable)
+    #[argh(option)]
+    pub allowed_origin: Vec<String>,
+    /// how sessions run: spawn (children of this server, as its user)
+    #[argh(option, default = "String::from(\"spawn\")")]
+    pub execution_mode: String,
+    /// session transport: websocket
+    #[argh(option, default = "String::from(\"websocket\")")]
+    pub transport: String,
+    /// directory served by the WebDAV sidecar at /fs
+    #[argh(option)]
+    pub fs_root: Option<PathBuf>,
+    /// refuse writes through the sidecar (requires --fs-root)
+    #[argh(switch)]
+    pub fs_read_only: bool,
+    /// largest upload through the sidecar in bytes (default 67108864; requires --fs-root)
+    #[argh(option)]
+    pub fs_max_upload_size: Option<u64>,
+    /// concurrent sessions (default 32); further sessions are refused with an error
+    #[argh(option, default = "limits::MAX_WEBTTY_SESSIONS")]
+    pub max_sessions: usize,
+}
 
 impl ServerCommand {
     /// Runs the command.
     pub fn run(self) -> CliResult {
-        not_yet_implemented("webtty server")
+        let server = self.build_server()?;
+        if self.rstream {
+            return Err(CliError::with_code(
+                2,
+                "`webtty server --rstream` needs the agent, which is not in this build yet; use --listen",
+            ));
+        }
+        let listen = self.listen.clone().unwrap_or_else(|| "127.0.0.1:8080".into());
+        run_local(&listen, server, Duration::from_millis(self.shutdown_timeout))
     }
+
+    /// Validates the flags into a server.
+    fn build_server(&self) -> Result<WebttyServer, CliError> {
+        if self.rstream && self.listen.is_some() {
+            return Err(CliError::new("--listen and --rstream are mutually exclusive"));
+        }
+        if self.publish && self.no_publish {
+            return Err(CliError::new("--publish and --no-publish are mutually exclusive"));
+        }
+        if self.retry && self.no_retry {
+            return Err(CliError::new("--retry and --no-retry are mutually exclusive"));
+        }
+        if !self.rstream && (self.publish || self.no_publish || self.name.is_some()) {
+            return Err(CliError::new("--publish, --no-publish and --name require --rstream"));
+        }
+        if self.execution_mode != "spawn" {
+            return Err(CliError::new(format!(
+                "execution mode {:?} is not supported: sessions run as this server's user (spawn)",
+                self.execution_mode
+            )));
+        }
+        if self.transport != "websocket" {
+            return Err(CliError::new(format!("transport {:?} is not supported (websocket)", self.transport)));
+        }
+        if self.fs_root.is_none() && (self.fs_read_only || self.fs_max_upload_size.is_some()) {
+            return Err(CliError::new("--fs-read-only and --fs-max-upload-size require --fs-root"));
+        }
+        if self.fs_max_upload_size == Some(0) {
+            return Err(CliError::new("--fs-max-upload-size must be greater than 0"));
+        }
+        if self.max_sessions == 0 {
+            return Err(CliError::new("--max-sessions must be at least 1"));
+        }
+        for label in &self.label {
+            parse_user_label(label).map_err(CliError::new)?;
+        }
+        let fs = match &self.fs_root {
+            None => None,
+            Some(root) if !root.is_dir() => {
+                return Err(CliError::new(format!("--fs-root {:?}: not a directory", root.display().to_string())));
+            }
+            Some(root) => Some(FsSettings {
+                root: root.clone(),
+                read_only: self.fs_read_only,
+                max_upload: self.fs_max_upload_size.unwrap_or(limits::DEFAULT_FS_MAX_UPLOAD),
+            }),
+        };
+        let token = self.auth_token()?;
+        if self.rstream && token.is_some() {
+            return Err(CliError::new(
+                "--auth-token-file / RSTREAM_WEBTTY_AUTH_TOKEN are for local servers; with --rstream the engine \
+                 authenticates clients",
+            ));
+        }
+        if !self.rstream && token.is_none() && !self.allow_unauthenticated {
+            return Err(CliError::new(
+                "a local webtty server needs a bearer token: --auth-token-file FILE or RSTREAM_WEBTTY_AUTH_TOKEN \
+                 (or --allow-unauthenticated on a trusted loopback)",
+            ));
+        }
+        let mut allowed_origins = self.allowed_origin.clone();
+        if self.rstream {
+            allowed_origins.push("*".into()); // the engine is the gate in tunnel mode
+        }
+        Ok(WebttyServer {
+            access: AccessPolicy { token, allowed_origins },
+            sessions: SessionPolicy { slots: SessionSlots::new(self.max_sessions), ..SessionPolicy::default() },
+            fs,
+        })
+    }
+
+    /// The local bearer token from `--auth-token-file` or the environment.
+    fn auth_token(&self) -> Result<Option<String>, CliError> {
+        let token = match &self.auth_token_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| CliError::new(format!("--auth-token-file {:?}: {e}", path.display().to_string())))?,
+            None => match std::env::var(AUTH_TOKEN_ENV) {
+                Ok(t) => t,
+                Err(_) => return Ok(None),
+            },
+        };
+        let token = token.trim().to_string();
+        if token.is_empty() {
+            return Err(CliError::new("the webtty auth token is empty"));
+        }
+        Ok(Some(token))
+    }
+
+    /// Labels this server advertises in tunnel inventory.
+    pub fn labels(&self, server: &WebttyServer) -> std::collections::BTreeMap<String, String> {
+        let features = ServerFeatures {
+            fs: server.serves_fs().then_some(self.fs_read_only),
+            user_labels: self.label.iter().filter_map(|l| parse_user_label(l).ok()).collect(),
+        };
+        server_labels(&features)
+    }
+}
+
+/// Serves `listen` until SIGTERM/SIGINT/SIGHUP, then ends running sessions within `grace`.
+fn run_local(listen: &str, mut server: WebttyServer, grace: Duration) -> CliResult {
+    let (trigger, shutdown) = Shutdown::new();
+    server.sessions.shutdown = shutdown.clone();
+    let slots = server.sessions.slots.clone();
+    let auth = if server.access.token.is_some() { "bearer token required" } else { "UNAUTHENTICATED" };
+    let server = Arc::new(server);
+    let ex = smol::LocalExecutor::new();
+    smol::block_on(ex.run(async {
+        let listener = async_net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| CliError::new(format!("listen on {listen:?}: {e}")))?;
+        let addr = listener.local_addr().map_err(|e| CliError::new(format!("listen on {listen:?}: {e}")))?;
+        log_info!("webtty server listening on ws://{addr}/ ({auth})");
+        let signals = watch_signals(trigger)?;
+        ex.spawn(signals).detach();
+        serve_listener(listener, server, &ex, shutdown).await.map_err(|e| CliError::new(e.to_string()))?;
+        log_info!("webtty server shutting down ({} sessions running)", slots.active());
+        let deadline = Instant::now() + grace;
+        while slots.active() > 0 && Instant::now() < deadline {
+            async_io::Timer::after(Duration::from_millis(20)).await;
+        }
+        Ok(0)
+    }))
+}
+
+/// Fires `trigger` on SIGTERM, SIGINT or SIGHUP.
+fn watch_signals(trigger: ShutdownTrigger) -> Result<impl std::future::Future<Output = ()>, CliError> {
+    let mut pipe = SignalPipe::install(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP])
+        .map_err(|e| CliError::new(format!("signal handlers: {e}")))?;
+    let reader = pipe.reader().ok_or_else(|| CliError::new("signal pipe already taken"))?;
+    let mut reader = async_io::Async::new(reader).map_err(|e| CliError::new(format!("signal pipe: {e}")))?;
+    Ok(async move {
+        let _keep_handlers = pipe;
+        let mut byte = [0u8; 1];
+        if reader.read(&mut byte).await.is_ok() {
+            log_info!("webtty server: signal {} received", byte[0]);
+        }
+        trigger.trigger();
+    })
 }

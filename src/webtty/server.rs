@@ -1,0 +1,170 @@
+//! The WebTTY server's HTTP face: one [`WebttyServer`] serves every incoming byte stream the same way —
+//! a TCP connection in local `--listen` mode, or a proxied tunnel stream in `--rstream` mode.
+//!
+//! Per connection: HTTP/1.1 requests ([`crate::http::ServerConn`]) pass the [`AccessPolicy`] (bearer token,
+//! origin); `/fs` and `/fs/…` go to the filesystem sidecar when one is configured; any other path is the
+//! terminal endpoint, where a WebSocket upgrade starts one WebTTY session ([`serve_session`]). A plain request
+//! there gets `426 Upgrade Required`.
+
+use std::sync::Arc;
+
+use async_lock::Semaphore;
+use async_net::TcpListener;
+use async_tungstenite::tungstenite::protocol::Role;
+use async_tungstenite::WebSocketStream;
+use futures_lite::{future, AsyncRead, AsyncWrite};
+
+use super::gate::{upgrade_response, AccessPolicy};
+use super::labels::FS_PATH;
+use super::session::{serve_session, SessionPolicy, Shutdown};
+use super::wire::ws_config;
+use crate::http::{ResponseHead, ServerConn};
+use crate::limits;
+
+/// The filesystem sidecar settings (`--fs-root`, `--fs-read-only`, `--fs-max-upload-size`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FsSettings {
+    /// Directory served as `/` of the sidecar.
+    pub root: std::path::PathBuf,
+    /// Refuse writes.
+    pub read_only: bool,
+    /// Largest upload in bytes.
+    pub max_upload: u64,
+}
+
+/// Everything a WebTTY server needs to answer a connection.
+#[derive(Debug)]
+pub struct WebttyServer {
+    /// Token and origin rules.
+    pub access: AccessPolicy,
+    /// Session limits and shutdown signal.
+    pub sessions: SessionPolicy,
+    /// The filesystem sidecar, when configured.
+    pub fs: Option<FsSettings>,
+}
+
+impl WebttyServer {
+    /// Whether `/fs` is actually served (and may be advertised in labels).
+    pub fn serves_fs(&self) -> bool {
+        false
+    }
+
+    /// Serves one connection until it closes or its WebTTY session ends.
+    pub async fn serve_connection<S>(&self, stream: S)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut conn = ServerConn::new(stream);
+        loop {
+            let req = match conn.next_request().await {
+                Ok(Some(req)) => req,
+                Ok(None) => return,
+                Err(e) => {
+                    log_debug!("webtty server: bad request: {e}");
+                    return;
+                }
+            };
+            if let Err(refusal) = self.access.check(&req) {
+                log_debug!("webtty server: {} {} refused: {refusal:?}", req.method, req.path());
+                if respond(&mut conn, refusal.response()).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            if self.fs.is_some() && is_fs_path(req.path()) {
+                let body = "the filesystem sidecar is not available in this build\n".to_string();
+                let head = ResponseHead::new(501).header("Content-Type", "text/plain; charset=utf-8");
+                if respond(&mut conn, (head, body)).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            match upgrade_response(&req) {
+                Err(refusal) => {
+                    if respond(&mut conn, refusal.response()).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(head) => {
+                    let Ok(stream) = conn.upgrade(head).await else { return };
+                    let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(ws_config())).await;
+                    serve_session(ws, &self.sessions).await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn respond<S>(conn: &mut ServerConn<S>, (head, body): (ResponseHead, String)) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    conn.respond(head, body.as_bytes()).await
+}
+
+/// `/fs` and everything below it.
+fn is_fs_path(path: &str) -> bool {
+    path == FS_PATH || path.strip_prefix(FS_PATH).is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Accepts TCP connections until `shutdown` fires, serving each on `ex`. At most
+/// [`limits::MAX_WEBTTY_CONNECTIONS`] connections are open at once; further clients wait in the kernel's
+/// accept queue.
+pub async fn serve_listener(
+    listener: TcpListener,
+    server: Arc<WebttyServer>,
+    ex: &smol::LocalExecutor<'_>,
+    shutdown: Shutdown,
+) -> std::io::Result<()> {
+    let open = Arc::new(Semaphore::new(limits::MAX_WEBTTY_CONNECTIONS));
+    loop {
+        let permit = future::or(async { Some(open.acquire_arc().await) }, async {
+            shutdown.wait().await;
+            None
+        })
+        .await;
+        let Some(permit) = permit else { return Ok(()) };
+        let accepted = future::or(async { Some(listener.accept().await) }, async {
+            shutdown.wait().await;
+            None
+        })
+        .await;
+        let (tcp, peer) = match accepted {
+            None => return Ok(()),
+            Some(Ok(v)) => v,
+            Some(Err(e)) => {
+                // Out of descriptors and similar: back off briefly instead of spinning.
+                log_warn!("webtty server: accept failed: {e}");
+                async_io::Timer::after(limits::ACCEPT_ERROR_BACKOFF).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        log_debug!("webtty server: connection from {peer}");
+        let server = server.clone();
+        ex.spawn(async move {
+            server.serve_connection(tcp).await;
+            drop(permit);
+        })
+        .detach();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::gate::Refusal;
+    use super::*;
+
+    #[test]
+    fn fs_paths_are_the_mount_and_below() {
+        assert!(is_fs_path("/fs") && is_fs_path("/fs/") && is_fs_path("/fs/a/b"));
+        assert!(!is_fs_path("/fsx") && !is_fs_path("/") && !is_fs_path("/x/fs"));
+    }
+
+    #[test]
+    fn refusals_carry_their_status() {
+        assert_eq!(Refusal::Unauthorized.response().0.status, 401);
+        assert_eq!(Refusal::Origin("x".into()).response().0.status, 403);
+    }
+}
