@@ -198,10 +198,19 @@ pub fn uname() -> Option<Uname> {
     })
 }
 
-/// A terminal switched to raw mode; the previous mode is restored on drop (and by [`RawTerminal::restore`]).
+/// A terminal switched to raw mode; the previous mode is restored on drop, by [`RawTerminal::restore`], and by
+/// a panic hook (installed on first use), so no exit path leaves the user's terminal raw.
 pub struct RawTerminal {
     fd: RawFd,
     saved: libc::termios,
+}
+
+/// The mode to restore if the process panics while a [`RawTerminal`] is active.
+static PANIC_RESTORE: std::sync::Mutex<Option<(RawFd, libc::termios)>> = std::sync::Mutex::new(None);
+
+fn restore_mode(fd: RawFd, saved: &libc::termios) {
+    // SAFETY: tcsetattr reads `saved`, a valid termios obtained from tcgetattr.
+    unsafe { libc::tcsetattr(fd, libc::TCSANOW, saved) };
 }
 
 impl RawTerminal {
@@ -215,6 +224,17 @@ impl RawTerminal {
         let mut raw = saved;
         // SAFETY: cfmakeraw only modifies the termios it is given, a live local.
         unsafe { libc::cfmakeraw(&mut raw) };
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if let Ok(Some((fd, saved))) = PANIC_RESTORE.lock().map(|g| *g) {
+                    restore_mode(fd, &saved);
+                }
+                previous(info);
+            }));
+        });
+        *PANIC_RESTORE.lock().unwrap_or_else(|e| e.into_inner()) = Some((fd, saved));
         // SAFETY: tcsetattr reads the live local termios.
         check(unsafe { libc::tcsetattr(fd, libc::TCSANOW, &raw) })?;
         Ok(RawTerminal { fd, saved })
@@ -222,14 +242,14 @@ impl RawTerminal {
 
     /// Restores the saved terminal mode (idempotent; also done on drop).
     pub fn restore(&self) {
-        // SAFETY: tcsetattr reads `self.saved`, a valid termios obtained from tcgetattr.
-        unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved) };
+        restore_mode(self.fd, &self.saved);
     }
 }
 
 impl Drop for RawTerminal {
     fn drop(&mut self) {
         self.restore();
+        *PANIC_RESTORE.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 }
 

@@ -1,17 +1,81 @@
 //! `rstream webtty client`: open an interactive terminal on a WebTTY server.
 
+use std::path::PathBuf;
+
 use argh::FromArgs;
 
-use crate::cli::{not_yet_implemented, CliResult};
+use super::exec::{auth_token, parse_env};
+use crate::cli::{CliError, CliResult};
+use crate::webtty::client::terminal::{run_terminal, TerminalEnd, TerminalRequest};
 
 /// open an interactive terminal on a WebTTY server
 #[derive(FromArgs)]
-#[argh(subcommand, name = "client")]
-pub struct ClientCommand {}
+#[argh(
+    subcommand,
+    name = "client",
+    example = "rstream webtty client --url rstrm://pi",
+    example = "rstream webtty client --url ws://127.0.0.1:8080 --auth-token-file token -- htop",
+    example = "rstream webtty client --url rstrm://pi -T -- journalctl -f",
+    note = "Without a command: the remote user's login shell on a PTY. The local terminal is put in raw mode and \
+            restored on exit; window resizes are forwarded. Exits with the remote exit code."
+)]
+pub struct ClientCommand {
+    /// server: rstrm://NAME (through the engine), ws://HOST:PORT or wss://HOST:PORT (default ws://127.0.0.1:8080)
+    #[argh(option, default = "String::from(\"ws://127.0.0.1:8080\")")]
+    pub url: String,
+    /// forward stdin (default: on)
+    #[argh(switch, short = 'i')]
+    pub interactive: bool,
+    /// do not forward stdin
+    #[argh(switch, short = 'I')]
+    pub no_interactive: bool,
+    /// allocate a remote PTY (default: when no command is given)
+    #[argh(switch, short = 't')]
+    pub tty: bool,
+    /// do not allocate a remote PTY
+    #[argh(switch, short = 'T')]
+    pub no_tty: bool,
+    /// environment for the remote command, KEY=VALUE or KEY (takes the local value) (repeatable)
+    #[argh(option, short = 'e')]
+    pub env: Vec<String>,
+    /// remote working directory
+    #[argh(option, short = 'w')]
+    pub workdir: Option<String>,
+    /// file holding the bearer token of a local server (or RSTREAM_WEBTTY_AUTH_TOKEN)
+    #[argh(option)]
+    pub auth_token_file: Option<PathBuf>,
+    /// path of the exec endpoint on the server (default /)
+    #[argh(option)]
+    pub exec_path: Option<String>,
+    /// command and arguments (after --); default: login shell
+    #[argh(positional, greedy)]
+    pub command: Vec<String>,
+}
 
 impl ClientCommand {
     /// Runs the command.
     pub fn run(self) -> CliResult {
-        not_yet_implemented("webtty client")
+        if self.interactive && self.no_interactive {
+            return Err(CliError::new("-i/--interactive and -I/--no-interactive are mutually exclusive"));
+        }
+        if self.tty && self.no_tty {
+            return Err(CliError::new("-t/--tty and -T/--no-tty are mutually exclusive"));
+        }
+        let mut req = TerminalRequest {
+            command: self.command.clone(),
+            env: parse_env(&self.env)?,
+            workdir: self.workdir.clone(),
+            interactive: !self.no_interactive,
+            tty: self.tty || (!self.no_tty && self.command.is_empty()),
+            ..TerminalRequest::default()
+        };
+        req.connect.auth_token = auth_token(self.auth_token_file.as_ref())?;
+        req.connect.exec_path = self.exec_path.clone();
+        match smol::block_on(run_terminal(&self.url, req)) {
+            Ok(TerminalEnd::Exited(0)) => Ok(0),
+            Ok(TerminalEnd::Exited(code)) => Ok(code.clamp(1, 255) as u8),
+            Ok(TerminalEnd::Signal(sig)) => Ok((128 + sig).clamp(1, 255) as u8),
+            Err(e) => Err(CliError::new(e.to_string())),
+        }
     }
 }
