@@ -89,9 +89,7 @@ pub async fn run_terminal(url: &str, req: TerminalRequest) -> Result<TerminalEnd
                 match signal_reader.read(&mut byte).await {
                     Ok(1) if i32::from(byte[0]) == libc::SIGWINCH => {
                         if local_tty {
-                            if let Err(e) = send_window_size(&tx).await {
-                                return Err(e);
-                            }
+                            send_window_size(&tx).await?;
                         }
                     }
                     Ok(1) => return Ok(TerminalEnd::Signal(i32::from(byte[0]))),
