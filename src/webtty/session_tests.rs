@@ -99,19 +99,21 @@ fn exec_timeout_ends_the_session_and_kills_the_remote_group() {
 #[test]
 fn session_limit_refuses_new_sessions_and_spares_running_ones() {
     let url = serve(SessionPolicy { slots: SessionSlots::new(1), ..SessionPolicy::default() });
+    let marker = std::env::temp_dir().join(format!("rstream-session-limit-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let script = format!("touch {}; sleep 1; echo survived", marker.display());
     let long = {
         let url = url.clone();
-        std::thread::spawn(move || run(exec(&url, ExecRequest::command(["sh", "-c", "sleep 1; echo survived"]))))
+        std::thread::spawn(move || run(exec(&url, ExecRequest::command(["sh", "-c", &script]))))
     };
-    // Wait until the first session holds the slot: a probe is refused.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let refusal = loop {
-        match run(exec(&url, ExecRequest::command(["true"]))) {
-            Err(e) => break e.to_string(),
-            Ok(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            Ok(_) => panic!("second session was never refused"),
-        }
-    };
+    // The first session holds the slot once its command runs.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "first session never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = std::fs::remove_file(&marker);
+    let refusal = run(exec(&url, ExecRequest::command(["true"]))).unwrap_err().to_string();
     assert!(refusal.contains("session limit (1 sessions)"), "{refusal}");
     let first = long.join().unwrap().unwrap();
     assert_eq!(String::from_utf8_lossy(&first.stdout), "survived\n");
