@@ -25,6 +25,11 @@
 
 pub mod xml;
 
+#[cfg(feature = "operator")]
+mod client;
+#[cfg(feature = "operator")]
+pub use client::{normalize_path, DavClient, DavClientError, DavEntry, EntryKind};
+
 #[cfg(feature = "device")]
 mod error;
 #[cfg(feature = "device")]
