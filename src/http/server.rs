@@ -227,7 +227,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ServerConn<S> {
         }
         self.begin_response(&head).await?;
         let framing = if bodiless { Framing::Empty } else { Framing::Length(body.len() as u64) };
-        let mut bytes = encode_response(&head, framing, true, !self.keep_alive)?;
+        let mut bytes =
+            encode_response(&head, framing, true, !self.keep_alive).inspect_err(|_| self.conn.broken = true)?;
         if !self.head_request {
             bytes.extend_from_slice(body);
         }
@@ -252,7 +253,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ServerConn<S> {
         if self.head_request {
             mode = WriteMode::Discard;
         }
-        let bytes = encode_response(&head, framing, true, !self.keep_alive)?;
+        // An unwritable head (invalid field) leaves the request unanswered: the connection must close.
+        let bytes = encode_response(&head, framing, true, !self.keep_alive).inspect_err(|_| self.conn.broken = true)?;
         self.conn.write_all(&bytes).await?;
         Ok(BodyWriter::new(&mut self.conn, mode))
     }

@@ -308,3 +308,17 @@ fn upgrade_and_replay_keep_every_byte_already_read() {
         assert_eq!(replayed, sent);
     });
 }
+
+#[test]
+fn an_unwritable_response_head_closes_the_connection() {
+    run(async {
+        let (mut client, server) = duplex(4096);
+        client.write_all(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n").await.unwrap();
+        let mut conn = ServerConn::new(server);
+        conn.next_request().await.unwrap().unwrap();
+        let injected = ResponseHead::new(200).header("X-Bad", "a\r\nSet-Cookie: evil=1");
+        assert!(conn.respond(injected, b"").await.is_err());
+        assert!(conn.next_request().await.unwrap().is_none(), "the unanswered client must not wait forever");
+        assert!(!read_all(&mut client).await.contains("evil"));
+    });
+}
