@@ -167,3 +167,14 @@ pub const MCP_TUNNEL_STOP_GRACE: Duration = Duration::from_secs(5);
 pub const MCP_MAX_LOCAL_TUNNELS: usize = 32;
 /// Largest local tunnel registry file we read.
 pub const MCP_REGISTRY_MAX_LEN: u64 = 1024 * 1024;
+
+/// Connections open at once on one engine (all protocols); beyond it new connections are closed at accept.
+pub const MAX_ENGINE_CONNECTIONS: usize = 16_384;
+/// Deadline for a client's TLS handshake with the engine.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest tunnel name (it is also a DNS label of the published host).
+pub const MAX_TUNNEL_NAME_LEN: usize = 63;
+/// Longest JWT the engine will look at.
+pub const MAX_JWT_LEN: usize = 8 * 1024;
+/// Most executor threads the engine runs (it uses at most the machine's parallelism).
+pub const MAX_ENGINE_THREADS: usize = 8;

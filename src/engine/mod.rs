@@ -1,1 +1,87 @@
 //! The self-hosted relay: TLS listener with ALPN split, tunnel registry, stream routing, REST API, JWT auth.
+//!
+//! ```text
+//! server      listeners + executor threads, one task per connection
+//! connection  TLS handshake, ALPN split, first-message dispatch (rstrm/1)
+//! control     an agent's control channel: tunnels, heartbeats, liveness
+//! streams     StreamReq / ProxyReq: pending streams, agent legs, splice
+//! http_side   REST API (/api/…, /metrics) and published tunnels (<name>.t.<host>)
+//! registry    clients, tunnels, pending streams (one mutex, never held across .await)
+//! auth, jwt   HS256 tokens and rstream's permission names
+//! state       state dir: generated CA + leaf certificate, HS256 secret
+//! ```
+//! Everything network-facing is bounded by [`crate::limits`] and every wait has a deadline.
+
+pub mod auth;
+pub mod base64url;
+pub mod clock;
+pub mod connection;
+pub mod control;
+pub mod deadline;
+pub mod http_side;
+pub mod ids;
+pub mod jwt;
+pub mod metrics;
+pub mod registry;
+pub mod routing;
+pub mod server;
+pub mod splice;
+pub mod state;
+pub mod streams;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::proto::rstream::{some_str, ServerDetails};
+use auth::Authorizer;
+use metrics::{Gauges, Metrics};
+use registry::TunnelRegistry;
+use routing::PublicHosts;
+
+/// Shared state of one running engine.
+pub struct Engine {
+    /// Clients, tunnels, pending streams.
+    pub registry: Arc<TunnelRegistry>,
+    /// Token verification.
+    pub auth: Authorizer,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Public host names and port.
+    pub hosts: PublicHosts,
+}
+
+impl Engine {
+    /// A fresh engine with `secret` for tokens and `hosts` for published tunnels.
+    pub fn new(secret: Vec<u8>, hosts: PublicHosts) -> Self {
+        Engine {
+            registry: Arc::default(),
+            auth: Authorizer::new(secret),
+            metrics: Arc::default(),
+            hosts,
+        }
+    }
+
+    /// What the engine tells agents about itself.
+    pub fn server_details(&self) -> ServerDetails {
+        ServerDetails {
+            agent: some_str("rstream-rs engine"),
+            channel: some_str("stable"),
+            version: some_str(env!("CARGO_PKG_VERSION")),
+            plan: some_str("self-hosted"),
+            provider: some_str("self-hosted"),
+            region: None,
+            update: None,
+        }
+    }
+
+    /// Counts a refused credential.
+    pub fn note_auth_failure(&self) {
+        self.metrics.auth_failures_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Prometheus text for `/metrics`.
+    pub fn render_metrics(&self) -> String {
+        let (clients, tunnels, pending_streams) = self.registry.counts();
+        self.metrics.render(&Gauges { clients, tunnels, pending_streams })
+    }
+}

@@ -29,3 +29,6 @@ pub use pem::certificates_from_pem;
 pub use splice::{pump, splice};
 #[cfg(feature = "client")]
 pub use tls_client::{connect_tls, ClientTlsConfig, TlsStream};
+
+#[cfg(feature = "engine")]
+pub mod tls_server;

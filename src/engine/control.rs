@@ -1,0 +1,158 @@
+//! One agent's control channel: open (token check), tunnel registration, heartbeats, liveness, teardown.
+//!
+//! Two halves run concurrently on the one connection. The reader handles the agent's requests and replies
+//! through the bounded outbox; a peer silent for [`HEARTBEAT_DEAD_AFTER`] is dead. The writer sends the outbox
+//! (replies, `ProxyConnReq`, engine-initiated `CloseTunnelRsp`) and a `Heartbeat` every [`HEARTBEAT_INTERVAL`],
+//! each write under the same deadline. When either half ends the client leaves the registry, and all its
+//! tunnels with it.
+
+use std::net::SocketAddr;
+
+use futures_lite::io::{split, AsyncWriteExt, ReadHalf, WriteHalf};
+use futures_lite::StreamExt;
+
+use super::connection::send;
+use super::deadline::timeout;
+use super::splice::Duplex;
+use super::Engine;
+use crate::limits::{CONTROL_QUEUE_DEPTH, HEARTBEAT_DEAD_AFTER, HEARTBEAT_INTERVAL};
+use crate::proto::frame::{read_frame, write_frame, FrameError};
+use crate::proto::rstream::message::Payload;
+use crate::proto::rstream::{
+    open_control_channel_rsp, open_tunnel_rsp, opt_str, CloseControlChannelRsp, CloseTunnelRsp, Heartbeat, Message,
+    OpenControlChannelReq, OpenControlChannelRsp, OpenTunnelReq, OpenTunnelRsp,
+};
+use crate::engine::auth::TUNNELS_CREATE_DELETE;
+use crate::engine::jwt::Claims;
+use crate::engine::registry::Outbox;
+
+/// Serves a connection whose first message was `OpenControlChannelReq`, until the channel ends.
+pub async fn serve<S: Duplex>(engine: &Engine, mut stream: S, req: OpenControlChannelReq, peer: SocketAddr) {
+    let mut details = req.client_details.unwrap_or_default();
+    let claims = match engine.auth.authorize(opt_str(&details.token), None) {
+        Ok(claims) => claims,
+        Err(e) => {
+            engine.note_auth_failure();
+            log_info!("control channel from {peer} refused: {e}");
+            let rsp = OpenControlChannelRsp { result: Some(open_control_channel_rsp::Result::Error(e.to_proto())) };
+            if send(&mut stream, Payload::OpenControlChannelRsp(rsp), HEARTBEAT_DEAD_AFTER).await {
+                let _ = timeout(HEARTBEAT_DEAD_AFTER, stream.close()).await;
+            }
+            return;
+        }
+    };
+    details.token = None; // never keep credentials in the registry
+    let agent = format!("{} {}", opt_str(&details.agent).unwrap_or("?"), opt_str(&details.version).unwrap_or("?"));
+    let (outbox, queue) = async_channel::bounded(CONTROL_QUEUE_DEPTH);
+    let client_id = engine.registry.add_client(details, claims.sub.clone(), outbox.clone());
+    let ok = open_control_channel_rsp::Ok { client_id: client_id.clone(), server_details: Some(engine.server_details()) };
+    let rsp = OpenControlChannelRsp { result: Some(open_control_channel_rsp::Result::Ok(ok)) };
+    if send(&mut stream, Payload::OpenControlChannelRsp(rsp), HEARTBEAT_DEAD_AFTER).await {
+        log_info!("control channel {client_id} open from {peer} ({agent}, sub {:?})", claims.sub);
+        let (reader, writer) = split(stream);
+        let session = Session { engine, client_id: &client_id, claims: &claims, outbox };
+        let why = futures_lite::future::or(session.read_loop(reader), write_loop(writer, queue)).await;
+        let removed = engine.registry.remove_client(&client_id);
+        log_info!("control channel {client_id} closed ({why}); {} tunnel(s) removed", removed.len());
+    } else {
+        engine.registry.remove_client(&client_id);
+    }
+}
+
+/// The reader half's view of one control channel.
+struct Session<'a> {
+    engine: &'a Engine,
+    client_id: &'a str,
+    claims: &'a Claims,
+    outbox: Outbox,
+}
+
+impl Session<'_> {
+    /// Handles requests until the peer closes, goes silent, misbehaves, or asks to close.
+    async fn read_loop<S: Duplex>(self, mut reader: ReadHalf<S>) -> String {
+        loop {
+            let msg: Message = match timeout(HEARTBEAT_DEAD_AFTER, read_frame(&mut reader)).await {
+                Err(_) => return format!("peer silent for {HEARTBEAT_DEAD_AFTER:?}"),
+                Ok(Err(FrameError::Closed)) => return "peer closed".into(),
+                Ok(Err(e)) => return e.to_string(),
+                Ok(Ok(msg)) => msg,
+            };
+            let reply = match msg.payload {
+                Some(Payload::Heartbeat(_)) => None,
+                Some(Payload::OpenTunnelReq(req)) => Some(Payload::OpenTunnelRsp(self.open_tunnel(req))),
+                Some(Payload::CloseTunnelReq(req)) => {
+                    if let Err(e) = self.engine.registry.close_tunnel(self.client_id, &req.tunnel_id) {
+                        log_debug!("close tunnel on {}: {e}", self.client_id);
+                    }
+                    Some(Payload::CloseTunnelRsp(CloseTunnelRsp { tunnel_id: req.tunnel_id }))
+                }
+                Some(Payload::ProxyConnRsp(rsp)) => {
+                    if let Some(error) = rsp.error {
+                        self.engine.registry.refuse_leg(self.client_id, &rsp.stream_id, error);
+                    }
+                    None
+                }
+                Some(Payload::CloseControlChannelReq(_)) => {
+                    let bye = Message::new(Payload::CloseControlChannelRsp(CloseControlChannelRsp {}));
+                    let _ = self.outbox.try_send(bye);
+                    self.outbox.close(); // the writer drains the queue, then ends the channel
+                    return futures_lite::future::pending().await;
+                }
+                other => {
+                    log_debug!("control channel {}: ignoring unexpected message {other:?}", self.client_id);
+                    None
+                }
+            };
+            if let Some(payload) = reply {
+                if self.outbox.try_send(Message::new(payload)).is_err() {
+                    return "agent stopped reading its control channel".into();
+                }
+            }
+        }
+    }
+
+    fn open_tunnel(&self, req: OpenTunnelReq) -> OpenTunnelRsp {
+        let result = if self.claims.allows(TUNNELS_CREATE_DELETE) {
+            let requested = req.tunnel_properties.unwrap_or_default();
+            let hosts = &self.engine.hosts;
+            self.engine.registry.open_tunnel(self.client_id, requested, |name| hosts.tunnel_authority(name))
+        } else {
+            Err(crate::proto::rstream::Error::new(403, format!("token lacks permission {TUNNELS_CREATE_DELETE}")))
+        };
+        match &result {
+            Ok(props) => log_info!(
+                "tunnel {} ({:?}) open on {}",
+                opt_str(&props.id).unwrap_or(""),
+                opt_str(&props.name).unwrap_or(""),
+                self.client_id
+            ),
+            Err(e) => log_info!("tunnel refused on {}: {e}", self.client_id),
+        }
+        let result = match result {
+            Ok(props) => open_tunnel_rsp::Result::TunnelProperties(props),
+            Err(e) => open_tunnel_rsp::Result::Error(e),
+        };
+        OpenTunnelRsp { request_id: req.request_id, result: Some(result) }
+    }
+}
+
+/// Sends queued messages and heartbeats until the queue is closed and drained, or a write fails.
+async fn write_loop<S: Duplex>(mut writer: WriteHalf<S>, queue: async_channel::Receiver<Message>) -> String {
+    let mut ticker = async_io::Timer::interval(HEARTBEAT_INTERVAL);
+    loop {
+        let next = futures_lite::future::or(async { queue.recv().await.ok() }, async {
+            ticker.next().await;
+            Some(Message::new(Payload::Heartbeat(Heartbeat {})))
+        })
+        .await;
+        let Some(msg) = next else {
+            let _ = timeout(HEARTBEAT_DEAD_AFTER, writer.close()).await;
+            return "closed".into();
+        };
+        match timeout(HEARTBEAT_DEAD_AFTER, write_frame(&mut writer, &msg)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return format!("write failed: {e}"),
+            Err(e) => return format!("write stalled: {e}"),
+        }
+    }
+}

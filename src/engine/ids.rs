@@ -1,0 +1,76 @@
+//! Identifiers and secrets the engine hands out: client, tunnel and stream ids, one-time stream secrets.
+//!
+//! Randomness comes from the rustls crypto provider (ring's system RNG), so the engine needs no extra crate.
+//! Secrets are compared in constant time ([`constant_time_eq`]).
+
+use rustls::crypto::ring::default_provider;
+
+/// Fills `buf` with cryptographically secure random bytes.
+///
+/// Panics only if the operating system RNG is unavailable, which leaves nothing safe to do.
+pub fn fill_random(buf: &mut [u8]) {
+    default_provider().secure_random.fill(buf).expect("operating system random number generator failed");
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
+}
+
+/// A random id of `N` bytes as hex (`N * 2` characters).
+pub fn random_hex<const N: usize>() -> String {
+    let mut buf = [0u8; N];
+    fill_random(&mut buf);
+    hex(&buf)
+}
+
+/// A new client or tunnel id (16 hex characters).
+pub fn new_id() -> String {
+    random_hex::<8>()
+}
+
+/// A new one-time stream secret (256 bits, 64 hex characters).
+pub fn new_secret() -> String {
+    random_hex::<32>()
+}
+
+/// Compares two byte strings without an early exit on the first difference (lengths are not secret).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_hex_of_the_right_length_and_differ() {
+        let (a, b) = (new_id(), new_id());
+        assert_eq!(a.len(), 16);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+        assert_eq!(new_secret().len(), 64);
+    }
+
+    #[test]
+    fn constant_time_eq_matches_plain_equality() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secre"));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn hex_encodes_every_nibble() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+    }
+}

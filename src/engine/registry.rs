@@ -1,0 +1,342 @@
+//! The engine's live state: control channels (clients), their tunnels, and streams waiting for an agent leg.
+//!
+//! One mutex guards everything; no lock is held across an `.await`. Invariants:
+//! - a tunnel name is unique per engine (case-insensitive, it is also a DNS label);
+//! - every tunnel belongs to one live client; when the client leaves, all its tunnels leave at once and their
+//!   pending streams fail immediately (their delivery channels close);
+//! - a pending stream is claimed at most once, by the holder of its one-time secret (constant-time compare).
+//!
+//! Messages for an agent go through its bounded outbox ([`crate::limits::CONTROL_QUEUE_DEPTH`]); a full outbox
+//! means the agent stopped reading, so the registry closes it and the control channel ends.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::clock::unix_now_precise;
+use super::ids;
+use super::splice::BoxedStream;
+use crate::limits::{MAX_PENDING_LEGS_PER_TUNNEL, MAX_TUNNELS_PER_CLIENT, MAX_TUNNEL_NAME_LEN};
+use crate::proto::rstream::message::Payload;
+use crate::proto::rstream::{
+    some_str, BoolValue, ClientDetails, CloseTunnelRsp, Error as ProtoError, Message, ProxyConnReq, Timestamp,
+    TunnelProperties,
+};
+
+/// Sender side of a control channel's outgoing queue.
+pub type Outbox = async_channel::Sender<Message>;
+/// What a waiting stream receives: the agent's leg, or why there will be none.
+pub type LegOutcome = Result<BoxedStream, ProtoError>;
+
+/// A connected control channel, as listed by the REST API.
+#[derive(Clone, Debug)]
+pub struct ClientView {
+    /// Engine-assigned id.
+    pub id: String,
+    /// What the agent said about itself.
+    pub details: ClientDetails,
+    /// The token's subject.
+    pub user_id: String,
+}
+
+/// A live tunnel, as listed by the REST API.
+#[derive(Clone, Debug)]
+pub struct TunnelView {
+    /// Stored properties (id, creation date, normalised `type`/`publish`, `host` when published).
+    pub props: TunnelProperties,
+    /// Owning client.
+    pub client_id: String,
+    /// The owner's token subject.
+    pub user_id: String,
+}
+
+struct Client {
+    view: ClientView,
+    outbox: Outbox,
+    tunnels: BTreeSet<String>,
+}
+
+struct Tunnel {
+    props: TunnelProperties,
+    client_id: String,
+    pending: usize,
+}
+
+struct PendingLeg {
+    tunnel_id: String,
+    secret: String,
+    deliver: async_channel::Sender<LegOutcome>,
+}
+
+#[derive(Default)]
+struct Inner {
+    clients: HashMap<String, Client>,
+    tunnels: HashMap<String, Tunnel>,
+    names: HashMap<String, String>,
+    pending: HashMap<String, PendingLeg>,
+}
+
+/// Clients, tunnels and pending streams of one engine.
+#[derive(Default)]
+pub struct TunnelRegistry {
+    inner: Mutex<Inner>,
+}
+
+/// A stream waiting for its agent leg; dropping it withdraws the request.
+pub struct PendingStream {
+    /// Engine-assigned stream id.
+    pub stream_id: String,
+    /// The tunnel being dialed.
+    pub tunnel: TunnelProperties,
+    /// Receives the agent's leg or the reason it will not come.
+    pub leg: async_channel::Receiver<LegOutcome>,
+    registry: Arc<TunnelRegistry>,
+}
+
+impl Drop for PendingStream {
+    fn drop(&mut self) {
+        let mut inner = self.registry.lock();
+        if let Some(p) = inner.pending.remove(&self.stream_id) {
+            if let Some(t) = inner.tunnels.get_mut(&p.tunnel_id) {
+                t.pending = t.pending.saturating_sub(1);
+            }
+        }
+    }
+}
+
+fn err(code: i32, message: impl Into<String>) -> ProtoError {
+    ProtoError::new(code, message)
+}
+
+/// Checks a requested tunnel name: a DNS label of letters, digits, `-` and `_`.
+pub fn validate_name(name: &str) -> Result<(), ProtoError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_TUNNEL_NAME_LEN
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && !name.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(err(400, format!("invalid tunnel name {name:?}: use 1-{MAX_TUNNEL_NAME_LEN} letters, digits, '-' or '_'")))
+    }
+}
+
+impl TunnelRegistry {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Registers a control channel; returns its client id.
+    pub fn add_client(&self, details: ClientDetails, user_id: String, outbox: Outbox) -> String {
+        let id = ids::new_id();
+        let view = ClientView { id: id.clone(), details, user_id };
+        self.lock().clients.insert(id.clone(), Client { view, outbox, tunnels: BTreeSet::new() });
+        id
+    }
+
+    /// Removes a control channel with all its tunnels; their pending streams fail at once. Returns the
+    /// removed tunnel ids.
+    pub fn remove_client(&self, client_id: &str) -> Vec<String> {
+        let mut inner = self.lock();
+        let Some(client) = inner.clients.remove(client_id) else { return Vec::new() };
+        for tunnel_id in &client.tunnels {
+            inner.drop_tunnel(tunnel_id);
+        }
+        client.outbox.close();
+        client.tunnels.into_iter().collect()
+    }
+
+    /// Registers a tunnel for `client_id`. `public_host(name_or_id)` gives the routed host of a published
+    /// tunnel. Returns the stored properties.
+    pub fn open_tunnel(
+        &self,
+        client_id: &str,
+        requested: TunnelProperties,
+        public_host: impl FnOnce(&str) -> String,
+    ) -> Result<TunnelProperties, ProtoError> {
+        let mut props = requested;
+        let name = props.name.as_ref().map(|n| n.value.clone()).filter(|n| !n.is_empty());
+        if let Some(name) = &name {
+            validate_name(name)?;
+        }
+        match props.r#type.as_ref().map(|t| t.value.as_str()) {
+            None | Some("") | Some("bytestream") => props.r#type = some_str("bytestream"),
+            Some(other) => return Err(err(400, format!("tunnel type {other:?} is not supported by this engine"))),
+        }
+        let mut inner = self.lock();
+        let client = inner.clients.get(client_id).ok_or_else(|| err(410, "control channel is closed"))?;
+        if client.tunnels.len() >= MAX_TUNNELS_PER_CLIENT {
+            return Err(err(429, format!("too many tunnels on one control channel (max {MAX_TUNNELS_PER_CLIENT})")));
+        }
+        if let Some(name) = &name {
+            if inner.names.contains_key(&name.to_ascii_lowercase()) {
+                return Err(err(409, format!("tunnel name {name:?} is already used by another tunnel")));
+            }
+        }
+        let id = ids::new_id();
+        let (seconds, nanos) = unix_now_precise();
+        props.id = some_str(id.clone());
+        props.creation_date = Some(Timestamp { seconds, nanos });
+        let published = props.is_published();
+        props.publish = Some(BoolValue::from(published));
+        props.host = published.then(|| some_str(public_host(name.as_deref().unwrap_or(&id)))).flatten();
+        if let Some(name) = &name {
+            inner.names.insert(name.to_ascii_lowercase(), id.clone());
+        }
+        let client = inner.clients.get_mut(client_id).expect("checked above");
+        client.tunnels.insert(id.clone());
+        inner.tunnels.insert(id, Tunnel { props: props.clone(), client_id: client_id.to_owned(), pending: 0 });
+        Ok(props)
+    }
+
+    /// Closes one of `client_id`'s tunnels at its request.
+    pub fn close_tunnel(&self, client_id: &str, tunnel_id: &str) -> Result<(), ProtoError> {
+        let mut inner = self.lock();
+        match inner.tunnels.get(tunnel_id) {
+            Some(t) if t.client_id == client_id => {
+                inner.drop_tunnel(tunnel_id);
+                if let Some(c) = inner.clients.get_mut(client_id) {
+                    c.tunnels.remove(tunnel_id);
+                }
+                Ok(())
+            }
+            _ => Err(err(404, format!("no tunnel {tunnel_id:?} on this control channel"))),
+        }
+    }
+
+    /// Drops a tunnel on the engine's initiative and tells its agent (`CloseTunnelRsp`). False if unknown.
+    pub fn evict_tunnel(&self, tunnel_id: &str) -> bool {
+        let mut inner = self.lock();
+        let Some(client_id) = inner.tunnels.get(tunnel_id).map(|t| t.client_id.clone()) else { return false };
+        inner.drop_tunnel(tunnel_id);
+        if let Some(c) = inner.clients.get_mut(&client_id) {
+            c.tunnels.remove(tunnel_id);
+            let notice = Message::new(Payload::CloseTunnelRsp(CloseTunnelRsp { tunnel_id: tunnel_id.to_owned() }));
+            if c.outbox.try_send(notice).is_err() {
+                c.outbox.close();
+            }
+        }
+        true
+    }
+
+    /// Creates a pending stream on tunnel `id_or_name` and asks its agent to dial back (`ProxyConnReq`).
+    /// `admit` may refuse based on the tunnel's properties (e.g. private tunnels on the public HTTP side).
+    pub fn begin_stream(
+        self: &Arc<Self>,
+        id_or_name: &str,
+        source_ip: Option<IpAddr>,
+        admit: impl FnOnce(&TunnelProperties) -> Result<(), ProtoError>,
+    ) -> Result<PendingStream, ProtoError> {
+        let mut inner = self.lock();
+        let tunnel_id = inner.resolve(id_or_name).ok_or_else(|| err(404, format!("tunnel {id_or_name:?} not found")))?;
+        let tunnel = inner.tunnels.get_mut(&tunnel_id).expect("resolved ids exist");
+        admit(&tunnel.props)?;
+        if tunnel.pending >= MAX_PENDING_LEGS_PER_TUNNEL {
+            return Err(err(503, format!("tunnel {id_or_name:?} has too many pending streams")));
+        }
+        let stream_id = ids::new_id();
+        let secret = ids::new_secret();
+        let req = ProxyConnReq {
+            tunnel_id: tunnel_id.clone(),
+            stream_id: stream_id.clone(),
+            secret: some_str(secret.clone()),
+            source_ip: source_ip.map(Into::into),
+        };
+        let props = tunnel.props.clone();
+        let client_id = tunnel.client_id.clone();
+        let outbox = &inner.clients.get(&client_id).expect("tunnels belong to live clients").outbox;
+        if outbox.try_send(Message::new(Payload::ProxyConnReq(req))).is_err() {
+            outbox.close();
+            return Err(err(503, format!("agent of tunnel {id_or_name:?} is not keeping up")));
+        }
+        inner.tunnels.get_mut(&tunnel_id).expect("still there").pending += 1;
+        let (deliver, leg) = async_channel::bounded(1);
+        inner.pending.insert(stream_id.clone(), PendingLeg { tunnel_id, secret, deliver });
+        Ok(PendingStream { stream_id, tunnel: props, leg, registry: Arc::clone(self) })
+    }
+
+    /// Claims pending stream `stream_id` with its one-time `secret`; returns where to deliver the leg.
+    pub fn claim_leg(&self, stream_id: &str, secret: &str) -> Result<async_channel::Sender<LegOutcome>, ProtoError> {
+        let mut inner = self.lock();
+        let refused = || err(403, format!("stream {stream_id:?} is unknown, already claimed, or the secret is wrong"));
+        let matches = inner.pending.get(stream_id).is_some_and(|p| ids::constant_time_eq(p.secret.as_bytes(), secret.as_bytes()));
+        if !matches {
+            return Err(refused());
+        }
+        let p = inner.pending.remove(stream_id).ok_or_else(refused)?;
+        if let Some(t) = inner.tunnels.get_mut(&p.tunnel_id) {
+            t.pending = t.pending.saturating_sub(1);
+        }
+        Ok(p.deliver)
+    }
+
+    /// The agent of `client_id` refused stream `stream_id` (`ProxyConnRsp` with an error): fail it now.
+    pub fn refuse_leg(&self, client_id: &str, stream_id: &str, error: ProtoError) {
+        let mut inner = self.lock();
+        let owned = inner
+            .pending
+            .get(stream_id)
+            .and_then(|p| inner.tunnels.get(&p.tunnel_id))
+            .is_some_and(|t| t.client_id == client_id);
+        if owned {
+            let p = inner.pending.remove(stream_id).expect("checked above");
+            if let Some(t) = inner.tunnels.get_mut(&p.tunnel_id) {
+                t.pending = t.pending.saturating_sub(1);
+            }
+            let _ = p.deliver.try_send(Err(error));
+        }
+    }
+
+    /// Properties of tunnel `id_or_name`, if live.
+    pub fn find(&self, id_or_name: &str) -> Option<TunnelView> {
+        let inner = self.lock();
+        let id = inner.resolve(id_or_name)?;
+        inner.view(&id)
+    }
+
+    /// Every live tunnel.
+    pub fn tunnels(&self) -> Vec<TunnelView> {
+        let inner = self.lock();
+        let mut out: Vec<TunnelView> = inner.tunnels.keys().filter_map(|id| inner.view(id)).collect();
+        out.sort_by_key(|t| t.props.creation_date.map(|d| (d.seconds, d.nanos)));
+        out
+    }
+
+    /// Every connected client.
+    pub fn clients(&self) -> Vec<ClientView> {
+        let mut out: Vec<ClientView> = self.lock().clients.values().map(|c| c.view.clone()).collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
+    /// (clients, tunnels, pending streams) counts, for metrics.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let inner = self.lock();
+        (inner.clients.len(), inner.tunnels.len(), inner.pending.len())
+    }
+}
+
+impl Inner {
+    fn resolve(&self, id_or_name: &str) -> Option<String> {
+        if self.tunnels.contains_key(id_or_name) {
+            return Some(id_or_name.to_owned());
+        }
+        self.names.get(&id_or_name.to_ascii_lowercase()).cloned()
+    }
+
+    fn view(&self, tunnel_id: &str) -> Option<TunnelView> {
+        let t = self.tunnels.get(tunnel_id)?;
+        let user_id = self.clients.get(&t.client_id).map(|c| c.view.user_id.clone()).unwrap_or_default();
+        Some(TunnelView { props: t.props.clone(), client_id: t.client_id.clone(), user_id })
+    }
+
+    /// Removes a tunnel, its name, and its pending streams (whose waiters see the channel close).
+    fn drop_tunnel(&mut self, tunnel_id: &str) {
+        if let Some(t) = self.tunnels.remove(tunnel_id) {
+            if let Some(name) = t.props.name.as_ref() {
+                self.names.remove(&name.value.to_ascii_lowercase());
+            }
+        }
+        self.pending.retain(|_, p| p.tunnel_id != tunnel_id);
+    }
+}

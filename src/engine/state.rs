@@ -1,0 +1,294 @@
+//! The engine's state directory: a generated CA, a leaf certificate for the engine's host names and the HS256
+//! secret, created on first start and reused afterwards.
+//!
+//! ```text
+//! <state>/ca.pem        CA certificate (ECDSA P-256) — give it to clients (`transport.tls.caFile`)
+//! <state>/ca-key.pem    CA private key (0600)
+//! <state>/cert.pem      leaf certificate: localhost, *.t.localhost, 127.0.0.1, ::1, and H, *.t.H per --host
+//! <state>/key.pem       leaf private key (0600)
+//! <state>/cert-names    the names the leaf was issued for (a change of --host re-issues the leaf)
+//! <state>/jwt-secret    32 random bytes, hex (0600); the HMAC key is the file's text
+//! ```
+//! Every key is ECDSA P-256: the device's TLS client (embedded-tls) verifies only ECDSA-P256-SHA256.
+//! Files are written atomically (temp file + rename) with the modes above; the directory is 0700.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+};
+
+use super::clock::{civil_from_days, unix_now};
+use super::ids;
+
+/// Days a generated leaf certificate is valid (under Apple's 825-day ceiling for locally trusted roots).
+const LEAF_VALID_DAYS: i64 = 800;
+/// A leaf older than this is re-issued at start-up.
+const LEAF_RENEW_AFTER_DAYS: u64 = 365;
+/// Years the generated CA is valid.
+const CA_VALID_YEARS: i64 = 20;
+/// Shortest HS256 secret accepted from `--jwt-secret-file`.
+pub const MIN_SECRET_LEN: usize = 16;
+
+/// A state-directory failure, naming the file involved.
+#[derive(Debug)]
+pub struct StateError(pub String);
+
+impl std::fmt::Display for StateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StateError {}
+
+fn io_err<'a>(path: &'a Path, what: &str) -> impl FnOnce(std::io::Error) -> StateError + 'a {
+    let what = what.to_owned();
+    move |e| StateError(format!("{what} {}: {e}", path.display()))
+}
+
+fn cert_err(e: rcgen::Error) -> StateError {
+    StateError(format!("certificate generation failed: {e}"))
+}
+
+/// The engine's state directory and the paths inside it.
+#[derive(Clone, Debug)]
+pub struct StateDir {
+    /// The directory.
+    pub dir: PathBuf,
+}
+
+impl StateDir {
+    /// `flag`, else `$XDG_STATE_HOME/rstream/engine`, else `~/.local/state/rstream/engine`.
+    pub fn resolve(flag: Option<&str>) -> Result<StateDir, StateError> {
+        let dir = match flag {
+            Some(d) => PathBuf::from(d),
+            None => match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+                Some(x) => PathBuf::from(x).join("rstream/engine"),
+                None => {
+                    let home = std::env::var_os("HOME")
+                        .filter(|v| !v.is_empty())
+                        .ok_or_else(|| StateError("neither --state-dir, XDG_STATE_HOME nor HOME is set".into()))?;
+                    PathBuf::from(home).join(".local/state/rstream/engine")
+                }
+            },
+        };
+        Ok(StateDir { dir })
+    }
+
+    /// CA certificate path.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+    fn ca_key(&self) -> PathBuf {
+        self.dir.join("ca-key.pem")
+    }
+    /// Leaf certificate chain path (leaf then CA).
+    pub fn cert(&self) -> PathBuf {
+        self.dir.join("cert.pem")
+    }
+    /// Leaf private key path.
+    pub fn key(&self) -> PathBuf {
+        self.dir.join("key.pem")
+    }
+    fn cert_names(&self) -> PathBuf {
+        self.dir.join("cert-names")
+    }
+    /// HS256 secret path.
+    pub fn secret(&self) -> PathBuf {
+        self.dir.join("jwt-secret")
+    }
+
+    /// Creates the directory (0700) if needed.
+    pub fn create(&self) -> Result<(), StateError> {
+        fs::create_dir_all(&self.dir).map_err(io_err(&self.dir, "cannot create state dir"))?;
+        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
+            .map_err(io_err(&self.dir, "cannot restrict state dir"))
+    }
+
+    /// Loads the HS256 secret, generating it on first use.
+    pub fn ensure_secret(&self) -> Result<Vec<u8>, StateError> {
+        let path = self.secret();
+        if !path.exists() {
+            write_atomic(&path, format!("{}\n", ids::random_hex::<32>()).as_bytes(), 0o600)?;
+        }
+        read_secret_file(&path)
+    }
+
+    /// Loads the CA, generating it on first use, and (re-)issues the leaf when missing, old, or issued for
+    /// other names than `hosts` require. Returns whether a new leaf was written.
+    pub fn ensure_certificates(&self, hosts: &[String]) -> Result<bool, StateError> {
+        let (ca_params, ca_key) = self.ensure_ca()?;
+        let names = leaf_names(hosts);
+        let wanted = names.join("\n");
+        let current = fs::read_to_string(self.cert_names()).unwrap_or_default();
+        let fresh = fs::metadata(self.cert())
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() < LEAF_RENEW_AFTER_DAYS * 86_400);
+        if fresh && current.trim_end() == wanted && self.key().exists() {
+            return Ok(false);
+        }
+        let issuer = Issuer::new(ca_params, ca_key);
+        let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_err)?;
+        let mut params = CertificateParams::new(names.clone()).map_err(cert_err)?;
+        params.distinguished_name = dn(&names[0]);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        set_validity(&mut params, LEAF_VALID_DAYS);
+        let leaf = params.signed_by(&leaf_key, &issuer).map_err(cert_err)?;
+        let ca_pem = fs::read_to_string(self.ca_cert()).map_err(io_err(&self.ca_cert(), "cannot read"))?;
+        write_atomic(&self.key(), leaf_key.serialize_pem().as_bytes(), 0o600)?;
+        write_atomic(&self.cert(), format!("{}{ca_pem}", leaf.pem()).as_bytes(), 0o644)?;
+        write_atomic(&self.cert_names(), format!("{wanted}\n").as_bytes(), 0o644)?;
+        Ok(true)
+    }
+
+    fn ensure_ca(&self) -> Result<(CertificateParams, KeyPair), StateError> {
+        let params = ca_params();
+        let key_path = self.ca_key();
+        if key_path.exists() && self.ca_cert().exists() {
+            let pem = fs::read_to_string(&key_path).map_err(io_err(&key_path, "cannot read"))?;
+            let key = KeyPair::from_pem(&pem).map_err(|e| StateError(format!("bad CA key {}: {e}", key_path.display())))?;
+            return Ok((params, key));
+        }
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_err)?;
+        let cert = params.self_signed(&key).map_err(cert_err)?;
+        write_atomic(&key_path, key.serialize_pem().as_bytes(), 0o600)?;
+        write_atomic(&self.ca_cert(), cert.pem().as_bytes(), 0o644)?;
+        // A new CA invalidates any old leaf.
+        let _ = fs::remove_file(self.cert_names());
+        Ok((params, key))
+    }
+}
+
+/// The CA's parameters. Deterministic apart from dates, so the issuer name and key identifier of leaves
+/// issued after a restart match the stored CA certificate.
+fn ca_params() -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = dn("rstream engine local CA");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    set_validity(&mut params, CA_VALID_YEARS * 365);
+    params
+}
+
+fn dn(common_name: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "rstream self-hosted engine");
+    dn.push(DnType::CommonName, common_name);
+    dn
+}
+
+fn set_validity(params: &mut CertificateParams, days: i64) {
+    let today = (unix_now() / 86_400) as i64;
+    let ymd = |d: i64| {
+        let (y, m, d) = civil_from_days(d);
+        rcgen::date_time_ymd(y as i32, m as u8, d as u8)
+    };
+    params.not_before = ymd(today - 1);
+    params.not_after = ymd(today + days);
+}
+
+/// Subject alternative names of the leaf: the loopback names, then `H` and `*.t.H` for every host.
+pub fn leaf_names(hosts: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = vec!["localhost".into(), "*.t.localhost".into(), "127.0.0.1".into(), "::1".into()];
+    for host in hosts {
+        let host = host.to_ascii_lowercase();
+        let wildcard = format!("*.t.{host}");
+        let is_ip = host.parse::<std::net::IpAddr>().is_ok();
+        for name in [Some(host), (!is_ip).then_some(wildcard)].into_iter().flatten() {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+/// Reads an HS256 secret: the file's text without trailing whitespace, at least [`MIN_SECRET_LEN`] bytes.
+pub fn read_secret_file(path: &Path) -> Result<Vec<u8>, StateError> {
+    let mut bytes = fs::read(path).map_err(io_err(path, "cannot read secret"))?;
+    while bytes.last().is_some_and(|b| b.is_ascii_whitespace()) {
+        bytes.pop();
+    }
+    if bytes.len() < MIN_SECRET_LEN {
+        return Err(StateError(format!(
+            "secret {} is too short: {} bytes (min {MIN_SECRET_LEN})",
+            path.display(),
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Writes `bytes` to `path` atomically: a temp file in the same directory with `mode`, then rename.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", ids::random_hex::<4>()));
+    let result = (|| {
+        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(io_err(path, "cannot write"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_state(tag: &str) -> StateDir {
+        let dir = std::env::temp_dir().join(format!("rstream-state-{tag}-{}", ids::random_hex::<6>()));
+        let state = StateDir { dir };
+        state.create().unwrap();
+        state
+    }
+
+    #[test]
+    fn leaf_names_cover_loopback_and_every_host_once() {
+        let names = leaf_names(&["Relay.Example.com".into(), "10.0.0.1".into(), "localhost".into()]);
+        assert_eq!(
+            names,
+            ["localhost", "*.t.localhost", "127.0.0.1", "::1", "relay.example.com", "*.t.relay.example.com", "10.0.0.1"]
+        );
+    }
+
+    #[test]
+    fn secret_and_ca_are_reused_and_leaf_reissued_only_for_new_hosts() {
+        let state = temp_state("reuse");
+        let secret = state.ensure_secret().unwrap();
+        assert_eq!(secret.len(), 64);
+        assert_eq!(state.ensure_secret().unwrap(), secret);
+        let mode = fs::metadata(state.secret()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+
+        assert!(state.ensure_certificates(&[]).unwrap());
+        let ca = fs::read(state.ca_cert()).unwrap();
+        assert!(!state.ensure_certificates(&[]).unwrap(), "same names: leaf reused");
+        assert!(state.ensure_certificates(&["relay.example".into()]).unwrap(), "new host: leaf re-issued");
+        assert_eq!(fs::read(state.ca_cert()).unwrap(), ca, "CA kept");
+        let chain = fs::read_to_string(state.cert()).unwrap();
+        assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2, "leaf + CA");
+        let _ = fs::remove_dir_all(&state.dir);
+    }
+
+    #[test]
+    fn short_secret_file_is_refused() {
+        let state = temp_state("short");
+        let path = state.dir.join("s");
+        fs::write(&path, "tooshort\n").unwrap();
+        assert!(read_secret_file(&path).unwrap_err().to_string().contains("too short"));
+        let _ = fs::remove_dir_all(&state.dir);
+    }
+}

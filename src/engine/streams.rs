@@ -1,0 +1,135 @@
+//! Streams: a client's connection spliced to an agent's leg.
+//!
+//! ```text
+//! client ──StreamReq──▶ engine ──ProxyConnReq{stream_id, secret}──▶ agent (control channel)
+//!                       engine ◀──ProxyReq{token = secret}───────── agent (new connection = the leg)
+//! client ◀──StreamRsp── engine, then bytes both ways
+//! ```
+//! [`connect_to_agent`] is the engine side of that dance, shared by `StreamReq` and published HTTP: it waits
+//! for the leg at most [`PROXY_LEG_DEADLINE`], so a missing leg fails the client fast (504), an agent that
+//! refuses or disappears fails it at once (502). [`relay`] then splices and counts bytes.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+
+use futures_lite::AsyncWriteExt;
+
+use super::auth::STREAMS_CREATE_DELETE;
+use super::connection::send;
+use super::deadline::timeout;
+use super::metrics::StreamPermit;
+use super::splice::{splice, BoxedStream, Duplex};
+use super::Engine;
+use crate::limits::{FIRST_MESSAGE_TIMEOUT, PROXY_LEG_DEADLINE};
+use crate::proto::rstream::message::Payload;
+use crate::proto::rstream::{
+    opt_str, stream_rsp, Error as ProtoError, ProxyReq, ProxyRsp, StreamReq, StreamRsp, TunnelProperties,
+};
+
+/// An agent leg ready to splice, holding its engine stream slot.
+pub struct AgentLeg {
+    /// The agent's connection (after its `ProxyReq`).
+    pub stream: BoxedStream,
+    /// Engine-assigned stream id.
+    pub stream_id: String,
+    /// The tunnel it belongs to.
+    pub tunnel: TunnelProperties,
+    _permit: StreamPermit,
+}
+
+/// Asks the agent owning `id_or_name` for a leg and waits for it (at most [`PROXY_LEG_DEADLINE`]).
+pub async fn connect_to_agent(
+    engine: &Engine,
+    id_or_name: &str,
+    source_ip: Option<IpAddr>,
+    admit: impl FnOnce(&TunnelProperties) -> Result<(), ProtoError>,
+) -> Result<AgentLeg, ProtoError> {
+    let result = async {
+        let permit = engine.metrics.try_stream().ok_or_else(|| ProtoError::new(503, "engine is at its stream limit"))?;
+        let pending = engine.registry.begin_stream(id_or_name, source_ip, admit)?;
+        let leg = match timeout(PROXY_LEG_DEADLINE, pending.leg.recv()).await {
+            Err(_) => Err(ProtoError::new(
+                504,
+                format!("agent of tunnel {id_or_name:?} did not connect within {PROXY_LEG_DEADLINE:?}"),
+            )),
+            Ok(Err(_)) => Err(ProtoError::new(502, format!("agent of tunnel {id_or_name:?} went away"))),
+            Ok(Ok(Err(refused))) => Err(ProtoError::new(502, format!("agent refused the stream: {refused}"))),
+            Ok(Ok(Ok(stream))) => Ok(stream),
+        }?;
+        Ok(AgentLeg { stream: leg, stream_id: pending.stream_id.clone(), tunnel: pending.tunnel.clone(), _permit: permit })
+    }
+    .await;
+    if result.is_err() {
+        engine.metrics.streams_failed_total.fetch_add(1, Ordering::Relaxed);
+    }
+    result
+}
+
+/// Splices `client` with the agent's leg until both sides end; counts the stream and its bytes.
+pub async fn relay<S: Duplex + ?Sized>(engine: &Engine, client: &mut S, mut leg: AgentLeg) {
+    engine.metrics.streams_total.fetch_add(1, Ordering::Relaxed);
+    let m = &engine.metrics;
+    if let Err(e) = splice(client, &mut leg.stream, &m.bytes_in, &m.bytes_out).await {
+        log_debug!("stream {} ended: {e}", leg.stream_id);
+    }
+}
+
+/// Serves a connection whose first message was `StreamReq`: a client dialing a tunnel by id or name.
+pub async fn serve_stream_req<S: Duplex>(engine: &Engine, mut client: S, req: StreamReq, peer: SocketAddr) {
+    let zero_rtt = req.zero_rtt.is_some_and(|b| b.value);
+    let token = req.client_details.as_ref().and_then(|d| opt_str(&d.token));
+    let leg = match engine.auth.authorize(token, Some(STREAMS_CREATE_DELETE)) {
+        Ok(_) => connect_to_agent(engine, &req.tunnel_id_name, Some(peer.ip()), |_| Ok(())).await,
+        Err(e) => {
+            engine.note_auth_failure();
+            Err(e.to_proto())
+        }
+    };
+    let leg = match leg {
+        Ok(leg) => leg,
+        Err(e) => {
+            log_info!("stream to {:?} from {peer} refused: {e}", req.tunnel_id_name);
+            if !zero_rtt {
+                let rsp = StreamRsp { result: Some(stream_rsp::Result::Error(e)) };
+                send(&mut client, Payload::StreamRsp(rsp), FIRST_MESSAGE_TIMEOUT).await;
+            }
+            let _ = timeout(FIRST_MESSAGE_TIMEOUT, client.close()).await;
+            return;
+        }
+    };
+    if !zero_rtt {
+        let rsp = StreamRsp { result: Some(stream_rsp::Result::StreamId(leg.stream_id.clone())) };
+        if !send(&mut client, Payload::StreamRsp(rsp), FIRST_MESSAGE_TIMEOUT).await {
+            return;
+        }
+    }
+    log_debug!("stream {} to tunnel {:?} from {peer}", leg.stream_id, req.tunnel_id_name);
+    relay(engine, &mut client, leg).await;
+}
+
+/// Serves a connection whose first message was `ProxyReq`: an agent's leg for a pending stream. The leg is
+/// handed to the waiting client's task, which splices it.
+pub async fn serve_proxy_req<S: Duplex + 'static>(engine: &Engine, mut leg: S, req: ProxyReq, peer: SocketAddr) {
+    // Upstream default: zero_rtt unless explicitly false.
+    let wants_rsp = req.zero_rtt.is_some_and(|b| !b.value);
+    let secret = req.client_details.as_ref().and_then(|d| opt_str(&d.token)).unwrap_or("");
+    let claimed = engine.registry.claim_leg(&req.stream_id, secret);
+    if wants_rsp {
+        let rsp = ProxyRsp { error: claimed.as_ref().err().cloned() };
+        if !send(&mut leg, Payload::ProxyRsp(rsp), FIRST_MESSAGE_TIMEOUT).await {
+            return;
+        }
+    }
+    match claimed {
+        Ok(deliver) => {
+            if deliver.try_send(Ok(Box::new(leg))).is_err() {
+                log_debug!("leg for stream {} from {peer} arrived after the client gave up", req.stream_id);
+            }
+        }
+        Err(e) => {
+            engine.note_auth_failure();
+            log_info!("proxy leg from {peer} refused: {e}");
+            let _ = timeout(FIRST_MESSAGE_TIMEOUT, leg.close()).await;
+        }
+    }
+}
