@@ -66,7 +66,8 @@ impl Authorizer {
 
     /// Verifies `token` now and requires `permission` (if given); returns the claims.
     pub fn authorize(&self, token: Option<&str>, permission: Option<&str>) -> Result<Claims, AuthError> {
-        let token = token.filter(|t| !t.is_empty()).ok_or_else(|| AuthError::Unauthenticated("token required".into()))?;
+        let token =
+            token.filter(|t| !t.is_empty()).ok_or_else(|| AuthError::Unauthenticated("token required".into()))?;
         let claims = jwt::verify(token, &self.secret, unix_now()).map_err(|e| match e {
             JwtError::BadSignature => AuthError::Unauthenticated("invalid token: signature mismatch".into()),
             other => AuthError::Unauthenticated(format!("invalid token: {other}")),

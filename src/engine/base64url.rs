@@ -81,7 +81,8 @@ mod tests {
 
     #[test]
     fn matches_rfc4648_vectors_without_padding() {
-        for (plain, enc) in [("", ""), ("f", "Zg"), ("fo", "Zm8"), ("foo", "Zm9v"), ("foob", "Zm9vYg"), ("fooba", "Zm9vYmE")]
+        for (plain, enc) in
+            [("", ""), ("f", "Zg"), ("fo", "Zm8"), ("foo", "Zm9v"), ("foob", "Zm9vYg"), ("fooba", "Zm9vYmE")]
         {
             assert_eq!(encode(plain.as_bytes()), enc);
         }

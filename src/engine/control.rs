@@ -15,6 +15,9 @@ use super::connection::send;
 use super::deadline::timeout;
 use super::splice::Duplex;
 use super::Engine;
+use crate::engine::auth::TUNNELS_CREATE_DELETE;
+use crate::engine::jwt::Claims;
+use crate::engine::registry::Outbox;
 use crate::limits::{CONTROL_QUEUE_DEPTH, HEARTBEAT_DEAD_AFTER, HEARTBEAT_INTERVAL};
 use crate::proto::frame::{read_frame, write_frame, FrameError};
 use crate::proto::rstream::message::Payload;
@@ -22,9 +25,6 @@ use crate::proto::rstream::{
     open_control_channel_rsp, open_tunnel_rsp, opt_str, CloseControlChannelRsp, CloseTunnelRsp, Heartbeat, Message,
     OpenControlChannelReq, OpenControlChannelRsp, OpenTunnelReq, OpenTunnelRsp,
 };
-use crate::engine::auth::TUNNELS_CREATE_DELETE;
-use crate::engine::jwt::Claims;
-use crate::engine::registry::Outbox;
 
 /// Serves a connection whose first message was `OpenControlChannelReq`, until the channel ends.
 pub async fn serve<S: Duplex>(engine: &Engine, mut stream: S, req: OpenControlChannelReq, peer: SocketAddr) {
@@ -45,7 +45,8 @@ pub async fn serve<S: Duplex>(engine: &Engine, mut stream: S, req: OpenControlCh
     let agent = format!("{} {}", opt_str(&details.agent).unwrap_or("?"), opt_str(&details.version).unwrap_or("?"));
     let (outbox, queue) = async_channel::bounded(CONTROL_QUEUE_DEPTH);
     let client_id = engine.registry.add_client(details, claims.sub.clone(), outbox.clone());
-    let ok = open_control_channel_rsp::Ok { client_id: client_id.clone(), server_details: Some(engine.server_details()) };
+    let ok =
+        open_control_channel_rsp::Ok { client_id: client_id.clone(), server_details: Some(engine.server_details()) };
     let rsp = OpenControlChannelRsp { result: Some(open_control_channel_rsp::Result::Ok(ok)) };
     if send(&mut stream, Payload::OpenControlChannelRsp(rsp), HEARTBEAT_DEAD_AFTER).await {
         log_info!("control channel {client_id} open from {peer} ({agent}, sub {:?})", claims.sub);

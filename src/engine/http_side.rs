@@ -8,6 +8,12 @@ use super::splice::Duplex;
 use super::Engine;
 
 /// Serves one HTTP connection. `sni` is the TLS server name; `tls` tells the TLS port from the plain one.
-pub async fn serve<S: Duplex + 'static>(_engine: &Engine, _stream: S, peer: SocketAddr, _sni: Option<&str>, _tls: bool) {
+pub async fn serve<S: Duplex + 'static>(
+    _engine: &Engine,
+    _stream: S,
+    peer: SocketAddr,
+    _sni: Option<&str>,
+    _tls: bool,
+) {
     log_debug!("HTTP connection from {peer} closed: HTTP side not built yet");
 }

@@ -86,14 +86,49 @@ impl Metrics {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         metric("rstream_engine_clients", "gauge", "Connected control channels.", g.clients as u64);
         metric("rstream_engine_tunnels", "gauge", "Live tunnels.", g.tunnels as u64);
-        metric("rstream_engine_streams_active", "gauge", "Streams open now (pending or spliced).", self.active_streams() as u64);
-        metric("rstream_engine_streams_pending", "gauge", "Streams waiting for the agent's leg.", g.pending_streams as u64);
-        metric("rstream_engine_connections_active", "gauge", "Open connections.", self.active_connections.load(Ordering::Acquire) as u64);
+        metric(
+            "rstream_engine_streams_active",
+            "gauge",
+            "Streams open now (pending or spliced).",
+            self.active_streams() as u64,
+        );
+        metric(
+            "rstream_engine_streams_pending",
+            "gauge",
+            "Streams waiting for the agent's leg.",
+            g.pending_streams as u64,
+        );
+        metric(
+            "rstream_engine_connections_active",
+            "gauge",
+            "Open connections.",
+            self.active_connections.load(Ordering::Acquire) as u64,
+        );
         metric("rstream_engine_streams_total", "counter", "Streams spliced to an agent.", load(&self.streams_total));
-        metric("rstream_engine_streams_failed_total", "counter", "Streams that never reached an agent.", load(&self.streams_failed_total));
-        metric("rstream_engine_bytes_in_total", "counter", "Bytes relayed from clients to agents.", load(&self.bytes_in));
-        metric("rstream_engine_bytes_out_total", "counter", "Bytes relayed from agents to clients.", load(&self.bytes_out));
-        metric("rstream_engine_auth_failures_total", "counter", "Refused credentials.", load(&self.auth_failures_total));
+        metric(
+            "rstream_engine_streams_failed_total",
+            "counter",
+            "Streams that never reached an agent.",
+            load(&self.streams_failed_total),
+        );
+        metric(
+            "rstream_engine_bytes_in_total",
+            "counter",
+            "Bytes relayed from clients to agents.",
+            load(&self.bytes_in),
+        );
+        metric(
+            "rstream_engine_bytes_out_total",
+            "counter",
+            "Bytes relayed from agents to clients.",
+            load(&self.bytes_out),
+        );
+        metric(
+            "rstream_engine_auth_failures_total",
+            "counter",
+            "Refused credentials.",
+            load(&self.auth_failures_total),
+        );
         out
     }
 }

@@ -53,12 +53,7 @@ pub struct Engine {
 impl Engine {
     /// A fresh engine with `secret` for tokens and `hosts` for published tunnels.
     pub fn new(secret: Vec<u8>, hosts: PublicHosts) -> Self {
-        Engine {
-            registry: Arc::default(),
-            auth: Authorizer::new(secret),
-            metrics: Arc::default(),
-            hosts,
-        }
+        Engine { registry: Arc::default(), auth: Authorizer::new(secret), metrics: Arc::default(), hosts }
     }
 
     /// What the engine tells agents about itself.

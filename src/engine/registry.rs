@@ -228,7 +228,8 @@ impl TunnelRegistry {
         admit: impl FnOnce(&TunnelProperties) -> Result<(), ProtoError>,
     ) -> Result<PendingStream, ProtoError> {
         let mut inner = self.lock();
-        let tunnel_id = inner.resolve(id_or_name).ok_or_else(|| err(404, format!("tunnel {id_or_name:?} not found")))?;
+        let tunnel_id =
+            inner.resolve(id_or_name).ok_or_else(|| err(404, format!("tunnel {id_or_name:?} not found")))?;
         let tunnel = inner.tunnels.get_mut(&tunnel_id).expect("resolved ids exist");
         admit(&tunnel.props)?;
         if tunnel.pending >= MAX_PENDING_LEGS_PER_TUNNEL {
@@ -259,7 +260,8 @@ impl TunnelRegistry {
     pub fn claim_leg(&self, stream_id: &str, secret: &str) -> Result<async_channel::Sender<LegOutcome>, ProtoError> {
         let mut inner = self.lock();
         let refused = || err(403, format!("stream {stream_id:?} is unknown, already claimed, or the secret is wrong"));
-        let matches = inner.pending.get(stream_id).is_some_and(|p| ids::constant_time_eq(p.secret.as_bytes(), secret.as_bytes()));
+        let matches =
+            inner.pending.get(stream_id).is_some_and(|p| ids::constant_time_eq(p.secret.as_bytes(), secret.as_bytes()));
         if !matches {
             return Err(refused());
         }
@@ -338,5 +340,142 @@ impl Inner {
             }
         }
         self.pending.retain(|_, p| p.tunnel_id != tunnel_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::rstream::StringValue;
+
+    fn props(name: &str) -> TunnelProperties {
+        TunnelProperties { name: some_str(name), ..Default::default() }
+    }
+
+    fn client(reg: &TunnelRegistry) -> (String, async_channel::Receiver<Message>) {
+        let (tx, rx) = async_channel::bounded(8);
+        (reg.add_client(ClientDetails::default(), "sub".into(), tx), rx)
+    }
+
+    fn host(name: &str) -> String {
+        format!("{name}.t.localhost:8443")
+    }
+
+    #[test]
+    fn names_are_unique_per_engine_case_insensitively() {
+        let reg = TunnelRegistry::default();
+        let (a, _ra) = client(&reg);
+        let (b, _rb) = client(&reg);
+        let t = reg.open_tunnel(&a, props("shell"), host).unwrap();
+        assert_eq!(t.host, some_str("shell.t.localhost:8443"));
+        assert_eq!(t.r#type, some_str("bytestream"));
+        assert_eq!(t.publish, Some(true.into()));
+        assert_eq!(reg.open_tunnel(&b, props("Shell"), host).unwrap_err().code, 409);
+        assert_eq!(reg.open_tunnel(&a, props("shell"), host).unwrap_err().code, 409);
+        reg.close_tunnel(&a, opt_id(&t)).unwrap();
+        assert!(reg.open_tunnel(&b, props("shell"), host).is_ok(), "name free again after close");
+    }
+
+    fn opt_id(p: &TunnelProperties) -> &str {
+        p.id.as_ref().map(|s| s.value.as_str()).unwrap()
+    }
+
+    #[test]
+    fn private_tunnels_get_no_host_and_bad_requests_are_refused() {
+        let reg = TunnelRegistry::default();
+        let (a, _ra) = client(&reg);
+        let private = TunnelProperties { publish: Some(false.into()), ..props("db") };
+        assert_eq!(reg.open_tunnel(&a, private, host).unwrap().host, None);
+        assert_eq!(reg.open_tunnel(&a, props("a.b"), host).unwrap_err().code, 400);
+        let datagram = TunnelProperties { r#type: some_str("datagram"), ..props("udp") };
+        assert_eq!(reg.open_tunnel(&a, datagram, host).unwrap_err().code, 400);
+        assert_eq!(reg.open_tunnel("nobody", props("x"), host).unwrap_err().code, 410);
+        let unnamed = reg.open_tunnel(&a, TunnelProperties::default(), host).unwrap();
+        assert_eq!(unnamed.host, some_str(host(opt_id(&unnamed))));
+    }
+
+    #[test]
+    fn tunnels_per_client_are_capped() {
+        let reg = TunnelRegistry::default();
+        let (a, _ra) = client(&reg);
+        for i in 0..MAX_TUNNELS_PER_CLIENT {
+            reg.open_tunnel(&a, props(&format!("t{i}")), host).unwrap();
+        }
+        assert_eq!(reg.open_tunnel(&a, props("one-more"), host).unwrap_err().code, 429);
+    }
+
+    #[test]
+    fn channel_death_removes_all_its_tunnels_and_fails_pending_streams() {
+        let reg = Arc::new(TunnelRegistry::default());
+        let (a, rx) = client(&reg);
+        let (b, _rb) = client(&reg);
+        reg.open_tunnel(&a, props("one"), host).unwrap();
+        reg.open_tunnel(&a, props("two"), host).unwrap();
+        reg.open_tunnel(&b, props("other"), host).unwrap();
+        let pending = reg.begin_stream("one", None, |_| Ok(())).unwrap();
+        assert!(matches!(rx.try_recv().unwrap().payload, Some(Payload::ProxyConnReq(_))));
+        assert_eq!(reg.remove_client(&a).len(), 2);
+        assert!(reg.find("one").is_none() && reg.find("two").is_none());
+        assert!(reg.find("other").is_some());
+        assert!(pending.leg.try_recv().is_err() && pending.leg.is_closed(), "waiter sees the agent leave");
+        assert_eq!(reg.counts(), (1, 1, 0));
+        assert!(rx.is_closed(), "outbox closed with the client");
+    }
+
+    #[test]
+    fn a_leg_is_claimed_once_and_only_with_its_secret() {
+        let reg = Arc::new(TunnelRegistry::default());
+        let (a, rx) = client(&reg);
+        let t = reg.open_tunnel(&a, props("web"), host).unwrap();
+        let pending = reg.begin_stream(opt_id(&t), Some([127, 0, 0, 1].into()), |_| Ok(())).unwrap();
+        let Some(Payload::ProxyConnReq(req)) = rx.try_recv().unwrap().payload else { panic!("no ProxyConnReq") };
+        assert_eq!(req.stream_id, pending.stream_id);
+        assert_eq!(req.source_ip.unwrap().to_ip(), Some([127, 0, 0, 1].into()));
+        let secret = req.secret.map(|StringValue { value }| value).unwrap();
+        assert_eq!(reg.claim_leg(&req.stream_id, "wrong").unwrap_err().code, 403);
+        assert!(reg.claim_leg(&req.stream_id, &secret).is_ok());
+        assert_eq!(reg.claim_leg(&req.stream_id, &secret).unwrap_err().code, 403, "single use");
+    }
+
+    #[test]
+    fn dropping_a_pending_stream_withdraws_it_and_refusals_reach_the_waiter() {
+        let reg = Arc::new(TunnelRegistry::default());
+        let (a, _rx) = client(&reg);
+        reg.open_tunnel(&a, props("web"), host).unwrap();
+        let p1 = reg.begin_stream("web", None, |_| Ok(())).unwrap();
+        assert_eq!(reg.counts().2, 1);
+        drop(p1);
+        assert_eq!(reg.counts().2, 0);
+        let p2 = reg.begin_stream("WEB", None, |_| Ok(())).unwrap();
+        reg.refuse_leg("someone-else", &p2.stream_id, ProtoError::new(500, "not yours"));
+        assert!(p2.leg.try_recv().is_err(), "only the owner may refuse");
+        reg.refuse_leg(&a, &p2.stream_id, ProtoError::new(503, "busy"));
+        assert_eq!(p2.leg.try_recv().unwrap().err().unwrap().code, 503);
+        assert_eq!(reg.begin_stream("nope", None, |_| Ok(())).err().unwrap().code, 404);
+        let refused = reg.begin_stream("web", None, |_| Err(ProtoError::new(404, "private")));
+        assert_eq!(refused.err().unwrap().code, 404);
+    }
+
+    #[test]
+    fn a_stuck_agent_outbox_refuses_streams_and_is_closed() {
+        let reg = Arc::new(TunnelRegistry::default());
+        let (tx, rx) = async_channel::bounded(1);
+        let a = reg.add_client(ClientDetails::default(), "sub".into(), tx);
+        reg.open_tunnel(&a, props("web"), host).unwrap();
+        let _first = reg.begin_stream("web", None, |_| Ok(())).unwrap();
+        assert_eq!(reg.begin_stream("web", None, |_| Ok(())).err().unwrap().code, 503);
+        assert!(rx.is_closed());
+    }
+
+    #[test]
+    fn eviction_notifies_the_owner() {
+        let reg = TunnelRegistry::default();
+        let (a, rx) = client(&reg);
+        let t = reg.open_tunnel(&a, props("web"), host).unwrap();
+        assert!(reg.evict_tunnel(opt_id(&t)));
+        let Some(Payload::CloseTunnelRsp(rsp)) = rx.try_recv().unwrap().payload else { panic!("no CloseTunnelRsp") };
+        assert_eq!(rsp.tunnel_id, opt_id(&t));
+        assert!(reg.find("web").is_none());
+        assert!(!reg.evict_tunnel(opt_id(&t)));
     }
 }

@@ -50,7 +50,8 @@ impl PublicHosts {
             let cut = host.len().checked_sub(ours.len() + 3)?;
             let (label, suffix) = (host.get(..cut)?, host.get(cut..)?);
             let suffix = suffix.as_bytes();
-            let suffix_ok = suffix[..3].eq_ignore_ascii_case(b".t.") && suffix[3..].eq_ignore_ascii_case(ours.as_bytes());
+            let suffix_ok =
+                suffix[..3].eq_ignore_ascii_case(b".t.") && suffix[3..].eq_ignore_ascii_case(ours.as_bytes());
             let label_ok =
                 !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             (suffix_ok && label_ok).then_some(label)
@@ -80,8 +81,19 @@ mod tests {
         assert_eq!(hosts.tunnel_name("Shell.T.Relay.Example.COM:8443"), Some("Shell"));
         assert_eq!(hosts.tunnel_name("web.t.localhost."), Some("web"));
         assert_eq!(hosts.tunnel_name("web.t.localhost:80"), Some("web"));
-        for miss in ["relay.example.com", "t.localhost", ".t.localhost", "a.b.t.localhost", "web.t.localhostx", "web.x.localhost", "", "[::1]:8443", "127.0.0.1", "é.t.localhost", "xé.t.localhost"]
-        {
+        for miss in [
+            "relay.example.com",
+            "t.localhost",
+            ".t.localhost",
+            "a.b.t.localhost",
+            "web.t.localhostx",
+            "web.x.localhost",
+            "",
+            "[::1]:8443",
+            "127.0.0.1",
+            "é.t.localhost",
+            "xé.t.localhost",
+        ] {
             assert_eq!(hosts.tunnel_name(miss), None, "{miss:?}");
         }
     }

@@ -171,20 +171,23 @@ mod tests {
             let (mut engine_b, mut agent) = pair();
             let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
             let relay = splice(&mut engine_a, &mut engine_b, &up, &down);
-            let ends = async {
-                let request = vec![7u8; 100_000];
+            let request = vec![7u8; 100_000];
+            let client_side = async {
                 client.write_all(&request).await.unwrap();
                 client.close().await.unwrap(); // half-close: the agent must see EOF, then still answer
+                let mut back = String::new();
+                client.read_to_string(&mut back).await.unwrap();
+                assert_eq!(back, "response after the client's EOF");
+            };
+            let agent_side = async {
                 let mut got = Vec::new();
                 agent.read_to_end(&mut got).await.unwrap();
                 assert_eq!(got, request);
                 agent.write_all(b"response after the client's EOF").await.unwrap();
                 agent.close().await.unwrap();
-                let mut back = String::new();
-                client.read_to_string(&mut back).await.unwrap();
-                assert_eq!(back, "response after the client's EOF");
             };
-            let (relayed, ()) = futures_lite::future::zip(relay, ends).await;
+            let ends = futures_lite::future::zip(client_side, agent_side);
+            let (relayed, ((), ())) = futures_lite::future::zip(relay, ends).await;
             relayed.unwrap();
             assert_eq!(up.load(Ordering::Relaxed), 100_000);
             assert_eq!(down.load(Ordering::Relaxed), 31);

@@ -154,7 +154,8 @@ impl StateDir {
         let key_path = self.ca_key();
         if key_path.exists() && self.ca_cert().exists() {
             let pem = fs::read_to_string(&key_path).map_err(io_err(&key_path, "cannot read"))?;
-            let key = KeyPair::from_pem(&pem).map_err(|e| StateError(format!("bad CA key {}: {e}", key_path.display())))?;
+            let key =
+                KeyPair::from_pem(&pem).map_err(|e| StateError(format!("bad CA key {}: {e}", key_path.display())))?;
             return Ok((params, key));
         }
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_err)?;
@@ -260,7 +261,15 @@ mod tests {
         let names = leaf_names(&["Relay.Example.com".into(), "10.0.0.1".into(), "localhost".into()]);
         assert_eq!(
             names,
-            ["localhost", "*.t.localhost", "127.0.0.1", "::1", "relay.example.com", "*.t.relay.example.com", "10.0.0.1"]
+            [
+                "localhost",
+                "*.t.localhost",
+                "127.0.0.1",
+                "::1",
+                "relay.example.com",
+                "*.t.relay.example.com",
+                "10.0.0.1"
+            ]
         );
     }
 

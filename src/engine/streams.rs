@@ -45,7 +45,8 @@ pub async fn connect_to_agent(
     admit: impl FnOnce(&TunnelProperties) -> Result<(), ProtoError>,
 ) -> Result<AgentLeg, ProtoError> {
     let result = async {
-        let permit = engine.metrics.try_stream().ok_or_else(|| ProtoError::new(503, "engine is at its stream limit"))?;
+        let permit =
+            engine.metrics.try_stream().ok_or_else(|| ProtoError::new(503, "engine is at its stream limit"))?;
         let pending = engine.registry.begin_stream(id_or_name, source_ip, admit)?;
         let leg = match timeout(PROXY_LEG_DEADLINE, pending.leg.recv()).await {
             Err(_) => Err(ProtoError::new(
@@ -56,7 +57,12 @@ pub async fn connect_to_agent(
             Ok(Ok(Err(refused))) => Err(ProtoError::new(502, format!("agent refused the stream: {refused}"))),
             Ok(Ok(Ok(stream))) => Ok(stream),
         }?;
-        Ok(AgentLeg { stream: leg, stream_id: pending.stream_id.clone(), tunnel: pending.tunnel.clone(), _permit: permit })
+        Ok(AgentLeg {
+            stream: leg,
+            stream_id: pending.stream_id.clone(),
+            tunnel: pending.tunnel.clone(),
+            _permit: permit,
+        })
     }
     .await;
     if result.is_err() {

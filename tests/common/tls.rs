@@ -1,0 +1,75 @@
+//! Test-side TLS client (rustls through futures-rustls, trusting the engine's CA) and rstream-protocol
+//! helpers, so tests can speak to the engine directly: open control channels, dial, play a fake agent.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_net::TcpStream;
+use futures_lite::future;
+use futures_rustls::client::TlsStream;
+use futures_rustls::TlsConnector;
+use rstream::proto::frame::{read_frame, write_frame};
+use rstream::proto::rstream::message::Payload;
+use rstream::proto::rstream::{ClientDetails, Message};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+
+/// A TLS connection to the engine.
+pub type Conn = TlsStream<TcpStream>;
+
+/// Any single network wait in a test.
+pub const IO_DEADLINE: Duration = Duration::from_secs(20);
+
+/// Runs `fut` for at most `limit`, panicking with `what` otherwise.
+pub async fn within<T>(limit: Duration, what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    future::or(fut, async {
+        async_io::Timer::after(limit).await;
+        panic!("timed out after {limit:?}: {what}")
+    })
+    .await
+}
+
+/// Connects to `addr` with TLS 1.3, trusting `ca`, verifying `server_name`, offering `alpn` (if any).
+pub async fn connect_to(addr: &str, ca: &Path, server_name: &str, alpn: Option<&str>) -> std::io::Result<Conn> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).expect("read CA").map(|c| c.expect("CA PEM")) {
+        roots.add(cert).expect("add CA");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.into_iter().map(|p| p.as_bytes().to_vec()).collect();
+    let tcp = TcpStream::connect(addr).await?;
+    let name = ServerName::try_from(server_name.to_owned()).expect("server name");
+    within(IO_DEADLINE, "TLS handshake", TlsConnector::from(Arc::new(config)).connect(name, tcp)).await
+}
+
+/// An `rstrm/1` connection to the engine.
+pub async fn rstrm(engine: &super::Engine) -> Conn {
+    connect_to(&engine.addr(), &engine.ca_path(), "localhost", Some("rstrm/1")).await.expect("connect rstrm/1")
+}
+
+/// Sends one framed message.
+pub async fn send(conn: &mut Conn, payload: Payload) {
+    within(IO_DEADLINE, "write frame", write_frame(conn, &Message::new(payload))).await.expect("write frame");
+}
+
+/// Receives one framed message, skipping heartbeats.
+pub async fn recv(conn: &mut Conn) -> Payload {
+    loop {
+        let msg: Message = within(IO_DEADLINE, "read frame", read_frame(conn)).await.expect("read frame");
+        match msg.payload.expect("message has a payload") {
+            Payload::Heartbeat(_) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Client details carrying `token`.
+pub fn details(token: &str) -> Option<ClientDetails> {
+    Some(ClientDetails::this_binary(token))
+}
