@@ -155,14 +155,11 @@ fn a_missing_agent_leg_fails_the_client_within_the_deadline() {
         let agent = FakeAgent::open(&engine, &engine.token(&DEVICE, None)).await.unwrap();
         agent.open_tunnel(tunnel("lazy", false)).await.unwrap();
         let started = Instant::now();
-        let err = within(
-            Duration::from_secs(14),
-            "engine gives up on the leg",
-            dial(&engine, &engine.operator_token(), "lazy"),
-        )
-        .await
-        .err()
-        .expect("no leg, no stream");
+        let operator = engine.operator_token();
+        let dialing = dial(&engine, &operator, "lazy");
+        let Err(err) = within(Duration::from_secs(14), "engine gives up on the leg", dialing).await else {
+            panic!("no leg, no stream")
+        };
         assert_eq!(err.code, 504, "{err}");
         assert!(started.elapsed() >= Duration::from_secs(9), "deadline is PROXY_LEG_DEADLINE (10 s)");
         let _ = agent.next_proxy_conn().await; // it was asked
@@ -183,7 +180,7 @@ fn an_agent_refusal_or_disconnect_fails_the_client_at_once() {
             agent.send(Payload::ProxyConnRsp(ProxyConnRsp { stream_id: req.stream_id, error })).await;
         };
         let (result, ()) = futures_lite::future::zip(dial(&engine, &operator, "picky"), refusing).await;
-        let err = result.err().expect("refused");
+        let Err(err) = result else { panic!("refused stream was accepted") };
         assert_eq!(err.code, 502);
         assert!(opt_str(&err.message).unwrap().contains("upstream port closed"), "{err}");
 
@@ -192,7 +189,8 @@ fn an_agent_refusal_or_disconnect_fails_the_client_at_once() {
             drop(agent);
         };
         let (result, ()) = futures_lite::future::zip(dial(&engine, &operator, "picky"), leaving).await;
-        assert_eq!(result.err().expect("agent left").code, 502);
+        let Err(err) = result else { panic!("stream to a departed agent was accepted") };
+        assert_eq!(err.code, 502);
         assert!(started.elapsed() < Duration::from_secs(5), "both failures are immediate");
         let gone = dial(&engine, &operator, "picky").await.err().unwrap();
         assert_eq!(gone.code, 404, "the tunnel left with its control channel");
