@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 
 use super::sys;
+use crate::proto::rstream::{some_str, TunnelProperties};
 
 /// Label naming the application protocol of a tunnel.
 pub const APPLICATION_PROTOCOL_LABEL: &str = "application-protocol";
@@ -76,6 +77,22 @@ pub fn server_labels(features: &ServerFeatures) -> BTreeMap<String, String> {
         labels.insert(format!("{WEBTTY_USER_LABEL_PREFIX}{key}"), value.clone());
     }
     labels
+}
+
+/// The tunnel a `webtty server --rstream` registers: a byte-stream tunnel named `name` carrying `labels`.
+/// Published (upstream's default) it is an HTTP/1.1 tunnel with `token_auth`, so the engine demands a token
+/// from public clients; private it has no protocol and is reached only as `rstrm://name`.
+pub fn server_tunnel(name: &str, publish: bool, labels: BTreeMap<String, String>) -> TunnelProperties {
+    TunnelProperties {
+        name: some_str(name),
+        r#type: some_str("bytestream"),
+        publish: Some(publish.into()),
+        protocol: publish.then(|| "http".into()),
+        http_version: publish.then(|| "http/1.1".into()),
+        token_auth: publish.then(|| true.into()),
+        labels,
+        ..Default::default()
+    }
 }
 
 /// Facts about the host a WebTTY server runs on.
@@ -193,6 +210,18 @@ mod tests {
         assert_eq!(labels["rstream.webtty.capabilities"], "exec,fs");
         assert_eq!(labels["rstream.webtty.fs.path"], "/fs");
         assert_eq!(labels["rstream.webtty.fs.mode"], "read-only");
+    }
+
+    #[test]
+    fn published_tunnels_are_token_protected_http_and_private_ones_raw() {
+        let t = server_tunnel("pi", true, BTreeMap::new());
+        assert!(t.is_published());
+        assert_eq!(t.protocol, some_str("http"));
+        assert_eq!(t.token_auth, Some(true.into()));
+        let t = server_tunnel("pi", false, BTreeMap::from([("a".to_string(), "b".to_string())]));
+        assert!(!t.is_published());
+        assert_eq!((t.protocol, t.token_auth), (None, None));
+        assert_eq!(t.labels["a"], "b");
     }
 
     #[test]

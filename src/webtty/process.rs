@@ -117,6 +117,8 @@ pub struct SessionProcess {
     child: Child,
     pid: i32,
     program: String,
+    /// [`SessionProcess::terminate`] or [`SessionProcess::reap_leftovers`] ran to completion.
+    ended: bool,
 }
 
 impl SessionProcess {
@@ -172,7 +174,7 @@ impl SessionProcess {
             }
         };
         let pid = i32::try_from(child.id()).map_err(|_| SpawnError("spawn: pid out of range".into()))?;
-        Ok((SessionProcess { child, pid, program: argv[0].clone() }, io))
+        Ok((SessionProcess { child, pid, program: argv[0].clone(), ended: false }, io))
     }
 
     /// The child's pid (also its process group and session id).
@@ -201,6 +203,7 @@ impl SessionProcess {
         if self.members_alive() {
             self.signal_all(&[libc::SIGKILL]);
         }
+        self.ended = true;
     }
 
     /// Ends the session: SIGHUP + SIGTERM to the group and session, SIGKILL after
@@ -227,6 +230,7 @@ impl SessionProcess {
         if self.members_alive() {
             self.signal_all(&[libc::SIGKILL]);
         }
+        self.ended = true;
         status.map(|s| exit_code(&s)).unwrap_or(128 + libc::SIGKILL)
     }
 
@@ -247,6 +251,16 @@ impl SessionProcess {
     async fn wait_members_gone(&self, deadline: Instant) {
         while self.members_alive() && Instant::now() < deadline {
             Timer::after(KILL_POLL).await;
+        }
+    }
+}
+
+impl Drop for SessionProcess {
+    /// A session dropped before it ended (its task was cancelled, e.g. at server shutdown) still takes its
+    /// process group and session down: SIGKILL now; async-process reaps the child.
+    fn drop(&mut self) {
+        if !self.ended {
+            self.signal_all(&[libc::SIGKILL]);
         }
     }
 }
@@ -383,6 +397,22 @@ mod tests {
             assert_eq!(exit_code(&p.exit().await.unwrap()), 0);
             master.write_all(b"").await.unwrap();
         });
+    }
+
+    #[test]
+    fn dropping_a_running_session_kills_its_group() {
+        let (p, _io) = SessionProcess::spawn(&spec(&["sh", "-c", "sleep 30 & wait"])).unwrap();
+        let pid = p.pid();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while session_members(pid).len() < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(p);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !session_members(pid).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(session_members(pid).is_empty(), "left: {:?}", session_members(pid));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The WebTTY server's HTTP face: one [`WebttyServer`] serves every incoming byte stream the same way —
-//! a TCP connection in local `--listen` mode, or a proxied tunnel stream in `--rstream` mode.
+//! a TCP connection in local `--listen` mode ([`serve_listener`]), or a proxied tunnel stream in `--rstream`
+//! mode (it is the agent's [`StreamHandler`]).
 //!
 //! Per connection: HTTP/1.1 requests ([`crate::http::ServerConn`]) pass the [`AccessPolicy`] (bearer token,
-//! origin); `/fs` and `/fs/…` go to the filesystem sidecar when one is configured; any other path is the
+//! origin); `/fs` and `/fs/…` go to the WebDAV sidecar ([`WebDav`]) when one is configured; any other path is the
 //! terminal endpoint, where a WebSocket upgrade starts one WebTTY session ([`serve_session`]). A plain request
 //! there gets `426 Upgrade Required`.
 
@@ -15,38 +16,28 @@ use async_tungstenite::WebSocketStream;
 use futures_lite::{future, AsyncRead, AsyncWrite};
 
 use super::gate::{upgrade_response, AccessPolicy};
-use super::labels::FS_PATH;
 use super::session::{serve_session, SessionPolicy, Shutdown};
 use super::wire::ws_config;
+use crate::agent::{StreamHandler, StreamInfo};
 use crate::http::{ResponseHead, ServerConn};
 use crate::limits;
-
-/// The filesystem sidecar settings (`--fs-root`, `--fs-read-only`, `--fs-max-upload-size`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FsSettings {
-    /// Directory served as `/` of the sidecar.
-    pub root: std::path::PathBuf,
-    /// Refuse writes.
-    pub read_only: bool,
-    /// Largest upload in bytes.
-    pub max_upload: u64,
-}
+use crate::transport::TlsStream;
+use crate::webdav::WebDav;
 
 /// Everything a WebTTY server needs to answer a connection.
-#[derive(Debug)]
 pub struct WebttyServer {
     /// Token and origin rules.
     pub access: AccessPolicy,
     /// Session limits and shutdown signal.
     pub sessions: SessionPolicy,
-    /// The filesystem sidecar, when configured.
-    pub fs: Option<FsSettings>,
+    /// The WebDAV sidecar mounted at `/fs`, when `--fs-root` is given.
+    pub fs: Option<WebDav>,
 }
 
 impl WebttyServer {
-    /// Whether `/fs` is actually served (and may be advertised in labels).
-    pub fn serves_fs(&self) -> bool {
-        false
+    /// `Some(read_only)` when the filesystem sidecar is served (and advertised in labels).
+    pub fn fs_mode(&self) -> Option<bool> {
+        self.fs.as_ref().map(WebDav::is_read_only)
     }
 
     /// Serves one connection until it closes or its WebTTY session ends.
@@ -71,10 +62,9 @@ impl WebttyServer {
                 }
                 continue;
             }
-            if self.fs.is_some() && is_fs_path(req.path()) {
-                let body = "the filesystem sidecar is not available in this build\n".to_string();
-                let head = ResponseHead::new(501).header("Content-Type", "text/plain; charset=utf-8");
-                if respond(&mut conn, (head, body)).await.is_err() {
+            if let Some(dav) = self.fs.as_ref().filter(|dav| dav.owns(req.path())) {
+                if let Err(e) = dav.handle(&mut conn, &req).await {
+                    log_debug!("webtty server: webdav connection failed: {e}");
                     return;
                 }
                 continue;
@@ -96,16 +86,19 @@ impl WebttyServer {
     }
 }
 
+/// In `--rstream` mode every proxied tunnel stream is one HTTP connection to this server.
+impl StreamHandler for WebttyServer {
+    async fn handle(&self, stream: TlsStream, info: StreamInfo) {
+        log_debug!("webtty server: stream {} on tunnel {:?}", info.stream_id, info.tunnel_name);
+        self.serve_connection(stream).await;
+    }
+}
+
 async fn respond<S>(conn: &mut ServerConn<S>, (head, body): (ResponseHead, String)) -> std::io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     conn.respond(head, body.as_bytes()).await
-}
-
-/// `/fs` and everything below it.
-fn is_fs_path(path: &str) -> bool {
-    path == FS_PATH || path.strip_prefix(FS_PATH).is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// Accepts TCP connections until `shutdown` fires, serving each on `ex`. At most
@@ -155,12 +148,6 @@ pub async fn serve_listener(
 mod tests {
     use super::super::gate::Refusal;
     use super::*;
-
-    #[test]
-    fn fs_paths_are_the_mount_and_below() {
-        assert!(is_fs_path("/fs") && is_fs_path("/fs/") && is_fs_path("/fs/a/b"));
-        assert!(!is_fs_path("/fsx") && !is_fs_path("/") && !is_fs_path("/x/fs"));
-    }
 
     #[test]
     fn refusals_carry_their_status() {

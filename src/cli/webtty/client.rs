@@ -47,6 +47,15 @@ pub struct ClientCommand {
     /// path of the exec endpoint on the server (default /)
     #[argh(option)]
     pub exec_path: Option<String>,
+    /// wss:// only: CA certificate file to trust (default: the current context's CA)
+    #[argh(option)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// wss:// only: name to verify in the server certificate (default: the URL host)
+    #[argh(option)]
+    pub tls_server_name: Option<String>,
+    /// wss:// only: do not verify the server certificate (insecure)
+    #[argh(switch)]
+    pub tls_insecure_skip_verify: bool,
     /// command and arguments (after --); default: login shell
     #[argh(positional, greedy)]
     pub command: Vec<String>,
@@ -71,6 +80,9 @@ impl ClientCommand {
         };
         req.connect.auth_token = auth_token(self.auth_token_file.as_ref())?;
         req.connect.exec_path = self.exec_path.clone();
+        req.connect.tls_ca_file = self.tls_ca_file.clone();
+        req.connect.tls_server_name = self.tls_server_name.clone();
+        req.connect.tls_insecure_skip_verify = self.tls_insecure_skip_verify;
         match smol::block_on(run_terminal(&self.url, req)) {
             Ok(TerminalEnd::Exited(0)) => Ok(0),
             Ok(TerminalEnd::Exited(code)) => Ok(code.clamp(1, 255) as u8),

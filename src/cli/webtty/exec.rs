@@ -43,6 +43,15 @@ pub struct ExecCommand {
     /// path of the exec endpoint on the server (default: advertised, or /)
     #[argh(option)]
     pub exec_path: Option<String>,
+    /// wss:// only: CA certificate file to trust (default: the current context's CA)
+    #[argh(option)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// wss:// only: name to verify in the server certificate (default: the URL host)
+    #[argh(option)]
+    pub tls_server_name: Option<String>,
+    /// wss:// only: do not verify the server certificate (insecure)
+    #[argh(switch)]
+    pub tls_insecure_skip_verify: bool,
     /// do not forward stdin even when it is not a terminal (the remote command reads /dev/null)
     #[argh(switch, short = 'n')]
     pub no_stdin: bool,
@@ -87,6 +96,9 @@ impl ExecCommand {
         };
         req.connect.auth_token = auth_token(self.auth_token_file.as_ref())?;
         req.connect.exec_path = self.exec_path.clone();
+        req.connect.tls_ca_file = self.tls_ca_file.clone();
+        req.connect.tls_server_name = self.tls_server_name.clone();
+        req.connect.tls_insecure_skip_verify = self.tls_insecure_skip_verify;
         if !self.no_stdin && !std::io::stdin().is_terminal() {
             req.stdin = Some(Box::new(smol::Unblock::new(std::io::stdin())));
         }

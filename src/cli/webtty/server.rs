@@ -7,13 +7,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
-use futures_lite::AsyncReadExt;
+use futures_lite::{future, AsyncReadExt};
 
+use crate::agent::{Agent, AgentEvent, EventSink, Retry};
 use crate::cli::{CliError, CliResult};
+use crate::config;
 use crate::limits;
+use crate::proto::rstream::opt_str;
+use crate::transport::EngineEndpoint;
+use crate::webdav::{FsConfig, WebDav};
 use crate::webtty::gate::AccessPolicy;
-use crate::webtty::labels::{parse_user_label, server_labels, ServerFeatures};
-use crate::webtty::server::{serve_listener, FsSettings, WebttyServer};
+use crate::webtty::labels::{parse_user_label, server_labels, server_tunnel, ServerFeatures, FS_PATH};
+use crate::webtty::server::{serve_listener, WebttyServer};
 use crate::webtty::session::{SessionPolicy, SessionSlots, Shutdown, ShutdownTrigger};
 use crate::webtty::sys::SignalPipe;
 
@@ -95,14 +100,42 @@ impl ServerCommand {
     /// Runs the command.
     pub fn run(self) -> CliResult {
         let server = self.build_server()?;
+        let grace = Duration::from_millis(self.shutdown_timeout);
         if self.rstream {
-            return Err(CliError::with_code(
-                2,
-                "`webtty server --rstream` needs the agent, which is not in this build yet; use --listen",
-            ));
+            return self.run_rstream(server, grace);
         }
         let listen = self.listen.clone().unwrap_or_else(|| "127.0.0.1:8080".into());
-        run_local(&listen, server, Duration::from_millis(self.shutdown_timeout))
+        run_local(&listen, server, grace)
+    }
+
+    /// Registers the tunnel through the engine of the current context and serves its streams until a signal
+    /// (or, with --no-retry, the first lost connection).
+    fn run_rstream(&self, mut server: WebttyServer, grace: Duration) -> CliResult {
+        if self.retry_interval == 0 {
+            return Err(CliError::new("--retry-interval must be greater than 0 (milliseconds)"));
+        }
+        let name = match &self.name {
+            Some(name) => name.clone(),
+            None => default_name()?,
+        };
+        let publish = !self.no_publish;
+        let tunnel = server_tunnel(&name, publish, self.labels(&server));
+        let endpoint = EngineEndpoint::from_context(&config::resolve()?)?;
+        let (trigger, shutdown) = Shutdown::new();
+        server.sessions.shutdown = shutdown.clone();
+        let slots = server.sessions.slots.clone();
+        let retry = Retry { enabled: !self.no_retry, max_interval: Some(Duration::from_millis(self.retry_interval)) };
+        let agent = Agent::new(endpoint, vec![tunnel], server).with_events(log_events()).with_retry(retry);
+        smol::block_on(async {
+            smol::spawn(watch_signals(trigger)?).detach();
+            let agent = async { Err(CliError::new(agent.run().await.to_string())) };
+            let stop = async {
+                shutdown.wait().await;
+                drain_sessions(&slots, grace).await;
+                Ok(0)
+            };
+            future::or(agent, stop).await
+        })
     }
 
     /// Validates the flags into a server.
@@ -145,11 +178,17 @@ impl ServerCommand {
             Some(root) if !root.is_dir() => {
                 return Err(CliError::new(format!("--fs-root {:?}: not a directory", root.display().to_string())));
             }
-            Some(root) => Some(FsSettings {
-                root: root.clone(),
-                read_only: self.fs_read_only,
-                max_upload: self.fs_max_upload_size.unwrap_or(limits::DEFAULT_FS_MAX_UPLOAD),
-            }),
+            Some(root) => {
+                let config = FsConfig {
+                    root: root.clone(),
+                    read_only: self.fs_read_only,
+                    max_upload: self.fs_max_upload_size.unwrap_or(limits::DEFAULT_FS_MAX_UPLOAD),
+                    mount: FS_PATH.to_string(),
+                };
+                let dav = WebDav::new(config)
+                    .map_err(|e| CliError::new(format!("--fs-root {:?}: {e}", root.display().to_string())))?;
+                Some(dav)
+            }
         };
         let token = self.auth_token()?;
         if self.rstream && token.is_some() {
@@ -195,7 +234,7 @@ impl ServerCommand {
     /// Labels this server advertises in tunnel inventory.
     pub fn labels(&self, server: &WebttyServer) -> std::collections::BTreeMap<String, String> {
         let features = ServerFeatures {
-            fs: server.serves_fs().then_some(self.fs_read_only),
+            fs: server.fs_mode(),
             user_labels: self.label.iter().filter_map(|l| parse_user_label(l).ok()).collect(),
         };
         server_labels(&features)
@@ -219,13 +258,55 @@ fn run_local(listen: &str, mut server: WebttyServer, grace: Duration) -> CliResu
         let signals = watch_signals(trigger)?;
         ex.spawn(signals).detach();
         serve_listener(listener, server, &ex, shutdown).await.map_err(|e| CliError::new(e.to_string()))?;
-        log_info!("webtty server shutting down ({} sessions running)", slots.active());
-        let deadline = Instant::now() + grace;
-        while slots.active() > 0 && Instant::now() < deadline {
-            async_io::Timer::after(Duration::from_millis(20)).await;
-        }
+        drain_sessions(&slots, grace).await;
         Ok(0)
     }))
+}
+
+/// Waits (at most `grace`) for running sessions to end after a shutdown was triggered.
+async fn drain_sessions(slots: &SessionSlots, grace: Duration) {
+    log_info!("webtty server shutting down ({} sessions running)", slots.active());
+    let deadline = Instant::now() + grace;
+    while slots.active() > 0 && Instant::now() < deadline {
+        async_io::Timer::after(Duration::from_millis(20)).await;
+    }
+}
+
+/// The tunnel name when --name is not given: the host name, reduced to `[a-z0-9-]`.
+fn default_name() -> Result<String, CliError> {
+    let host = crate::webtty::sys::uname().map(|u| u.nodename).unwrap_or_default();
+    let name: String = host
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .trim_matches('-')
+        .to_string();
+    if name.is_empty() {
+        return Err(CliError::new("--rstream needs --name (the host name is not usable as a tunnel name)"));
+    }
+    Ok(name)
+}
+
+/// Logs the agent's progress: registration as info, losses as warnings, streams at debug level.
+fn log_events() -> EventSink {
+    Arc::new(|event: &AgentEvent| match event {
+        AgentEvent::Connecting { engine } => log_debug!("connecting to the engine {engine}"),
+        AgentEvent::Connected { client_id, .. } => log_debug!("control channel open (client {client_id})"),
+        AgentEvent::ConnectionFailed { error } => log_warn!("engine connection failed: {error}"),
+        AgentEvent::Online { tunnel } => {
+            let name = opt_str(&tunnel.name).unwrap_or("?");
+            let id = opt_str(&tunnel.id).unwrap_or("?");
+            let reach = match opt_str(&tunnel.host) {
+                Some(host) if tunnel.is_published() => format!("published at https://{host} (token required)"),
+                _ => "private".to_string(),
+            };
+            log_info!("webtty server online as rstrm://{name} (tunnel {id}, {reach})");
+        }
+        AgentEvent::TunnelFailed { name, error } => log_warn!("tunnel {name:?} refused: {error}"),
+        AgentEvent::Disconnected { error } => log_warn!("engine connection lost: {error}"),
+        other => log_debug!("{other:?}"),
+    })
 }
 
 /// Fires `trigger` on SIGTERM, SIGINT or SIGHUP.

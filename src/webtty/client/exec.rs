@@ -10,6 +10,7 @@ use futures_lite::{future, AsyncRead, AsyncReadExt};
 use super::super::error::WebttyError;
 use super::connect::{connect, ClientWs, ConnectOptions};
 use super::protocol::{self, ClientRx, ClientTx};
+use super::resolve::resolve;
 use super::target::Target;
 use crate::limits;
 use crate::proto::webtty::message::Payload;
@@ -79,8 +80,8 @@ pub struct ExecResult {
 
 /// Runs `req` on the WebTTY server at `url` (`ws://`, `wss://` or `rstrm://`).
 pub async fn exec(url: &str, req: ExecRequest) -> Result<ExecResult, WebttyError> {
-    let target = Target::parse(url, req.connect.exec_path.as_deref())?;
     let started = Instant::now();
+    let target = resolve(Target::parse(url, req.connect.exec_path.as_deref())?, &req.connect).await?;
     let deadline = req.timeout.map(|t| started + t);
     let ws = match deadline {
         None => connect(&target, &req.connect).await?,

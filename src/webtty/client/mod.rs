@@ -12,9 +12,11 @@
 mod connect;
 mod exec;
 mod protocol;
+mod resolve;
 pub mod target;
 pub mod terminal;
 
 pub use connect::{connect, BoxConn, ClientWs, Conn, ConnectOptions};
 pub use exec::{exec, exec_on, ExecRequest, ExecResult};
+pub use resolve::resolve;
 pub use target::Target;

@@ -14,6 +14,7 @@ use super::super::error::WebttyError;
 use super::super::sys::{self, RawTerminal, SignalPipe};
 use super::connect::{connect, ConnectOptions};
 use super::protocol::{self, ClientRx, ClientTx};
+use super::resolve::resolve;
 use super::target::Target;
 use crate::limits;
 use crate::proto::webtty::message::Payload;
@@ -48,7 +49,7 @@ pub enum TerminalEnd {
 
 /// Runs an interactive session on the server at `url`, wired to this process's stdin/stdout/stderr.
 pub async fn run_terminal(url: &str, req: TerminalRequest) -> Result<TerminalEnd, WebttyError> {
-    let target = Target::parse(url, req.connect.exec_path.as_deref())?;
+    let target = resolve(Target::parse(url, req.connect.exec_path.as_deref())?, &req.connect).await?;
     let stdin = std::io::stdin();
     let local_tty = req.tty && stdin.is_terminal();
     let mut signals = SignalPipe::install(&[libc::SIGWINCH, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGINT])
