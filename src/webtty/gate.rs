@@ -161,5 +161,7 @@ mod tests {
         no_key.headers.remove("sec-websocket-key");
         assert!(matches!(upgrade_response(&no_key), Err(Refusal::BadUpgrade(m)) if m.contains("Sec-WebSocket-Key")));
         assert_eq!(Refusal::NotWebSocket.response().0.status, 426);
+        assert_eq!(Refusal::Unauthorized.response().0.status, 401);
+        assert_eq!(Refusal::Origin("x".into()).response().0.status, 403);
     }
 }

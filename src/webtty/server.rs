@@ -143,15 +143,3 @@ pub async fn serve_listener(
         .detach();
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::super::gate::Refusal;
-    use super::*;
-
-    #[test]
-    fn refusals_carry_their_status() {
-        assert_eq!(Refusal::Unauthorized.response().0.status, 401);
-        assert_eq!(Refusal::Origin("x".into()).response().0.status, 403);
-    }
-}
