@@ -20,6 +20,8 @@ pub mod forward;
 #[cfg(feature = "mcp")]
 pub mod mcp;
 #[cfg(feature = "operator")]
+pub mod progress;
+#[cfg(feature = "operator")]
 pub mod setup;
 #[cfg(feature = "operator")]
 pub mod tunnels;

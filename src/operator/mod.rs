@@ -5,6 +5,7 @@
 //! - [`codex`]: splicing the MCP server entry into Codex's config.toml.
 //! - [`doctor`]: readiness checks with hints (`rstream doctor`).
 //! - [`filter`]: upstream's `--filter` syntax, turned into the engine's filter object.
+//! - [`fs_session`]: opening a WebTTY server's WebDAV sidecar (capability check, dial, client).
 //! - [`inventory`]: tunnels as the engine lists them, WebTTY servers (`ServerInfo`) discovered from labels.
 //! - [`mcp_probe`]: `codex setup --verify`: start the MCP server and check initialize + tools/list.
 
@@ -13,5 +14,6 @@ pub mod claude;
 pub mod codex;
 pub mod doctor;
 pub mod filter;
+pub mod fs_session;
 pub mod inventory;
 pub mod mcp_probe;
