@@ -16,7 +16,12 @@ pub fn check_config(path: &Path, checks: &mut Vec<Check>) -> Option<ConfigFile> 
             Some(cfg)
         }
         Err(e) => {
-            let hint = "fix the YAML at the reported line, or move the file away and recreate contexts";
+            let hint = match e {
+                crate::config::ConfigError::Invalid { .. } => {
+                    "fix the YAML at the reported line, or move the file away and recreate contexts"
+                }
+                _ => "check the path and permissions of the config file (RSTREAM_CONFIG / --config)",
+            };
             checks.push(Check::fail("config", e.to_string(), hint).detail("path", path.display()));
             None
         }
