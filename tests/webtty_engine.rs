@@ -1,0 +1,125 @@
+//! WebTTY through a real engine: `rstream webtty server --rstream` registers a labelled tunnel, operators run
+//! `webtty exec --url rstrm://NAME` through a private stream, and the server re-registers after the engine
+//! restarts.
+
+#![cfg(all(feature = "device", feature = "operator", feature = "engine"))]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use common::{wait_until, ChildGuard, Engine};
+
+/// A `webtty server --rstream` child with its stderr collected.
+struct TunnelServer {
+    _child: ChildGuard,
+    log: Arc<Mutex<String>>,
+    online: mpsc::Receiver<()>,
+}
+
+/// Waits until the engine has written its `local` context (it does so right after it starts listening).
+fn wait_for_context(engine: &Engine) {
+    wait_until(Duration::from_secs(20), "the engine's context in the config file", || {
+        std::fs::read_to_string(engine.config_path()).ok().filter(|c| c.contains("name: local")).map(drop)
+    });
+}
+
+impl TunnelServer {
+    fn start(engine: &Engine, args: &[&str]) -> TunnelServer {
+        wait_for_context(engine);
+        let mut child = Command::new(common::BIN)
+            .args(["webtty", "server", "--rstream", "--retry-interval", "200"])
+            .args(args)
+            .env("RSTREAM_CONFIG", engine.config_path())
+            .env_remove("RSTREAM_WEBTTY_AUTH_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn webtty server --rstream");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, online) = mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("webtty server online as rstrm://") {
+                    let _ = tx.send(());
+                }
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        let server = TunnelServer { _child: ChildGuard(child), log, online };
+        server.wait_online();
+        server
+    }
+
+    fn wait_online(&self) {
+        if self.online.recv_timeout(Duration::from_secs(30)).is_err() {
+            panic!("webtty server never came online:\n{}", self.log.lock().unwrap());
+        }
+    }
+}
+
+fn exec(engine: &Engine, url: &str, args: &[&str], stdin: &[u8]) -> std::process::Output {
+    let mut child = Command::new(common::BIN)
+        .args(["webtty", "exec", "--url", url])
+        .args(args)
+        .env("RSTREAM_CONFIG", engine.config_path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("bad json ({e}); stderr: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn exec_through_the_engine_reaches_a_private_webtty_tunnel() {
+    let engine = Engine::start();
+    let _server = TunnelServer::start(&engine, &["--name", "shell", "--no-publish", "--label", "role=codex"]);
+    let out = exec(&engine, "rstrm://shell", &["--", "sh", "-c", "echo out; echo err >&2; exit 3"], b"");
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let result = json(&out);
+    assert_eq!((result["stdout"].as_str(), result["stderr"].as_str()), (Some("out\n"), Some("err\n")));
+    assert_eq!(result["url"], "rstrm://shell/");
+
+    let piped = exec(&engine, "rstrm://shell", &["-o", "text", "--", "tr", "a-z", "A-Z"], b"through the relay\n");
+    assert!(piped.status.success(), "stderr: {}", String::from_utf8_lossy(&piped.stderr));
+    assert_eq!(String::from_utf8_lossy(&piped.stdout), "THROUGH THE RELAY\n");
+
+    let missing = exec(&engine, "rstrm://nope", &["--", "true"], b"");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nope"));
+}
+
+#[test]
+fn published_webtty_server_is_exec_reachable_by_name() {
+    let engine = Engine::start();
+    let _server = TunnelServer::start(&engine, &["--name", "pub-shell"]);
+    let out = exec(&engine, "rstrm://pub-shell", &["--", "echo", "published"], b"");
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&out)["stdout"], "published\n");
+}
+
+#[test]
+fn webtty_server_comes_back_after_an_engine_restart() {
+    let mut engine = Engine::start();
+    let server = TunnelServer::start(&engine, &["--name", "phoenix", "--no-publish"]);
+    engine.restart();
+    server.wait_online();
+    let out = wait_until(Duration::from_secs(30), "exec after the engine restart", || {
+        let out = exec(&engine, "rstrm://phoenix", &["--", "echo", "back"], b"");
+        out.status.success().then_some(out)
+    });
+    assert_eq!(json(&out)["stdout"], "back\n");
+}
