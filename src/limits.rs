@@ -153,8 +153,11 @@ pub const MCP_EXEC_DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 pub const MCP_EXEC_OUTPUT_CAP: usize = 4 * 1024 * 1024;
 /// MCP `rstream_webtty_fs_read`: bytes returned when the agent gives no `max_bytes`.
 pub const MCP_FS_READ_DEFAULT_MAX: u64 = 1024 * 1024;
-/// MCP `rstream_webtty_fs_read`: largest `max_bytes` an agent may ask for (base64 of it still fits a message).
-pub const MCP_FS_READ_MAX: u64 = 8 * 1024 * 1024;
+/// MCP `rstream_webtty_fs_read`: largest `max_bytes` an agent may ask for (the result carries the content twice,
+/// as text and structured, and base64 grows it by a third: still well under a 16 MiB MCP message).
+pub const MCP_FS_READ_MAX: u64 = 4 * 1024 * 1024;
+/// MCP `rstream_webtty_fs_list`: entries returned (the rest is counted and flagged `truncated`).
+pub const MCP_FS_LIST_MAX: usize = 10_000;
 /// MCP `rstream_webtty_fs_download`: largest file copied to the operator's disk.
 pub const MCP_FS_DOWNLOAD_MAX: u64 = 1024 * 1024 * 1024;
 /// MCP `rstream_local_tunnel_expose`: time for the spawned `forward` to report `online`.

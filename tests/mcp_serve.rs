@@ -54,6 +54,13 @@ async fn tools_list_gives_every_tool_a_closed_schema_a_title_and_annotations() {
         "rstream_context_list",
         "rstream_context_get",
         "rstream_webtty_list",
+        "rstream_webtty_exec",
+        "rstream_webtty_fs_list",
+        "rstream_webtty_fs_read",
+        "rstream_webtty_fs_write",
+        "rstream_webtty_fs_mkdir",
+        "rstream_webtty_fs_delete",
+        "rstream_webtty_fs_download",
         "rstream_local_tunnel_expose",
         "rstream_local_tunnel_list",
         "rstream_local_tunnel_stop",
@@ -70,9 +77,19 @@ async fn tools_list_gives_every_tool_a_closed_schema_a_title_and_annotations() {
         assert!(a.title.is_some() && a.read_only_hint.is_some() && a.destructive_hint.is_some());
         assert!(a.idempotent_hint.is_some() && a.open_world_hint.is_some());
     }
-    let status = tools.iter().find(|t| t.name == "rstream_runtime_status").unwrap();
-    let a = status.annotations.as_ref().unwrap();
-    assert_eq!((a.read_only_hint, a.destructive_hint, a.open_world_hint), (Some(true), Some(false), Some(false)));
+    let hints = |name: &str| {
+        let a = tools.iter().find(|t| t.name == name).unwrap().annotations.clone().unwrap();
+        (a.read_only_hint.unwrap(), a.destructive_hint.unwrap(), a.idempotent_hint.unwrap(), a.open_world_hint.unwrap())
+    };
+    assert_eq!(hints("rstream_runtime_status"), (true, false, true, false));
+    assert_eq!(hints("rstream_webtty_exec"), (false, true, false, true));
+    assert_eq!(hints("rstream_webtty_fs_read"), (true, false, true, true));
+    assert_eq!(hints("rstream_webtty_fs_delete"), (false, true, false, true));
+    assert_eq!(hints("rstream_local_tunnel_stop"), (false, true, true, false));
+    let exec = tools.iter().find(|t| t.name == "rstream_webtty_exec").unwrap();
+    let schema = Value::Object((*exec.input_schema).clone());
+    assert_eq!(schema["required"], json!(["url", "command"]));
+    assert_eq!(schema["properties"]["command"]["minItems"], json!(1));
 }
 
 #[tokio::test]

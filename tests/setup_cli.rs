@@ -162,3 +162,19 @@ fn claude_setup_reports_a_failing_claude() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
 }
+
+#[test]
+fn codex_setup_verify_starts_mcp_serve_and_finds_the_agent_tools() {
+    let dir = scratch("verify");
+    let rcfg = dir.join("rstream.yaml");
+    std::fs::write(&rcfg, "version: 1\n").unwrap();
+    let env = [("CODEX_HOME", dir.to_str().unwrap()), ("RSTREAM_CONFIG", rcfg.to_str().unwrap())];
+    let out = rstream(&["codex", "setup", "--verify", "-o", "json"], &env);
+    let report = json(&out);
+    assert!(out.status.success(), "{report}\n{}", String::from_utf8_lossy(&out.stderr));
+    let v = &report["verification"];
+    assert_eq!(v["status"], "succeeded", "{report}");
+    assert_eq!((v["server_name"].as_str(), v["protocol_version"].as_str()), (Some("rstream"), Some("2025-06-18")));
+    assert_eq!(v["server_version"], env!("CARGO_PKG_VERSION"));
+    assert!(v["tool_count"].as_u64().unwrap() >= 4, "{report}");
+}

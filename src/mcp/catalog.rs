@@ -11,6 +11,7 @@ use super::operator_env::OperatorEnv;
 use super::result::{to_call_result, ToolOutput};
 use super::schema::ToolSpec;
 use super::tools_context;
+use super::tools_fs;
 use super::tools_local_tunnel::{self, LocalTunnels};
 use super::tools_webtty;
 
@@ -26,6 +27,7 @@ impl Catalog {
     pub fn new(env: OperatorEnv) -> Catalog {
         let mut specs = tools_context::specs();
         specs.extend(tools_webtty::specs());
+        specs.extend(tools_fs::specs());
         // Local tunnels run `rstream forward`, which only builds with the device feature.
         let local_tunnels = cfg!(feature = "device").then(|| {
             let exe = std::env::current_exe().unwrap_or_else(|_| "rstream".into());
@@ -67,6 +69,9 @@ impl Catalog {
             return out;
         }
         if let Some(out) = tools_webtty::call(name, &args, &self.env) {
+            return out;
+        }
+        if let Some(out) = tools_fs::call(name, &args, &self.env) {
             return out;
         }
         if let Some(out) = self.local_tunnels.as_ref().and_then(|lt| lt.call(name, &args)) {

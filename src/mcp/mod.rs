@@ -12,11 +12,14 @@
 //! - [`operator_env`]: the config path and `RSTREAM_*` variables the tools run against.
 //! - [`tools_context`]: runtime status and contexts.
 //! - [`tools_webtty`]: list WebTTY servers (engine inventory) and run commands on them.
+//! - [`tools_fs`]: files on a server's WebDAV sidecar; [`fs_session`] connects to it after checking the
+//!   server's capabilities.
 //! - [`tools_local_tunnel`]: expose/list/stop local ports through a supervised `rstream forward`
 //!   ([`local_tunnel_process`] runs it, [`local_tunnel_registry`] remembers it next to the config).
 
 pub mod args;
 pub mod catalog;
+pub mod fs_session;
 pub mod local_tunnel_process;
 pub mod local_tunnel_registry;
 pub mod operator_env;
@@ -24,6 +27,7 @@ pub mod result;
 pub mod schema;
 pub mod server;
 pub mod tools_context;
+pub mod tools_fs;
 pub mod tools_local_tunnel;
 pub mod tools_webtty;
 

@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use super::args::ToolError;
 use crate::config::{self, resolve::resolve_from, ConfigError, ConfigFile, ResolvedContext};
+use crate::operator::api::EngineApi;
 
 /// Environment variables the tools honour (as the CLI does).
 pub const RSTREAM_VARS: [&str; 5] = [
@@ -65,6 +67,12 @@ impl OperatorEnv {
             _ => self.var(k).map(str::to_owned),
         };
         resolve_from(cfg, &self.config_path, &lookup)
+    }
+
+    /// The engine API of the selected context (the error points the agent at `rstream_runtime_status`).
+    pub fn engine_api(&self) -> Result<EngineApi, ToolError> {
+        let ctx = self.resolve(None).map_err(|e| ToolError(format!("{e} (see rstream_runtime_status)")))?;
+        EngineApi::from_context(&ctx).map_err(|e| ToolError(e.to_string()))
     }
 
     /// Every token a result must never contain: each context's inline token, the engine token override and the

@@ -2,7 +2,8 @@
 //!
 //! A JSON result carries the value twice: as pretty-printed text (2-space indent) for agents that read text, and
 //! as `structuredContent` (non-objects wrapped as `{"result": value}`). Failures are results with
-//! `isError: true` and a plain-text message, never JSON-RPC errors, so the agent sees why.
+//! `isError: true` and a plain-text message, never JSON-RPC errors, so the agent sees why. A file read as text
+//! is a document: the text itself as content (as upstream) and the facts about it as `structuredContent`.
 //!
 //! Before a result leaves the server every string in it is scrubbed of the operator's tokens (the inline tokens
 //! of every context in the config and `RSTREAM_AUTHENTICATION_TOKEN`): a remote `cat ~/.rstream/config.yaml`
@@ -23,6 +24,8 @@ pub enum ToolOutput {
     Json { value: Value, is_error: bool },
     /// Plain text (file contents read as text).
     Text(String),
+    /// Text for the agent to read (a file's contents) plus structured facts about it (`truncated`, sizes).
+    Document { text: String, value: Value },
 }
 
 impl ToolOutput {
@@ -45,6 +48,12 @@ pub fn to_call_result(outcome: Result<ToolOutput, ToolError>, secrets: &[String]
             result
         }
         Ok(ToolOutput::Text(text)) => CallToolResult::success(vec![ContentBlock::text(redact(&text, secrets))]),
+        Ok(ToolOutput::Document { text, mut value }) => {
+            redact_value(&mut value, secrets);
+            let mut result = CallToolResult::success(vec![ContentBlock::text(redact(&text, secrets))]);
+            result.structured_content = Some(value);
+            result
+        }
         Err(e) => CallToolResult::error(vec![ContentBlock::text(redact(&e.0, secrets))]),
     }
 }
@@ -106,6 +115,10 @@ mod tests {
         assert_eq!(r.structured_content.unwrap()["nested"][0], "a [redacted] b");
         let r = to_call_result(Ok(ToolOutput::Text("eyJsecret".into())), &secrets);
         assert_eq!(first_text(&r), Some(REDACTED));
+        let doc = ToolOutput::Document { text: "k=eyJsecret".into(), value: json!({"content": "k=eyJsecret"}) };
+        let r = to_call_result(Ok(doc), &secrets);
+        assert_eq!(first_text(&r), Some("k=[redacted]"));
+        assert_eq!(r.structured_content.unwrap()["content"], "k=[redacted]");
         let r = to_call_result(Err(ToolError::new("bad eyJsecret")), &secrets);
         assert_eq!(first_text(&r), Some("bad [redacted]"));
     }

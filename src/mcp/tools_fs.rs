@@ -1,0 +1,377 @@
+//! `rstream_webtty_fs_list|read|write|mkdir|delete|download`: files on a WebTTY server's WebDAV sidecar.
+//!
+//! Paths are relative to the server's `--fs-root` (`/` is that root) and normalised by the WebDAV client
+//! (never above `/`). Every tool first goes through [`super::fs_session::open`], which refuses exec-only and
+//! (for changes) read-only servers before contacting the sidecar. Reads are capped (`max_bytes`, flagged
+//! `truncated`); downloads land in a 0600 file (new parent directories 0700) and never replace an existing file
+//! unless `overwrite` is true.
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::args::{Args, ToolError};
+use super::fs_session::{open, Access, Capped, FsSession};
+use super::operator_env::OperatorEnv;
+use super::result::ToolOutput;
+use super::schema::{boolean, number, one_of, string, ToolSpec};
+use crate::encoding::Base64;
+use crate::limits::{MCP_FS_DOWNLOAD_MAX, MCP_FS_LIST_MAX, MCP_FS_READ_DEFAULT_MAX, MCP_FS_READ_MAX};
+use crate::webdav::{normalize_path, DavClientError, EntryKind};
+
+const URL: &str = "The server's rstream_url (rstrm://NAME), a bare server name, or ws://HOST:PORT of a local server.";
+const FS_PATH: &str = "WebDAV mount path on the server; default: the server's advertised fs_path (/fs).";
+
+fn spec(
+    name: &'static str,
+    title: &'static str,
+    description: &'static str,
+    extra: Vec<(&'static str, serde_json::Value)>,
+    required: &'static [&'static str],
+) -> ToolSpec {
+    let mut properties = vec![("url", string(URL))];
+    properties.extend(extra);
+    properties.push(("fs_path", string(FS_PATH)));
+    ToolSpec { name, title, description, properties, required, open_world: true }
+}
+
+/// The tools of this family.
+pub fn specs() -> Vec<ToolSpec> {
+    let path = |what: &'static str| ("path", string(what));
+    vec![
+        spec(
+            "rstream_webtty_fs_list",
+            "List remote files",
+            "Lists a directory on a WebTTY server with the `fs` capability: {path, kind: file|directory, size, \
+             modified} per entry. Paths are relative to the server's fs root.",
+            vec![path("Directory to list; default /.")],
+            &["url"],
+        ),
+        spec(
+            "rstream_webtty_fs_read",
+            "Read remote file",
+            "Reads a file from a WebTTY server with the `fs` capability. encoding text (default) returns the text \
+             itself; base64 returns {encoding, content}. At most max_bytes are returned (default 1 MiB, up to 4 MiB); \
+             `truncated` tells whether the file is longer.",
+            vec![
+                path("File to read, relative to the server's fs root."),
+                ("encoding", one_of(&["text", "base64"], "text (default; UTF-8 files) or base64 (any bytes).")),
+                ("max_bytes", number(1, "Most bytes to return (default 1048576, at most 4194304).")),
+            ],
+            &["url", "path"],
+        ),
+        spec(
+            "rstream_webtty_fs_write",
+            "Write remote file",
+            "Creates or replaces a file on a WebTTY server with the `fs` capability and fs_mode read-write. The \
+             parent directory must exist (see rstream_webtty_fs_mkdir).",
+            vec![
+                path("File to write, relative to the server's fs root."),
+                ("content", string("The new file contents (text, or base64 with encoding=base64).")),
+                ("encoding", one_of(&["text", "base64"], "How `content` is encoded; default text.")),
+            ],
+            &["url", "path", "content"],
+        ),
+        spec(
+            "rstream_webtty_fs_mkdir",
+            "Create remote directory",
+            "Creates a directory on a WebTTY server with the `fs` capability (an existing one is fine). The parent \
+             must exist.",
+            vec![path("Directory to create, relative to the server's fs root.")],
+            &["url", "path"],
+        ),
+        spec(
+            "rstream_webtty_fs_delete",
+            "Delete remote file",
+            "Deletes a file, or a directory with everything in it, on a WebTTY server with the `fs` capability.",
+            vec![path("File or directory to delete, relative to the server's fs root (not / itself).")],
+            &["url", "path"],
+        ),
+        spec(
+            "rstream_webtty_fs_download",
+            "Download remote file",
+            "Copies a remote file to THIS machine (where the MCP server runs): the local file is created with mode \
+             0600 (missing parent directories 0700) and an existing file is only replaced with overwrite=true.",
+            vec![
+                path("Remote file, relative to the server's fs root."),
+                (
+                    "local_path",
+                    string(
+                        "Destination on this machine (absolute, ~/…, or relative to the MCP server's \
+                                       working directory).",
+                    ),
+                ),
+                ("overwrite", boolean("Replace an existing local file; default false.")),
+            ],
+            &["url", "path", "local_path"],
+        ),
+    ]
+}
+
+/// Runs `name` if it belongs to this family.
+pub fn call(name: &str, args: &Args, env: &OperatorEnv) -> Option<Result<ToolOutput, ToolError>> {
+    let run = match name {
+        "rstream_webtty_fs_list" => list,
+        "rstream_webtty_fs_read" => read,
+        "rstream_webtty_fs_write" => write,
+        "rstream_webtty_fs_mkdir" => mkdir,
+        "rstream_webtty_fs_delete" => delete,
+        "rstream_webtty_fs_download" => download,
+        _ => return None,
+    };
+    Some(run(args, env))
+}
+
+/// Connects for `access`, from the `url` and `fs_path` arguments.
+async fn session(args: &Args, env: &OperatorEnv, access: Access) -> Result<FsSession, ToolError> {
+    let url = args.required_str("url")?;
+    let fs_path = args.opt_str("fs_path")?;
+    open(env, &url, fs_path.as_deref(), access).await
+}
+
+/// A failed operation, with the path and server and a hint for the common statuses.
+fn op_error(op: &str, path: &str, s: &FsSession, e: DavClientError) -> ToolError {
+    let hint = match e.status() {
+        Some(404) => " (no such file or directory)",
+        Some(403) | Some(405) => " (the server refused: read-only filesystem, or not allowed on this path)",
+        Some(409) => " (the parent directory does not exist: create it with rstream_webtty_fs_mkdir)",
+        Some(413) => " (larger than the server's --fs-max-upload-size)",
+        _ => "",
+    };
+    ToolError(format!("{op} {path} on {}: {e}{hint}", s.server))
+}
+
+fn list(args: &Args, env: &OperatorEnv) -> Result<ToolOutput, ToolError> {
+    let path = normalize_path(&args.opt_str("path")?.unwrap_or_else(|| "/".into()));
+    let mut entries = smol::block_on(async {
+        let mut s = session(args, env, Access::Read).await?;
+        s.client.list(&path).await.map_err(|e| op_error("list", &path, &s, e))
+    })?;
+    if entries.len() <= MCP_FS_LIST_MAX {
+        return Ok(ToolOutput::json(entries));
+    }
+    let total = entries.len();
+    entries.truncate(MCP_FS_LIST_MAX);
+    Ok(ToolOutput::json(json!({"result": entries, "truncated": true, "total": total})))
+}
+
+fn read(args: &Args, env: &OperatorEnv) -> Result<ToolOutput, ToolError> {
+    let path = normalize_path(&args.required_str("path")?);
+    let base64 = encoding(args)?;
+    let max = match args.opt_u64("max_bytes")? {
+        None => MCP_FS_READ_DEFAULT_MAX,
+        Some(n) if (1..=MCP_FS_READ_MAX).contains(&n) => n,
+        Some(n) => {
+            return Err(ToolError(format!("argument \"max_bytes\" must be between 1 and {MCP_FS_READ_MAX}, got {n}")))
+        }
+    };
+    let (size, bytes, truncated) = smol::block_on(async {
+        let mut s = session(args, env, Access::Read).await?;
+        let entry = s.client.stat(&path).await.map_err(|e| op_error("read", &path, &s, e))?;
+        if entry.kind == EntryKind::Directory {
+            return Err(ToolError(format!("{path} on {} is a directory: use rstream_webtty_fs_list", s.server)));
+        }
+        let mut out = Capped::new(Vec::new(), max);
+        match s.client.read(&path, &mut out).await {
+            Ok(_) => {}
+            Err(_) if out.overflowed() => {}
+            Err(e) => return Err(op_error("read", &path, &s, e)),
+        }
+        let truncated = out.overflowed();
+        Ok((entry.size, out.into_inner(), truncated))
+    })?;
+    let mut facts = json!({"path": path, "size": size, "bytes": bytes.len(), "truncated": truncated});
+    if base64 {
+        facts["encoding"] = json!("base64");
+        facts["content"] = json!(Base64::Standard.encode(&bytes));
+        return Ok(ToolOutput::json(facts));
+    }
+    let text = utf8_text(bytes, truncated)
+        .map_err(|n| ToolError(format!("{path} is not UTF-8 text ({n} bytes read): read it with encoding=base64")))?;
+    facts["encoding"] = json!("text");
+    facts["content"] = json!(text);
+    let shown = if truncated {
+        format!(
+            "{text}\n[truncated after {} bytes; pass a larger max_bytes (up to {MCP_FS_READ_MAX}) to read more]",
+            facts["bytes"]
+        )
+    } else {
+        text
+    };
+    Ok(ToolOutput::Document { text: shown, value: facts })
+}
+
+/// The bytes as text; a cut at the cap may split the last character, which is dropped. Err(len) if not UTF-8.
+fn utf8_text(mut bytes: Vec<u8>, truncated: bool) -> Result<String, usize> {
+    if truncated {
+        if let Err(e) = std::str::from_utf8(&bytes) {
+            if e.error_len().is_none() {
+                bytes.truncate(e.valid_up_to());
+            }
+        }
+    }
+    let len = bytes.len();
+    String::from_utf8(bytes).map_err(|_| len)
+}
+
+fn encoding(args: &Args) -> Result<bool, ToolError> {
+    match args.opt_str("encoding")?.as_deref() {
+        None | Some("text") => Ok(false),
+        Some("base64") => Ok(true),
+        Some(other) => Err(ToolError(format!("argument \"encoding\" must be text or base64, got {other:?}"))),
+    }
+}
+
+fn write(args: &Args, env: &OperatorEnv) -> Result<ToolOutput, ToolError> {
+    let path = normalize_path(&args.required_str("path")?);
+    let content = args.raw_str("content")?.ok_or_else(|| ToolError::new("missing required argument \"content\""))?;
+    let bytes = if encoding(args)? {
+        Base64::Standard.decode(content.trim()).map_err(|e| ToolError(format!("argument \"content\": {e}")))?
+    } else {
+        content.into_bytes()
+    };
+    if path == "/" {
+        return Err(ToolError::new("argument \"path\" must name a file, not the filesystem root"));
+    }
+    let len = bytes.len() as u64;
+    smol::block_on(async {
+        let mut s = session(args, env, Access::Change).await?;
+        let body = futures_lite::io::Cursor::new(bytes);
+        s.client.write(&path, body, Some(len)).await.map_err(|e| op_error("write", &path, &s, e))
+    })?;
+    Ok(ToolOutput::json(json!({"ok": true, "path": path, "bytes": len})))
+}
+
+fn mkdir(args: &Args, env: &OperatorEnv) -> Result<ToolOutput, ToolError> {
+    let path = normalize_path(&args.required_str("path")?);
+    smol::block_on(async {
+        let mut s = session(args, env, Access::Change).await?;
+        s.client.mkdir(&path).await.map_err(|e| op_error("mkdir", &path, &s, e))
+    })?;
+    Ok(ToolOutput::json(json!({"ok": true, "path": path})))
+}
+
+fn delete(args: &Args, env: &OperatorEnv) -> Result<ToolOutput, ToolError> {
+    let path = normalize_path(&args.required_str("path")?);
+    if path == "/" {
+        return Err(ToolError::new("refusing to delete the filesystem root \"/\"; name a file or directory in it"));
+    }
+    smol::block_on(async {
+        let mut s = session(args, env, Access::Change).await?;
+        s.client.delete(&path).await.map_err(|e| op_error("delete", &path, &s, e))
+    })?;
+    Ok(ToolOutput::json(json!({"ok": true, "path": path})))
+}
+
+fn download(args: &Args, env: &OperatorEnv) -> Result<ToolOutput, ToolError> {
+    let path = normalize_path(&args.required_str("path")?);
+    let local = local_path(&args.required_str("local_path")?)?;
+    let overwrite = args.opt_bool("overwrite")?.unwrap_or(false);
+    if local.is_dir() {
+        return Err(ToolError(format!("local_path {} is a directory: name the file to create", local.display())));
+    }
+    if local.exists() && !overwrite {
+        return Err(ToolError(format!("local file {} exists; pass overwrite=true to replace it", local.display())));
+    }
+    let dir = local.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| ToolError(format!("cannot create {}: {e}", dir.display())))?;
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let tmp = dir.join(format!(".rstream-download-{}-{nanos}.tmp", std::process::id()));
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| ToolError(format!("cannot create {}: {e}", tmp.display())))?;
+    let result = fetch_into(args, env, &path, file).and_then(|n| place(&tmp, &local, overwrite).map(|()| n));
+    let _ = fs::remove_file(&tmp);
+    let bytes = result?;
+    Ok(ToolOutput::json(json!({"ok": true, "path": local.display().to_string(), "bytes": bytes})))
+}
+
+/// Streams the remote file into `file` (at most [`MCP_FS_DOWNLOAD_MAX`] bytes) and syncs it.
+fn fetch_into(args: &Args, env: &OperatorEnv, path: &str, file: fs::File) -> Result<u64, ToolError> {
+    smol::block_on(async {
+        let mut s = session(args, env, Access::Read).await?;
+        let entry = s.client.stat(path).await.map_err(|e| op_error("download", path, &s, e))?;
+        if entry.kind == EntryKind::Directory {
+            return Err(ToolError(format!("{path} on {} is a directory: download files one by one", s.server)));
+        }
+        let mut out = Capped::new(file, MCP_FS_DOWNLOAD_MAX);
+        if let Err(e) = s.client.read(path, &mut out).await {
+            if out.overflowed() {
+                return Err(ToolError(format!("{path} is larger than {MCP_FS_DOWNLOAD_MAX} bytes; not downloaded")));
+            }
+            return Err(op_error("download", path, &s, e));
+        }
+        let written = out.written();
+        out.into_inner().sync_all().map_err(|e| ToolError(format!("local write: {e}")))?;
+        Ok(written)
+    })
+}
+
+/// Moves the finished temp file into place: a hard link refuses an existing file (when not overwriting) without
+/// a check-then-write race; a rename replaces it atomically.
+fn place(tmp: &Path, local: &Path, overwrite: bool) -> Result<(), ToolError> {
+    let placed = if overwrite { fs::rename(tmp, local) } else { fs::hard_link(tmp, local) };
+    placed.map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => {
+            ToolError(format!("local file {} exists; pass overwrite=true to replace it", local.display()))
+        }
+        _ => ToolError(format!("cannot write {}: {e}", local.display())),
+    })
+}
+
+/// `~/x` expanded, relative paths made absolute (against the MCP server's working directory).
+fn local_path(raw: &str) -> Result<PathBuf, ToolError> {
+    let expanded = match raw.strip_prefix("~/") {
+        Some(rest) => match std::env::var_os("HOME") {
+            Some(home) => Path::new(&home).join(rest),
+            None => return Err(ToolError::new("local_path starts with ~ but HOME is not set")),
+        },
+        None => PathBuf::from(raw),
+    };
+    std::path::absolute(&expanded).map_err(|e| ToolError(format!("local_path {raw:?}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_reads_drop_a_character_split_by_the_cap_but_refuse_binary() {
+        assert_eq!(utf8_text("héllo".as_bytes()[..2].to_vec(), true).unwrap(), "h");
+        assert_eq!(utf8_text(b"plain".to_vec(), false).unwrap(), "plain");
+        assert_eq!(utf8_text(vec![0xff, 0x00, 0x41], false), Err(3));
+        assert_eq!(utf8_text(vec![0xff, 0x41], true), Err(2));
+    }
+
+    #[test]
+    fn downloads_never_replace_a_file_unless_asked() {
+        let dir = std::env::temp_dir().join(format!("rstream-mcp-place-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let (tmp, dest) = (dir.join("t"), dir.join("d"));
+        fs::write(&tmp, "new").unwrap();
+        fs::write(&dest, "old").unwrap();
+        assert!(place(&tmp, &dest, false).unwrap_err().0.contains("overwrite=true"));
+        assert_eq!(fs::read_to_string(&dest).unwrap(), "old");
+        place(&tmp, &dest, true).unwrap();
+        assert_eq!(fs::read_to_string(&dest).unwrap(), "new");
+    }
+
+    #[test]
+    fn local_paths_expand_home_and_become_absolute() {
+        let p = local_path("out/x.txt").unwrap();
+        assert!(p.is_absolute() && p.ends_with("out/x.txt"));
+        if let Some(home) = std::env::var_os("HOME") {
+            assert_eq!(local_path("~/a").unwrap(), Path::new(&home).join("a"));
+        }
+    }
+}
