@@ -1,11 +1,8 @@
-//! Reaching a WebTTY server's WebDAV sidecar for the `rstream_webtty_fs_*` tools.
-//!
-//! `rstrm://NAME` (or a bare name) is resolved in the engine's inventory first, and the server's advertised
-//! capabilities decide before any byte goes to the sidecar: an exec-only server is refused ("advertises exec
-//! only"), a read-only one refuses changes. Then the tunnel is dialed through the engine (by tunnel id) and the
-//! sidecar path comes from the inventory (`fs_path`) unless the agent overrides it. `ws://HOST:PORT` and
-//! `http://HOST:PORT` reach a local `webtty server --listen` over TCP (no inventory, so no capability check;
-//! the bearer token is `RSTREAM_WEBTTY_AUTH_TOKEN`).
+//! Reaching a WebTTY server's WebDAV sidecar for the `rstream_webtty_fs_*` tools: a thin adapter over
+//! [`crate::operator::fs_session`] (which resolves `rstrm://NAME` in the engine inventory, refuses servers that do
+//! not advertise `fs` before any request goes to the device, and dials the tunnel), adding what the tools need:
+//! bare server names, the local bearer token from `RSTREAM_WEBTTY_AUTH_TOKEN`, and the refusal of changes on a
+//! server whose filesystem is read-only (before the first WebDAV request).
 
 use std::io;
 use std::pin::Pin;
@@ -16,10 +13,9 @@ use futures_lite::AsyncWrite;
 use super::args::ToolError;
 use super::operator_env::OperatorEnv;
 use super::tools_webtty::server_url;
-use crate::limits::DIAL_TIMEOUT;
-use crate::operator::inventory::resolve_webtty;
+use crate::operator::fs_session;
 use crate::webdav::DavClient;
-use crate::webtty::client::{BoxConn, Target};
+use crate::webtty::client::BoxConn;
 
 /// A WebDAV client on one connection to a sidecar.
 pub type FsClient = DavClient<BoxConn>;
@@ -35,7 +31,7 @@ pub enum Access {
 
 /// A connected sidecar.
 pub struct FsSession {
-    /// The server as the agent should name it in follow-ups.
+    /// The server as the agent should name it in follow-ups (`rstrm://NAME` or the URL given).
     pub server: String,
     /// The client.
     pub client: FsClient,
@@ -44,64 +40,22 @@ pub struct FsSession {
 /// Connects to the sidecar of the server `url` names, refusing what its capabilities rule out.
 pub async fn open(env: &OperatorEnv, url: &str, fs_path: Option<&str>, access: Access) -> Result<FsSession, ToolError> {
     let url = server_url(url);
-    let ws_url = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
-        (Some(rest), _) => format!("ws://{rest}"),
-        (_, Some(rest)) => format!("wss://{rest}"),
-        _ => url.clone(),
-    };
-    let target = Target::parse(&ws_url, None).map_err(|e| ToolError(e.to_string()))?;
-    match target {
-        Target::Tunnel { name, .. } => open_tunnel(env, &name, fs_path, access).await,
-        Target::Direct { tls: true, .. } => Err(ToolError(format!(
-            "{url}: the fs tools reach servers through the engine (rstrm://NAME) or a local ws://HOST:PORT; \
-             wss:// and https:// are not supported"
-        ))),
-        Target::Direct { tls: false, host, port, .. } => {
-            let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
-            let tcp = crate::webtty::timeout(DIAL_TIMEOUT, async_net::TcpStream::connect(addr.as_str()))
-                .await
-                .ok_or_else(|| ToolError(format!("connect {addr}: timed out after {DIAL_TIMEOUT:?}")))?
-                .map_err(|e| ToolError(format!("connect {addr}: {e}")))?;
-            let mut client = DavClient::new(Box::new(tcp) as BoxConn, addr.clone(), fs_path.unwrap_or("/fs"));
-            if let Some(token) = env.var("RSTREAM_WEBTTY_AUTH_TOKEN") {
-                client = client.with_bearer_token(token);
-            }
-            Ok(FsSession { server: url.clone(), client })
+    let session = fs_session::open(&url, fs_path, env.var("RSTREAM_WEBTTY_AUTH_TOKEN")).await.map_err(|e| {
+        let hint = if e.0.contains("exec-only") { "; with MCP, use rstream_webtty_exec on it" } else { "" };
+        ToolError(format!("{e}{hint}"))
+    })?;
+    let server = match &session.server {
+        Some(info) if access == Access::Change && info.fs_mode == "read-only" => {
+            return Err(ToolError(format!(
+                "server {} serves its filesystem read-only (fs_mode read-only): list, read and download work, \
+                 changes do not",
+                info.target
+            )));
         }
-    }
-}
-
-async fn open_tunnel(
-    env: &OperatorEnv,
-    name: &str,
-    fs_path: Option<&str>,
-    access: Access,
-) -> Result<FsSession, ToolError> {
-    let api = env.engine_api()?;
-    let server = resolve_webtty(&api, name).await.map_err(ToolError)?;
-    if !server.has("fs") {
-        return Err(ToolError(format!(
-            "server {} advertises {} only: it has no filesystem sidecar, so the rstream_webtty_fs_* tools cannot \
-             be used on it; use rstream_webtty_exec instead (e.g. [\"cat\", \"FILE\"])",
-            server.target,
-            server.capabilities.join(",")
-        )));
-    }
-    if access == Access::Change && server.fs_mode == "read-only" {
-        return Err(ToolError(format!(
-            "server {} serves its filesystem read-only (fs_mode read-only): list, read and download work, changes \
-             do not",
-            server.target
-        )));
-    }
-    let stream = api
-        .endpoint()
-        .dial_tunnel(&server.tunnel_id)
-        .await
-        .map_err(|e| ToolError(format!("cannot reach server {} through the engine: {e}", server.target)))?;
-    let base = fs_path.unwrap_or(&server.fs_path);
-    let client = DavClient::new(Box::new(stream) as BoxConn, server.target.clone(), base);
-    Ok(FsSession { server: server.rstream_url.clone(), client })
+        Some(info) => info.rstream_url.clone(),
+        None => url,
+    };
+    Ok(FsSession { server, client: session.client })
 }
 
 /// An `AsyncWrite` over a blocking writer that accepts at most `cap` bytes; past it, writes fail and
@@ -179,7 +133,7 @@ mod tests {
     }
 
     #[test]
-    fn wss_urls_are_refused_before_dialing() {
+    fn tls_urls_are_refused_before_dialing() {
         let env = OperatorEnv::default();
         let err = smol::block_on(open(&env, "wss://example.com", None, Access::Read)).err().unwrap();
         assert!(err.0.contains("not supported"), "{err}");

@@ -102,3 +102,77 @@ pub fn text(r: &CallToolResult) -> String {
 pub fn wire(r: &CallToolResult) -> String {
     serde_json::to_string(r).unwrap()
 }
+
+/// A `rstream webtty server --rstream` registered with the engine of `config` (killed on drop).
+pub struct WebttyTunnel {
+    child: std::process::Child,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl WebttyTunnel {
+    /// Starts `webtty server --rstream <args>` and waits until it reports itself online.
+    pub fn start(config: &Path, args: &[&str]) -> WebttyTunnel {
+        use std::io::BufRead;
+        wait_for(Duration::from_secs(20), "the engine's context in the config file", || {
+            std::fs::read_to_string(config).ok().filter(|c| c.contains("name: local")).map(drop)
+        });
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rstream"))
+            .args(["webtty", "server", "--rstream", "--retry-interval", "200"])
+            .args(args)
+            .env("RSTREAM_CONFIG", config)
+            .env_remove("RSTREAM_WEBTTY_AUTH_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn webtty server --rstream");
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, online) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("webtty server online as rstrm://") {
+                    let _ = tx.send(());
+                }
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        let server = WebttyTunnel { child, log };
+        if online.recv_timeout(Duration::from_secs(30)).is_err() {
+            panic!("webtty server {args:?} never came online:\n{}", server.log());
+        }
+        server
+    }
+
+    /// What the server printed so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for WebttyTunnel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `probe` every 20 ms until it returns `Some`, or panics after `limit` naming `what`.
+pub fn wait_for<T>(limit: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(std::time::Instant::now() < end, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The inline token the engine wrote into `config` (to prove it never reaches the agent).
+pub fn context_token(config: &Path) -> String {
+    let text = std::fs::read_to_string(config).unwrap();
+    let line = text.lines().find(|l| l.trim_start().starts_with("value:")).expect("inline token in config");
+    line.trim_start().trim_start_matches("value:").trim().trim_matches('"').to_owned()
+}

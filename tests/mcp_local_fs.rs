@@ -1,0 +1,126 @@
+//! The fs tools of `rstream mcp serve` against a real local `rstream webtty server --listen --fs-root DIR` (ws://,
+//! no engine): a full round trip (mkdir, write, list, read with caps and encodings, download, delete) and token
+//! scrubbing of file contents.
+
+mod mcp_common;
+mod webtty_support;
+
+use std::os::unix::fs::PermissionsExt;
+
+use mcp_common::{scratch, text, wire, Mcp};
+use serde_json::json;
+use webtty_support::LocalServer;
+
+async fn session(tag: &str, server: &LocalServer) -> Mcp {
+    let dir = scratch(tag);
+    Mcp::start(&dir.join("config.yaml"), &[("RSTREAM_WEBTTY_AUTH_TOKEN", &server.token)], None).await
+}
+
+#[tokio::test]
+async fn fs_tools_round_trip_write_read_list_mkdir_download_delete() {
+    let files = scratch("fsroot");
+    let server = LocalServer::start(&["--fs-root", files.to_str().unwrap()]);
+    let mcp = session("fs", &server).await;
+    let url = server.url();
+
+    assert_eq!(mcp.ok("rstream_webtty_fs_mkdir", json!({"url": url, "path": "/notes"})).await["ok"], true);
+    let w =
+        mcp.ok("rstream_webtty_fs_write", json!({"url": url, "path": "notes/a.txt", "content": "hello agent\n"})).await;
+    assert_eq!(
+        (w["ok"].clone(), w["path"].clone(), w["bytes"].clone()),
+        (json!(true), json!("/notes/a.txt"), json!(12))
+    );
+    assert_eq!(std::fs::read_to_string(files.join("notes/a.txt")).unwrap(), "hello agent\n");
+    mcp.ok(
+        "rstream_webtty_fs_write",
+        json!({"url": url, "path": "/notes/bin", "content": "AAEC/w==", "encoding": "base64"}),
+    )
+    .await;
+    assert_eq!(std::fs::read(files.join("notes/bin")).unwrap(), [0, 1, 2, 255]);
+
+    let listing = mcp.ok("rstream_webtty_fs_list", json!({"url": url, "path": "/notes"})).await;
+    let mut entries: Vec<(String, String)> = listing["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["path"].as_str().unwrap().to_owned(), e["kind"].as_str().unwrap().to_owned()))
+        .collect();
+    entries.sort();
+    assert_eq!(entries, [("/notes/a.txt".into(), "file".into()), ("/notes/bin".into(), "file".into())]);
+    let top = mcp.ok("rstream_webtty_fs_list", json!({"url": url})).await;
+    assert!(
+        top["result"].as_array().unwrap().iter().any(|e| e["path"] == "/notes" && e["kind"] == "directory"),
+        "{top}"
+    );
+
+    let r = mcp.call("rstream_webtty_fs_read", json!({"url": url, "path": "/notes/a.txt"})).await;
+    assert_eq!((r.is_error, text(&r)), (Some(false), "hello agent\n".to_owned()));
+    let facts = r.structured_content.clone().unwrap();
+    assert_eq!((facts["truncated"].clone(), facts["size"].clone()), (json!(false), json!(12)));
+    let r = mcp.call("rstream_webtty_fs_read", json!({"url": url, "path": "/notes/a.txt", "max_bytes": 5})).await;
+    let facts = r.structured_content.clone().unwrap();
+    assert_eq!((facts["content"].clone(), facts["truncated"].clone()), (json!("hello"), json!(true)));
+    assert!(text(&r).starts_with("hello\n[truncated after 5 bytes"), "{}", text(&r));
+    let b = mcp.ok("rstream_webtty_fs_read", json!({"url": url, "path": "/notes/bin", "encoding": "base64"})).await;
+    assert_eq!((b["encoding"].clone(), b["content"].clone()), (json!("base64"), json!("AAEC/w==")));
+    let msg = mcp.err("rstream_webtty_fs_read", json!({"url": url, "path": "/notes/bin"})).await;
+    assert!(msg.contains("not UTF-8") && msg.contains("base64"), "{msg}");
+    let msg = mcp.err("rstream_webtty_fs_read", json!({"url": url, "path": "/notes/missing"})).await;
+    assert!(msg.contains("404") && msg.contains("no such file"), "{msg}");
+    let msg = mcp.err("rstream_webtty_fs_read", json!({"url": url, "path": "/notes"})).await;
+    assert!(msg.contains("is a directory"), "{msg}");
+
+    let local = scratch("download").join("new/sub/a.txt");
+    let d = mcp
+        .ok(
+            "rstream_webtty_fs_download",
+            json!({"url": url, "path": "/notes/a.txt", "local_path": local.to_str().unwrap()}),
+        )
+        .await;
+    assert_eq!((d["ok"].clone(), d["bytes"].clone(), d["path"].as_str()), (json!(true), json!(12), local.to_str()));
+    assert_eq!(std::fs::read_to_string(&local).unwrap(), "hello agent\n");
+    assert_eq!(std::fs::metadata(&local).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(local.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+    std::fs::write(&local, "local edits").unwrap();
+    let msg = mcp
+        .err(
+            "rstream_webtty_fs_download",
+            json!({"url": url, "path": "/notes/a.txt", "local_path": local.to_str().unwrap()}),
+        )
+        .await;
+    assert!(msg.contains("overwrite=true"), "{msg}");
+    assert_eq!(std::fs::read_to_string(&local).unwrap(), "local edits", "refused download must not touch the file");
+    mcp.ok(
+        "rstream_webtty_fs_download",
+        json!({"url": url, "path": "/notes/a.txt", "local_path": local.to_str().unwrap(), "overwrite": true}),
+    )
+    .await;
+    assert_eq!(std::fs::read_to_string(&local).unwrap(), "hello agent\n");
+    let leftovers: Vec<_> =
+        std::fs::read_dir(local.parent().unwrap()).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "temp files left: {leftovers:?}");
+
+    let msg = mcp.err("rstream_webtty_fs_delete", json!({"url": url, "path": "/"})).await;
+    assert!(msg.contains("root"), "{msg}");
+    mcp.ok("rstream_webtty_fs_delete", json!({"url": url, "path": "/notes/a.txt"})).await;
+    assert!(!files.join("notes/a.txt").exists());
+    mcp.ok("rstream_webtty_fs_delete", json!({"url": url, "path": "/notes"})).await;
+    assert!(!files.join("notes").exists());
+    let top = mcp.ok("rstream_webtty_fs_list", json!({"url": url})).await;
+    assert_eq!(top["result"], json!([]));
+}
+
+#[tokio::test]
+async fn a_token_read_back_from_a_remote_file_is_scrubbed() {
+    let files = scratch("scrub-root");
+    let server = LocalServer::start(&["--fs-root", files.to_str().unwrap()]);
+    let mcp = session("scrub", &server).await;
+    let url = server.url();
+    std::fs::write(files.join("leak.txt"), format!("token={}\n", server.token)).unwrap();
+    let r = mcp.call("rstream_webtty_fs_read", json!({"url": url, "path": "/leak.txt"})).await;
+    assert_eq!(text(&r), "token=[redacted]\n");
+    let r = mcp
+        .call("rstream_webtty_exec", json!({"url": url, "command": ["cat", files.join("leak.txt").to_str().unwrap()]}))
+        .await;
+    assert!(!wire(&r).contains(&server.token), "{}", wire(&r));
+}
