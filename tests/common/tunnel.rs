@@ -97,6 +97,13 @@ pub fn count_after_eof_origin() -> Origin {
     })
 }
 
+/// Waits until the engine has written its `local` context (it prints its listen address first).
+pub fn wait_for_context(engine: &Engine) {
+    wait_until(Duration::from_secs(20), "the engine to write its context", || {
+        std::fs::read_to_string(engine.config_path()).ok().filter(|c| c.contains("name: local")).map(|_| ())
+    });
+}
+
 /// A running `rstream forward` with its output collected line by line.
 pub struct Forward {
     child: ChildGuard,
@@ -107,6 +114,7 @@ pub struct Forward {
 impl Forward {
     /// Starts `rstream forward <target> <args…>` against `engine`'s config; `envs` are added to the environment.
     pub fn start(engine: &Engine, target: &str, args: &[&str], envs: &[(&str, &str)]) -> Forward {
+        wait_for_context(engine);
         let mut cmd = Command::new(BIN);
         cmd.arg("forward").arg(target).args(args).env("RSTREAM_CONFIG", engine.config_path());
         for (k, v) in envs {
@@ -157,10 +165,21 @@ impl Forward {
 
     /// Waits until `-o json` output reports `online` for the `nth` time (1-based); returns that status.
     pub fn wait_online(&self, nth: usize, deadline: Duration) -> serde_json::Value {
-        wait_until(deadline, &format!("forward online #{nth}"), || {
+        let end = Instant::now() + deadline;
+        loop {
             let online: Vec<_> = self.statuses().into_iter().filter(|s| s["status"] == "online").collect();
-            online.get(nth - 1).cloned()
-        })
+            if let Some(status) = online.get(nth - 1) {
+                return status.clone();
+            }
+            if Instant::now() >= end {
+                panic!(
+                    "forward not online (#{nth}) after {deadline:?}\nstdout: {:#?}\nstderr:\n{}",
+                    self.lines(),
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Waits for the process to exit; returns its code.
@@ -210,6 +229,7 @@ pub fn https_get(engine: &Engine, host: &str, path: &str) -> (u16, Vec<u8>) {
 /// Runs `rstream dial <target>` with `input` on stdin against `engine`'s config (plus `envs`);
 /// returns (exit code, stdout bytes, stderr).
 pub fn dial(engine: &Engine, target: &str, input: &[u8], envs: &[(&str, &str)]) -> (i32, Vec<u8>, String) {
+    wait_for_context(engine);
     let mut cmd = Command::new(BIN);
     cmd.args(["dial", target]).env("RSTREAM_CONFIG", engine.config_path());
     for (k, v) in envs {
