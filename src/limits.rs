@@ -118,6 +118,8 @@ pub const HEARTBEAT_DEAD_AFTER: Duration = Duration::from_secs(15);
 pub const PROXY_LEG_DEADLINE: Duration = Duration::from_secs(10);
 /// TCP connect + TLS handshake deadline when dialing the engine.
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a resolved engine address is reused before the name is looked up again.
+pub const DNS_CACHE_TTL: Duration = Duration::from_secs(30);
 /// Deadline for the first framed message on a new engine connection.
 pub const FIRST_MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
 

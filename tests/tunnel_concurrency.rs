@@ -24,7 +24,7 @@ fn sixty_four_concurrent_streams_through_one_tunnel_carry_their_own_bytes() {
         ca_pem: Some(std::fs::read(engine.ca_path()).unwrap()),
         insecure_skip_verify: false,
     };
-    let endpoint = EngineEndpoint { addr: engine.addr(), tls, token: engine.operator_token() };
+    let endpoint = EngineEndpoint::new(engine.addr(), tls, engine.operator_token());
     let results = smol::block_on(async {
         let tasks: Vec<_> = (0..STREAMS)
             .map(|i| {

@@ -42,7 +42,7 @@ impl FakeEngine {
             ca_pem: Some(pki.ca_pem.into_bytes()),
             ..Default::default()
         };
-        let endpoint = EngineEndpoint { addr: addr.to_string(), tls, token: "device-jwt".into() };
+        let endpoint = EngineEndpoint::new(addr.to_string(), tls, "device-jwt");
         FakeEngine { endpoint, conns, _acceptor: task }
     }
 

@@ -6,13 +6,16 @@
 
 use std::fmt;
 use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use async_net::TcpStream;
 
 use super::deadline::with_deadline;
 use super::tls_client::{connect_tls, ClientTlsConfig, TlsStream};
 use crate::config::ResolvedContext;
-use crate::limits::{DIAL_TIMEOUT, FIRST_MESSAGE_TIMEOUT};
+use crate::limits::{DIAL_TIMEOUT, DNS_CACHE_TTL, FIRST_MESSAGE_TIMEOUT};
 use crate::proto::frame::{read_frame, write_frame, FrameError};
 use crate::proto::rstream::{message::Payload, stream_rsp, ClientDetails, Message, StreamReq, ALPN_RSTRM};
 
@@ -58,6 +61,9 @@ impl From<FrameError> for DialError {
 }
 
 /// One engine, as a context describes it: where, how to trust it, with which token.
+///
+/// Clones share a small cache of the engine's resolved addresses ([`DNS_CACHE_TTL`]), so the agent's per-stream
+/// legs do not each wait for a DNS lookup.
 #[derive(Clone, Debug)]
 pub struct EngineEndpoint {
     /// `host:port`.
@@ -66,9 +72,15 @@ pub struct EngineEndpoint {
     pub tls: ClientTlsConfig,
     /// The JWT sent in `ClientDetails.token`.
     pub token: String,
+    resolved: Arc<Mutex<Option<(Instant, Vec<SocketAddr>)>>>,
 }
 
 impl EngineEndpoint {
+    /// An endpoint for the engine at `addr` (`host:port`).
+    pub fn new(addr: impl Into<String>, tls: ClientTlsConfig, token: impl Into<String>) -> EngineEndpoint {
+        EngineEndpoint { addr: addr.into(), tls, token: token.into(), resolved: Arc::default() }
+    }
+
     /// The endpoint of a resolved context: reads the CA file, requires a token.
     pub fn from_context(ctx: &ResolvedContext) -> Result<EngineEndpoint, DialError> {
         let context = ctx.name.as_deref().map_or_else(|| "the environment".to_owned(), |n| format!("context {n:?}"));
@@ -87,20 +99,47 @@ impl EngineEndpoint {
             };
         let server_name = ctx.tls_server_name.clone().unwrap_or_else(|| ctx.engine_host().to_owned());
         let tls = ClientTlsConfig { server_name, ca_pem, insecure_skip_verify: ctx.insecure_skip_verify };
-        Ok(EngineEndpoint { addr: ctx.engine.clone(), tls, token })
+        Ok(EngineEndpoint::new(ctx.engine.clone(), tls, token))
     }
 
     /// Opens TCP + TLS to the engine with ALPN `alpn`, all within [`DIAL_TIMEOUT`].
     pub async fn connect(&self, alpn: &str) -> io::Result<TlsStream> {
         let addr = &self.addr;
         with_deadline(DIAL_TIMEOUT, format!("connecting to the engine {addr}"), async {
-            let tcp = TcpStream::connect(addr.as_str())
+            let tcp = self
+                .tcp_connect()
                 .await
                 .map_err(|e| io::Error::new(e.kind(), format!("cannot reach the engine {addr}: {e}")))?;
             let _ = tcp.set_nodelay(true);
             connect_tls(tcp, &self.tls, alpn).await
         })
         .await
+    }
+
+    /// TCP to the first address of the engine that answers; addresses come from the cache while it is fresh.
+    async fn tcp_connect(&self) -> io::Result<TcpStream> {
+        let cached = self.cache().as_ref().filter(|(at, _)| at.elapsed() < DNS_CACHE_TTL).map(|(_, a)| a.clone());
+        let addrs = match cached {
+            Some(addrs) => addrs,
+            None => {
+                let addrs = async_net::resolve(self.addr.as_str()).await?;
+                *self.cache() = Some((Instant::now(), addrs.clone()));
+                addrs
+            }
+        };
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "the name resolves to no address");
+        for addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(tcp) => return Ok(tcp),
+                Err(e) => last = e,
+            }
+        }
+        *self.cache() = None; // resolve again next time
+        Err(last)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Vec<SocketAddr>)>> {
+        self.resolved.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Dials a tunnel (private or published) by id or name: a new connection whose first frame is a
@@ -238,14 +277,13 @@ mod tests {
             tls.close().await?;
             Ok(req)
         });
-        let mut ep = EngineEndpoint::from_context(&ctx(Some("jwt"), None)).unwrap();
-        ep.addr = addr.to_string();
-        ep.tls = ClientTlsConfig {
+        // By name: resolution may yield ::1 first, where nothing listens; the next address must be tried.
+        let tls = ClientTlsConfig {
             server_name: "localhost".into(),
             ca_pem: Some(pki.ca_pem.into_bytes()),
             ..Default::default()
         };
-        (ep, task)
+        (EngineEndpoint::new(format!("localhost:{}", addr.port()), tls, "jwt"), task)
     }
 
     #[cfg(feature = "engine")]
