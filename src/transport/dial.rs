@@ -72,8 +72,11 @@ pub struct EngineEndpoint {
     pub tls: ClientTlsConfig,
     /// The JWT sent in `ClientDetails.token`.
     pub token: String,
-    resolved: Arc<Mutex<Option<(Instant, Vec<SocketAddr>)>>>,
+    resolved: Arc<Mutex<Option<Resolved>>>,
 }
+
+/// When the engine's name was resolved, and to what.
+type Resolved = (Instant, Vec<SocketAddr>);
 
 impl EngineEndpoint {
     /// An endpoint for the engine at `addr` (`host:port`).
@@ -138,7 +141,7 @@ impl EngineEndpoint {
         Err(last)
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Vec<SocketAddr>)>> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, Option<Resolved>> {
         self.resolved.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -13,6 +13,7 @@
 
 pub mod fake_agent;
 pub mod tls;
+pub mod tunnel;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
