@@ -136,8 +136,14 @@ fn serve(cmd: ServeCommand) -> CliResult {
     let hosts = bound.engine().hosts.clone();
     let engine_addr = format!("{}:{}", hosts.hosts()[0], addr.port());
 
+    // The context is written before anything is printed: once the listen line appears, everything is ready.
+    let context_line = if cmd.no_context {
+        "context: not written (--no-context); mint a token with `rstream engine token`".to_owned()
+    } else {
+        let token = bound.engine().auth.mint("operator", &ALL_PERMISSIONS, None);
+        write_context(&engine_addr, &token, ca_file.as_deref()).unwrap_or_else(|e| format!("context: not written: {e}"))
+    };
     println!("rstream engine serving");
-    println!("  listen:  {addr} (TLS 1.3; ALPN rstrm/1, http/1.1)");
     if let Some(http) = bound.http_addr() {
         println!("  http:    {http} (plain HTTP, published tunnels only)");
     }
@@ -147,15 +153,8 @@ fn serve(cmd: ServeCommand) -> CliResult {
     if let Some(ca) = &ca_file {
         println!("  ca:      {}", ca.display());
     }
-    if cmd.no_context {
-        println!("  context: not written (--no-context); mint a token with `rstream engine token`");
-    } else {
-        let token = bound.engine().auth.mint("operator", &ALL_PERMISSIONS, None);
-        match write_context(&engine_addr, &token, ca_file.as_deref()) {
-            Ok(line) => println!("  {line}"),
-            Err(e) => log_warn!("operator context not written: {e}"),
-        }
-    }
+    println!("  {context_line}");
+    println!("  listen:  {addr} (TLS 1.3; ALPN rstrm/1, http/1.1)");
     bound.run()
 }
 

@@ -5,23 +5,29 @@
 //! connection  TLS handshake, ALPN split, first-message dispatch (rstrm/1)
 //! control     an agent's control channel: tunnels, heartbeats, liveness
 //! streams     StreamReq / ProxyReq: pending streams, agent legs, splice
-//! http_side   REST API (/api/…, /metrics) and published tunnels (<name>.t.<host>)
+//! http_side   HTTP connections: published tunnel by SNI/Host, else the REST API
+//! published   <name>.t.<host> → the tunnel's agent (404 / 401 / 502 pages)
+//! api         REST API (/api/auth, /api/tunnels, /api/clients, /metrics); filters, inventory: its JSON
 //! registry    clients, tunnels, pending streams (one mutex, never held across .await)
 //! auth, jwt   HS256 tokens and rstream's permission names
 //! state       state dir: generated CA + leaf certificate, HS256 secret
 //! ```
 //! Everything network-facing is bounded by [`crate::limits`] and every wait has a deadline.
 
+pub mod api;
 pub mod auth;
 pub mod base64url;
 pub mod clock;
 pub mod connection;
 pub mod control;
 pub mod deadline;
+pub mod filters;
 pub mod http_side;
 pub mod ids;
+pub mod inventory;
 pub mod jwt;
 pub mod metrics;
+pub mod published;
 pub mod registry;
 pub mod routing;
 pub mod server;

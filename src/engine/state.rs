@@ -22,8 +22,9 @@ use rcgen::{
     KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
 };
 
-use super::clock::{civil_from_days, unix_now};
+use super::clock::unix_now;
 use super::ids;
+use crate::http::date::civil_from_days;
 
 /// Days a generated leaf certificate is valid (under Apple's 825-day ceiling for locally trusted roots).
 const LEAF_VALID_DAYS: i64 = 800;

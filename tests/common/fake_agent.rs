@@ -1,6 +1,7 @@
 //! A scripted agent speaking the rstream protocol to a real engine: opens a control channel, registers
 //! tunnels, receives `ProxyConnReq`s and dials legs — so engine tests need no device binary.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_lite::io::split;
@@ -12,7 +13,7 @@ use rstream::proto::rstream::{
     ProxyConnReq, ProxyReq, TunnelProperties,
 };
 
-use super::tls::{details, recv, rstrm, send, within, Conn, IO_DEADLINE};
+use super::tls::{connect_to, details, recv, rstrm, send, within, Conn, IO_DEADLINE};
 use super::Engine;
 
 /// A connected fake agent; dropping it closes its control channel.
@@ -125,11 +126,30 @@ pub fn tunnel(name: &str, publish: bool) -> TunnelProperties {
     TunnelProperties { name: some_str(name), publish: Some(publish.into()), ..Default::default() }
 }
 
-/// Dials the agent's leg for `req` (token = the stream's secret, zero-RTT as upstream).
+/// Where agent legs are dialed: the engine's address and CA, cheap to move into tasks.
+#[derive(Clone)]
+pub struct LegDialer {
+    addr: String,
+    ca: PathBuf,
+}
+
+impl LegDialer {
+    /// A dialer for `engine`.
+    pub fn new(engine: &Engine) -> Self {
+        LegDialer { addr: engine.addr(), ca: engine.ca_path() }
+    }
+
+    /// Dials the agent's leg for `req` (token = the stream's secret, zero-RTT as upstream).
+    pub async fn dial(&self, req: &ProxyConnReq) -> Conn {
+        let secret = req.secret.as_ref().expect("ProxyConnReq carries a secret").value.clone();
+        let mut conn = connect_to(&self.addr, &self.ca, "localhost", Some("rstrm/1")).await.expect("dial leg");
+        let proxy = ProxyReq { client_details: details(&secret), stream_id: req.stream_id.clone(), zero_rtt: None };
+        send(&mut conn, Payload::ProxyReq(proxy)).await;
+        conn
+    }
+}
+
+/// Dials the agent's leg for `req` on `engine`.
 pub async fn dial_leg(engine: &Engine, req: &ProxyConnReq) -> Conn {
-    let secret = req.secret.as_ref().expect("ProxyConnReq carries a secret").value.clone();
-    let mut conn = rstrm(engine).await;
-    let proxy = ProxyReq { client_details: details(&secret), stream_id: req.stream_id.clone(), zero_rtt: None };
-    send(&mut conn, Payload::ProxyReq(proxy)).await;
-    conn
+    LegDialer::new(engine).dial(req).await
 }

@@ -110,6 +110,7 @@ pub struct Engine {
     dir: TempDir,
     child: Option<ChildGuard>,
     port: u16,
+    http_port: Arc<Mutex<Option<u16>>>,
     extra: Vec<String>,
     logs: Arc<Mutex<String>>,
 }
@@ -126,6 +127,7 @@ impl Engine {
             dir: TempDir::new("engine"),
             child: None,
             port: 0,
+            http_port: Arc::default(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
             logs: Arc::default(),
         };
@@ -148,9 +150,14 @@ impl Engine {
         let guard = ChildGuard(child);
         let (tx, rx) = mpsc::channel();
         let logs = Arc::clone(&self.logs);
+        let http_port = Arc::clone(&self.http_port);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 logs.lock().unwrap().push_str(&format!("{line}\n"));
+                if let Some(addr) = line.trim().strip_prefix("http:") {
+                    let port = addr.split_whitespace().next().and_then(|a| a.rsplit(':').next()?.parse().ok());
+                    *http_port.lock().unwrap() = port;
+                }
                 if let Some(addr) = line.trim().strip_prefix("listen:") {
                     let _ = tx.send(addr.split_whitespace().next().unwrap_or("").to_owned());
                 }
@@ -195,6 +202,11 @@ impl Engine {
     /// The TLS port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The plain-HTTP port (when started with `--http-listen`).
+    pub fn http_port(&self) -> Option<u16> {
+        *self.http_port.lock().unwrap()
     }
 
     /// `127.0.0.1:<port>`.
@@ -243,6 +255,67 @@ impl Engine {
         let (code, out, err) = run(&args, &[]);
         assert_eq!(code, 0, "engine token failed: {err}");
         out.trim().to_owned()
+    }
+}
+
+/// An HTTP answer captured by [`curl`].
+#[derive(Debug)]
+pub struct HttpReply {
+    /// Status code (0 if curl failed before a response).
+    pub status: u16,
+    /// The raw response head (status line and fields).
+    pub head: String,
+    /// The body as text.
+    pub body: String,
+}
+
+impl HttpReply {
+    /// The value of header `name` (case-insensitive), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    /// The body parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
+    }
+}
+
+/// Runs `curl -sS -i <args>` (10 s cap) and splits the answer into status, head and body.
+pub fn curl(args: &[&str]) -> HttpReply {
+    let out = Command::new("curl").args(["-sS", "-i", "--max-time", "10"]).args(args).output().expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text.as_str(), ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    if status == 0 {
+        eprintln!("curl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    HttpReply { status, head: head.to_owned(), body: body.to_owned() }
+}
+
+impl Engine {
+    /// `curl` against `https://<host>:<port><path>` trusting the engine's CA, `host` resolving to 127.0.0.1,
+    /// with an optional bearer token and extra curl arguments.
+    pub fn curl_host(&self, host: &str, path: &str, token: Option<&str>, extra: &[&str]) -> HttpReply {
+        let url = format!("https://{host}:{}{path}", self.port);
+        let resolve = format!("{host}:{}:127.0.0.1", self.port);
+        let ca = self.ca_path();
+        let auth = token.map(|t| format!("Authorization: Bearer {t}"));
+        let mut args = vec!["--resolve", &resolve, "--cacert", ca.to_str().unwrap()];
+        if let Some(auth) = &auth {
+            args.extend(["-H", auth.as_str()]);
+        }
+        args.extend(extra);
+        args.push(&url);
+        curl(&args)
+    }
+
+    /// `GET https://localhost:<port><path>` with an optional bearer token.
+    pub fn api(&self, path: &str, token: Option<&str>) -> HttpReply {
+        self.curl_host("localhost", path, token, &[])
     }
 }
 
