@@ -94,7 +94,7 @@ impl Session<'_> {
                     None
                 }
                 Some(Payload::CloseControlChannelReq(_)) => {
-                    let bye = Message::new(Payload::CloseControlChannelRsp(CloseControlChannelRsp {}));
+                    let bye = Box::new(Message::new(Payload::CloseControlChannelRsp(CloseControlChannelRsp {})));
                     let _ = self.outbox.try_send(bye);
                     self.outbox.close(); // the writer drains the queue, then ends the channel
                     return futures_lite::future::pending().await;
@@ -105,7 +105,7 @@ impl Session<'_> {
                 }
             };
             if let Some(payload) = reply {
-                if self.outbox.try_send(Message::new(payload)).is_err() {
+                if self.outbox.try_send(Box::new(Message::new(payload))).is_err() {
                     return "agent stopped reading its control channel".into();
                 }
             }
@@ -138,19 +138,19 @@ impl Session<'_> {
 }
 
 /// Sends queued messages and heartbeats until the queue is closed and drained, or a write fails.
-async fn write_loop<S: Duplex>(mut writer: WriteHalf<S>, queue: async_channel::Receiver<Message>) -> String {
+async fn write_loop<S: Duplex>(mut writer: WriteHalf<S>, queue: async_channel::Receiver<Box<Message>>) -> String {
     let mut ticker = async_io::Timer::interval(HEARTBEAT_INTERVAL);
     loop {
         let next = futures_lite::future::or(async { queue.recv().await.ok() }, async {
             ticker.next().await;
-            Some(Message::new(Payload::Heartbeat(Heartbeat {})))
+            Some(Box::new(Message::new(Payload::Heartbeat(Heartbeat {}))))
         })
         .await;
         let Some(msg) = next else {
             let _ = timeout(HEARTBEAT_DEAD_AFTER, writer.close()).await;
             return "closed".into();
         };
-        match timeout(HEARTBEAT_DEAD_AFTER, write_frame(&mut writer, &msg)).await {
+        match timeout(HEARTBEAT_DEAD_AFTER, write_frame(&mut writer, &*msg)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return format!("write failed: {e}"),
             Err(e) => return format!("write stalled: {e}"),

@@ -23,8 +23,9 @@ use crate::proto::rstream::{
     TunnelProperties,
 };
 
-/// Sender side of a control channel's outgoing queue.
-pub type Outbox = async_channel::Sender<Message>;
+/// Sender side of a control channel's outgoing queue. Messages are boxed: a bounded channel allocates all its
+/// slots up front, and a slot of pointers keeps an idle control channel's queue at 2 KiB.
+pub type Outbox = async_channel::Sender<Box<Message>>;
 /// What a waiting stream receives: the agent's leg, or why there will be none.
 pub type LegOutcome = Result<BoxedStream, ProtoError>;
 
@@ -211,7 +212,8 @@ impl TunnelRegistry {
         inner.drop_tunnel(tunnel_id);
         if let Some(c) = inner.clients.get_mut(&client_id) {
             c.tunnels.remove(tunnel_id);
-            let notice = Message::new(Payload::CloseTunnelRsp(CloseTunnelRsp { tunnel_id: tunnel_id.to_owned() }));
+            let notice =
+                Box::new(Message::new(Payload::CloseTunnelRsp(CloseTunnelRsp { tunnel_id: tunnel_id.to_owned() })));
             if c.outbox.try_send(notice).is_err() {
                 c.outbox.close();
             }
@@ -246,7 +248,7 @@ impl TunnelRegistry {
         let props = tunnel.props.clone();
         let client_id = tunnel.client_id.clone();
         let outbox = &inner.clients.get(&client_id).expect("tunnels belong to live clients").outbox;
-        if outbox.try_send(Message::new(Payload::ProxyConnReq(req))).is_err() {
+        if outbox.try_send(Box::new(Message::new(Payload::ProxyConnReq(req)))).is_err() {
             outbox.close();
             return Err(err(503, format!("agent of tunnel {id_or_name:?} is not keeping up")));
         }
@@ -352,7 +354,7 @@ mod tests {
         TunnelProperties { name: some_str(name), ..Default::default() }
     }
 
-    fn client(reg: &TunnelRegistry) -> (String, async_channel::Receiver<Message>) {
+    fn client(reg: &TunnelRegistry) -> (String, async_channel::Receiver<Box<Message>>) {
         let (tx, rx) = async_channel::bounded(8);
         (reg.add_client(ClientDetails::default(), "sub".into(), tx), rx)
     }
