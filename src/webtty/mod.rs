@@ -3,7 +3,8 @@
 //! Wire: each WebTTY protobuf message ([`crate::proto::webtty`]) is one binary WebSocket message ([`wire`]).
 //!
 //! Server side (feature `device`): [`server`] answers HTTP connections (local TCP or tunnel streams) and
-//! upgrades them after [`gate`] (bearer token, origin); [`session`] drives one session's protocol, [`process`]
+//! upgrades them after [`gate`] (bearer token, origin); [`session`] drives one session's protocol under the
+//! server-wide [`policy`] (session slots, maximum duration, shutdown), [`process`]
 //! spawns the child (pipes or PTY) and ends its whole process group, `pump` moves output with backpressure;
 //! [`labels`] lists what the server advertises in tunnel inventory.
 //!
@@ -26,6 +27,8 @@ pub mod client;
 pub mod gate;
 #[cfg(feature = "device")]
 pub mod labels;
+#[cfg(feature = "device")]
+pub mod policy;
 #[cfg(feature = "device")]
 pub mod process;
 #[cfg(feature = "device")]

@@ -16,7 +16,8 @@ use async_tungstenite::WebSocketStream;
 use futures_lite::{future, AsyncRead, AsyncWrite};
 
 use super::gate::{upgrade_response, AccessPolicy};
-use super::session::{serve_session, SessionPolicy, Shutdown};
+use super::policy::{SessionPolicy, Shutdown};
+use super::session::serve_session;
 use super::wire::ws_config;
 use crate::agent::{StreamHandler, StreamInfo};
 use crate::http::{ResponseHead, ServerConn};

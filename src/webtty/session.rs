@@ -3,7 +3,7 @@
 //! Order of events (our choices where upstream is silent):
 //! 1. The client sends `Open` within [`limits::WEBTTY_OPEN_TIMEOUT`]; anything else first is answered with
 //!    `Error` and the WebSocket is closed.
-//! 2. A session slot is taken ([`SessionSlots`]); when all are busy the client gets
+//! 2. A session slot is taken ([`super::policy::SessionSlots`]); when all are busy the client gets
 //!    `Error{"webtty server is at its session limit (N sessions)"}` and running sessions are untouched.
 //! 3. The process starts ([`SessionProcess::spawn`]); a failure (bad workdir, missing program) is an `Error`.
 //!    Then `Ack`.
@@ -19,15 +19,12 @@
 //!    silent for [`limits::HEARTBEAT_DEAD_AFTER`], or the session outliving its maximum duration ends the
 //!    session early: the whole process group is killed and reaped.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-
 use async_io::Timer;
 use async_lock::Mutex;
 use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
 use futures_lite::{future, AsyncRead, AsyncWrite, AsyncWriteExt, StreamExt};
 
+use super::policy::SessionPolicy;
 use super::process::{exit_code, ProcessIo, SessionProcess, SpawnSpec};
 use super::pump::{pump_output, OutputStream, StdinSink};
 use super::sys;
@@ -49,112 +46,6 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     tx.lock().await.send(wire::encode(payload)).await.map_err(|e| ClientEnd::SendFailed(e.to_string()))
-}
-
-/// Counts running sessions against a maximum; a slot is released when its [`SessionSlot`] drops.
-#[derive(Clone, Debug)]
-pub struct SessionSlots {
-    active: Arc<AtomicUsize>,
-    max: usize,
-}
-
-/// One taken session slot.
-#[derive(Debug)]
-pub struct SessionSlot(Arc<AtomicUsize>);
-
-impl SessionSlots {
-    /// Room for `max` concurrent sessions.
-    pub fn new(max: usize) -> Self {
-        SessionSlots { active: Arc::new(AtomicUsize::new(0)), max }
-    }
-
-    /// Takes a slot, or `None` when all are busy.
-    pub fn try_acquire(&self) -> Option<SessionSlot> {
-        self.active
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max).then_some(n + 1))
-            .ok()
-            .map(|_| SessionSlot(self.active.clone()))
-    }
-
-    /// Sessions running now.
-    pub fn active(&self) -> usize {
-        self.active.load(Ordering::Acquire)
-    }
-
-    /// The maximum.
-    pub fn max(&self) -> usize {
-        self.max
-    }
-}
-
-impl Drop for SessionSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Server-wide rules every session follows.
-#[derive(Clone, Debug)]
-pub struct SessionPolicy {
-    /// Concurrent sessions.
-    pub slots: SessionSlots,
-    /// A session still running after this long is ended (its group killed).
-    pub max_duration: Duration,
-    /// When triggered, every running session ends (its group killed) and reports the shutdown.
-    pub shutdown: Shutdown,
-}
-
-impl Default for SessionPolicy {
-    fn default() -> Self {
-        SessionPolicy {
-            slots: SessionSlots::new(limits::MAX_WEBTTY_SESSIONS),
-            max_duration: limits::EXEC_MAX_DURATION,
-            shutdown: Shutdown::never(),
-        }
-    }
-}
-
-/// A broadcast "the server is stopping" signal, observed by every session and accept loop.
-#[derive(Clone, Debug)]
-pub struct Shutdown(Option<async_channel::Receiver<()>>);
-
-/// The side that fires a [`Shutdown`] (dropping it fires it too).
-#[derive(Debug)]
-pub struct ShutdownTrigger(async_channel::Sender<()>);
-
-impl Shutdown {
-    /// A linked trigger and signal.
-    pub fn new() -> (ShutdownTrigger, Shutdown) {
-        let (tx, rx) = async_channel::bounded(1);
-        (ShutdownTrigger(tx), Shutdown(Some(rx)))
-    }
-
-    /// A signal that never fires.
-    pub fn never() -> Shutdown {
-        Shutdown(None)
-    }
-
-    /// Resolves once the shutdown is triggered.
-    pub async fn wait(&self) {
-        match &self.0 {
-            Some(rx) => {
-                let _ = rx.recv().await;
-            }
-            None => future::pending().await,
-        }
-    }
-
-    /// Whether the shutdown was triggered.
-    pub fn is_triggered(&self) -> bool {
-        self.0.as_ref().is_some_and(|rx| rx.is_closed())
-    }
-}
-
-impl ShutdownTrigger {
-    /// Fires the shutdown.
-    pub fn trigger(&self) {
-        self.0.close();
-    }
 }
 
 /// Why the client side of a session ended before the process did.
@@ -441,17 +332,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slots_refuse_beyond_the_maximum_and_free_on_drop() {
-        let slots = SessionSlots::new(2);
-        let a = slots.try_acquire().unwrap();
-        let _b = slots.try_acquire().unwrap();
-        assert!(slots.try_acquire().is_none());
-        drop(a);
-        assert_eq!(slots.active(), 1);
-        assert!(slots.try_acquire().is_some());
-    }
 
     #[test]
     fn open_maps_to_a_spawn_spec() {

@@ -7,7 +7,8 @@ use async_net::TcpListener;
 use futures_lite::future;
 
 use super::client::{exec, ExecRequest};
-use super::session::{serve_session, SessionPolicy, SessionSlots};
+use super::policy::{SessionPolicy, SessionSlots};
+use super::session::serve_session;
 use super::wire::ws_config;
 
 /// Serves WebTTY sessions on an ephemeral loopback port until the test process exits.

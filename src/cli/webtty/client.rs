@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use argh::FromArgs;
 
-use super::exec::{auth_token, parse_env};
+use super::auth_token;
+use super::exec::parse_env;
 use crate::cli::{CliError, CliResult};
 use crate::webtty::client::terminal::{run_terminal, TerminalEnd, TerminalRequest};
 
@@ -78,7 +79,7 @@ impl ClientCommand {
             tty: self.tty || (!self.no_tty && self.command.is_empty()),
             ..TerminalRequest::default()
         };
-        req.connect.auth_token = auth_token(self.auth_token_file.as_ref())?;
+        req.connect.auth_token = auth_token(self.auth_token_file.as_deref())?;
         req.connect.exec_path = self.exec_path.clone();
         req.connect.tls_ca_file = self.tls_ca_file.clone();
         req.connect.tls_server_name = self.tls_server_name.clone();

@@ -7,6 +7,7 @@ use std::time::Duration;
 use argh::FromArgs;
 use serde::Serialize;
 
+use super::auth_token;
 use crate::cli::{output_or, CliError, CliResult, OutputFormat};
 use crate::webtty::client::{exec, ExecRequest, ExecResult};
 
@@ -94,7 +95,7 @@ impl ExecCommand {
             Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
             Some(t) => return Err(CliError::new(format!("--timeout {t}: must be a positive number of seconds"))),
         };
-        req.connect.auth_token = auth_token(self.auth_token_file.as_ref())?;
+        req.connect.auth_token = auth_token(self.auth_token_file.as_deref())?;
         req.connect.exec_path = self.exec_path.clone();
         req.connect.tls_ca_file = self.tls_ca_file.clone();
         req.connect.tls_server_name = self.tls_server_name.clone();
@@ -172,19 +173,6 @@ pub fn parse_env(values: &[String]) -> Result<Vec<(String, String)>, CliError> {
         }
     }
     Ok(env)
-}
-
-/// The bearer token for local servers: `--auth-token-file`, else `RSTREAM_WEBTTY_AUTH_TOKEN`.
-pub fn auth_token(file: Option<&PathBuf>) -> Result<Option<String>, CliError> {
-    let token = match file {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| CliError::new(format!("--auth-token-file {:?}: {e}", path.display().to_string())))?,
-        None => match std::env::var("RSTREAM_WEBTTY_AUTH_TOKEN") {
-            Ok(t) => t,
-            Err(_) => return Ok(None),
-        },
-    };
-    Ok(Some(token.trim().to_string()).filter(|t| !t.is_empty()))
 }
 
 #[cfg(test)]

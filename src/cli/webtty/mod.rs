@@ -3,9 +3,11 @@
 //! One file per subcommand: `server` (device), `client` and `exec` (operator sessions), `list` (inventory),
 //! `fs` (WebDAV sidecar client).
 
+use std::path::Path;
+
 use argh::FromArgs;
 
-use super::CliResult;
+use super::{CliError, CliResult};
 
 #[cfg(feature = "operator")]
 pub mod client;
@@ -58,4 +60,28 @@ impl WebttyCommand {
             WebttySub::Fs(c) => c.run(),
         }
     }
+}
+
+/// Environment variable holding the bearer token of a local WebTTY server (same as `--auth-token-file`).
+pub const AUTH_TOKEN_ENV: &str = "RSTREAM_WEBTTY_AUTH_TOKEN";
+
+/// The local WebTTY bearer token (server and clients alike): the trimmed contents of `--auth-token-file`, else
+/// `RSTREAM_WEBTTY_AUTH_TOKEN`; `None` when neither is set. An empty token is an error.
+pub fn auth_token(file: Option<&Path>) -> Result<Option<String>, CliError> {
+    let (token, source) = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| CliError::new(format!("--auth-token-file {:?}: {e}", path.display().to_string())))?;
+            (text, format!("--auth-token-file {:?}", path.display().to_string()))
+        }
+        None => match std::env::var(AUTH_TOKEN_ENV) {
+            Ok(text) => (text, AUTH_TOKEN_ENV.to_string()),
+            Err(_) => return Ok(None),
+        },
+    };
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(CliError::new(format!("the webtty auth token from {source} is empty")));
+    }
+    Ok(Some(token.to_string()))
 }

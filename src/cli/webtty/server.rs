@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use argh::FromArgs;
 use futures_lite::{future, AsyncReadExt};
 
+use super::auth_token;
 use crate::agent::{Agent, AgentEvent, EventSink, Retry};
 use crate::cli::{CliError, CliResult};
 use crate::config;
@@ -18,12 +19,9 @@ use crate::transport::EngineEndpoint;
 use crate::webdav::{FsConfig, WebDav};
 use crate::webtty::gate::AccessPolicy;
 use crate::webtty::labels::{parse_user_label, server_labels, server_tunnel, ServerFeatures, FS_PATH};
+use crate::webtty::policy::{SessionPolicy, SessionSlots, Shutdown, ShutdownTrigger};
 use crate::webtty::server::{serve_listener, WebttyServer};
-use crate::webtty::session::{SessionPolicy, SessionSlots, Shutdown, ShutdownTrigger};
 use crate::webtty::sys::SignalPipe;
-
-/// Environment variable holding the local bearer token (same as `--auth-token-file`).
-pub const AUTH_TOKEN_ENV: &str = "RSTREAM_WEBTTY_AUTH_TOKEN";
 
 /// run a WebTTY server: exec and PTY sessions over WebSocket, optional WebDAV sidecar at /fs
 #[derive(FromArgs)]
@@ -190,7 +188,7 @@ impl ServerCommand {
                 Some(dav)
             }
         };
-        let token = self.auth_token()?;
+        let token = auth_token(self.auth_token_file.as_deref())?;
         if self.rstream && token.is_some() {
             return Err(CliError::new(
                 "--auth-token-file / RSTREAM_WEBTTY_AUTH_TOKEN are for local servers; with --rstream the engine \
@@ -212,23 +210,6 @@ impl ServerCommand {
             sessions: SessionPolicy { slots: SessionSlots::new(self.max_sessions), ..SessionPolicy::default() },
             fs,
         })
-    }
-
-    /// The local bearer token from `--auth-token-file` or the environment.
-    fn auth_token(&self) -> Result<Option<String>, CliError> {
-        let token = match &self.auth_token_file {
-            Some(path) => std::fs::read_to_string(path)
-                .map_err(|e| CliError::new(format!("--auth-token-file {:?}: {e}", path.display().to_string())))?,
-            None => match std::env::var(AUTH_TOKEN_ENV) {
-                Ok(t) => t,
-                Err(_) => return Ok(None),
-            },
-        };
-        let token = token.trim().to_string();
-        if token.is_empty() {
-            return Err(CliError::new("the webtty auth token is empty"));
-        }
-        Ok(Some(token))
     }
 
     /// Labels this server advertises in tunnel inventory.
