@@ -69,6 +69,7 @@ fn exec(engine: &Engine, url: &str, args: &[&str], stdin: &[u8]) -> std::process
         .args(["webtty", "exec", "--url", url])
         .args(args)
         .env("RSTREAM_CONFIG", engine.config_path())
+        .env_remove("RSTREAM_WEBTTY_AUTH_TOKEN")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -102,6 +103,62 @@ fn exec_through_the_engine_reaches_a_private_webtty_tunnel() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("nope"));
 }
 
+/// `GET /api/tunnels` through curl, trusting the engine's CA, with the context's operator token.
+fn api_tunnels(engine: &Engine) -> serde_json::Value {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(engine.ca_path())
+        .args(["-H", &format!("Authorization: Bearer {}", engine.operator_token())])
+        .arg(format!("https://localhost:{}/api/tunnels", engine.port()))
+        .output()
+        .expect("run curl");
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("bad /api/tunnels answer ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn webtty_tunnel_labels_reach_the_inventory_and_list_filters_by_them() {
+    let engine = Engine::start();
+    let _server = TunnelServer::start(&engine, &["--name", "labelled", "--no-publish", "--label", "role=codex"]);
+    let tunnels = api_tunnels(&engine);
+    let tunnel = tunnels.as_array().unwrap().iter().find(|t| t["name"] == "labelled").expect("tunnel listed");
+    let labels = &tunnel["labels"];
+    assert_eq!(labels["application-protocol"], "rstream.webtty");
+    assert_eq!(labels["rstream.webtty.capabilities"], "exec");
+    assert_eq!(labels["rstream.webtty.exec.path"], "/");
+    assert_eq!(labels["rstream.webtty.execution.mode"], "spawn");
+    assert_eq!(labels["rstream.webtty.label.role"], "codex");
+    assert_eq!(labels["rstream.webtty.os_family"], std::env::consts::OS);
+    assert!(labels["rstream.webtty.hostname"].as_str().is_some_and(|h| !h.is_empty()), "{labels}");
+    assert!(labels.get("rstream.webtty.fs.path").is_none(), "exec-only server advertises no fs: {labels}");
+
+    let list = Command::new(common::BIN)
+        .args(["webtty", "list", "--filter", "labels.rstream.webtty.label.role=codex", "-o", "json"])
+        .env("RSTREAM_CONFIG", engine.config_path())
+        .output()
+        .unwrap();
+    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+    let servers: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let servers = servers.as_array().unwrap();
+    assert_eq!(servers.len(), 1, "{servers:?}");
+    assert_eq!(servers[0]["rstream_url"], "rstrm://labelled");
+    assert_eq!(servers[0]["capabilities"], serde_json::json!(["exec"]));
+}
+
+#[test]
+fn fs_sidecar_server_advertises_exec_and_fs() {
+    let engine = Engine::start();
+    let root = common::TempDir::new("webtty-fs");
+    let root_arg = root.path().to_str().unwrap().to_string();
+    let _server =
+        TunnelServer::start(&engine, &["--name", "files", "--no-publish", "--fs-root", &root_arg, "--fs-read-only"]);
+    let tunnels = api_tunnels(&engine);
+    let tunnel = tunnels.as_array().unwrap().iter().find(|t| t["name"] == "files").expect("tunnel listed");
+    assert_eq!(tunnel["labels"]["rstream.webtty.capabilities"], "exec,fs");
+    assert_eq!(tunnel["labels"]["rstream.webtty.fs.path"], "/fs");
+    assert_eq!(tunnel["labels"]["rstream.webtty.fs.mode"], "read-only");
+}
+
 #[test]
 fn published_webtty_server_is_exec_reachable_by_name() {
     let engine = Engine::start();
@@ -109,6 +166,31 @@ fn published_webtty_server_is_exec_reachable_by_name() {
     let out = exec(&engine, "rstrm://pub-shell", &["--", "echo", "published"], b"");
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(json(&out)["stdout"], "published\n");
+}
+
+#[test]
+fn published_webtty_server_answers_wss_on_its_public_host_only_with_a_token() {
+    let engine = Engine::start();
+    let _server = TunnelServer::start(&engine, &["--name", "public-shell"]);
+    let token_file = engine.dir().join("operator-token");
+    std::fs::write(&token_file, engine.operator_token()).unwrap();
+    let url = format!("wss://127.0.0.1:{}", engine.port());
+    let sni = ["--tls-server-name", "public-shell.t.localhost"];
+    let mut args = sni.to_vec();
+    args.extend(["--auth-token-file", token_file.to_str().unwrap(), "--", "echo", "via the public host"]);
+    let out = exec(&engine, &url, &args, b"");
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&out)["stdout"], "via the public host\n");
+
+    let mut args = sni.to_vec();
+    args.extend(["--", "true"]);
+    let refused = exec(&engine, &url, &args, b"");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("HTTP 401"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 }
 
 #[test]
