@@ -7,7 +7,7 @@ use argh::FromArgs;
 use super::{CliError, CliResult};
 use crate::engine::auth::{parse_permissions, parse_ttl, Authorizer, ALL_PERMISSIONS};
 use crate::engine::server::{BoundEngine, ServeConfig};
-use crate::engine::state::{read_secret_file, StateDir};
+use crate::engine::state::{read_secret_file, StateDir, DEVICE_VISIBLE_DNS_NAMES};
 use crate::proto::rstream::{ALPN_HTTP1, ALPN_RSTRM};
 use crate::transport::tls_server::server_config;
 
@@ -114,6 +114,10 @@ fn read(path: &Path) -> Result<Vec<u8>, CliError> {
 fn serve(cmd: ServeCommand) -> CliResult {
     let state = StateDir::resolve(cmd.state_dir.as_deref())?;
     state.create()?;
+    let dialed_names = cmd.host.iter().filter(|h| h.parse::<std::net::IpAddr>().is_err()).count();
+    if dialed_names >= DEVICE_VISIBLE_DNS_NAMES && cmd.cert.is_none() {
+        log_warn!("embedded devices verify only the first {DEVICE_VISIBLE_DNS_NAMES} names of the certificate; later --host names (and localhost) will not verify on them");
+    }
     let (chain, key, ca_file) = match (&cmd.cert, &cmd.key) {
         (Some(cert), Some(key)) => (read(Path::new(cert))?, read(Path::new(key))?, None),
         (None, None) => {

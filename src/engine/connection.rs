@@ -18,7 +18,7 @@ use crate::limits::{FIRST_MESSAGE_TIMEOUT, TLS_HANDSHAKE_TIMEOUT};
 use crate::proto::frame::read_frame;
 use crate::proto::rstream::message::Payload;
 use crate::proto::rstream::{Message, ALPN_RSTRM};
-use crate::transport::tls_server::{accept, alpn_and_sni};
+use crate::transport::tls_server::accept;
 
 /// Serves one TCP connection on the TLS port until it ends.
 pub async fn serve_tls(engine: Arc<Engine>, acceptor: TlsAcceptor, tcp: TcpStream, peer: SocketAddr) {
@@ -27,15 +27,17 @@ pub async fn serve_tls(engine: Arc<Engine>, acceptor: TlsAcceptor, tcp: TcpStrea
         return;
     };
     let _ = tcp.set_nodelay(true);
-    let tls = match accept(&acceptor, tcp, TLS_HANDSHAKE_TIMEOUT).await {
+    let mut tls = match accept(&acceptor, tcp, TLS_HANDSHAKE_TIMEOUT).await {
         Ok(tls) => tls,
         Err(e) => {
             log_debug!("TLS handshake with {peer} failed: {e}");
             return;
         }
     };
-    let (alpn, sni) = alpn_and_sni(&tls);
+    let (alpn, sni) = tls.alpn_and_sni();
     if alpn.as_deref() == Some(ALPN_RSTRM) {
+        // Agents and rstream clients are often embedded-tls: half-close towards them with a bare FIN.
+        tls.set_fin_half_close(true);
         serve_rstream(&engine, tls, peer).await;
     } else {
         super::http_side::serve(&engine, tls, peer, sni.as_deref(), true).await;

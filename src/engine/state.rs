@@ -124,7 +124,7 @@ impl StateDir {
     /// other names than `hosts` require. Returns whether a new leaf was written.
     pub fn ensure_certificates(&self, hosts: &[String]) -> Result<bool, StateError> {
         let (ca_params, ca_key) = self.ensure_ca()?;
-        let names = leaf_names(hosts);
+        let names = leaf_names(hosts)?;
         let wanted = names.join("\n");
         let current = fs::read_to_string(self.cert_names()).unwrap_or_default();
         let fresh = fs::metadata(self.cert())
@@ -197,20 +197,32 @@ fn set_validity(params: &mut CertificateParams, days: i64) {
     params.not_after = ymd(today + days);
 }
 
-/// Subject alternative names of the leaf: the loopback names, then `H` and `*.t.H` for every host.
-pub fn leaf_names(hosts: &[String]) -> Vec<String> {
-    let mut names: Vec<String> = vec!["localhost".into(), "*.t.localhost".into(), "127.0.0.1".into(), "::1".into()];
+/// Longest `--host` name: `*.t.<host>` must stay within embedded-tls's 64-byte name buffer.
+pub const MAX_HOST_LEN: usize = 60;
+/// DNS names embedded-tls reads from a certificate (the rest are ignored by devices).
+pub const DEVICE_VISIBLE_DNS_NAMES: usize = 3;
+
+/// Subject alternative names of the leaf. embedded-tls (the device client) reads only the first
+/// [`DEVICE_VISIBLE_DNS_NAMES`] DNS names, so the names devices dial come first — each `--host`, then
+/// `localhost` — followed by the IP addresses and the `*.t.<host>` wildcards that only browsers need.
+pub fn leaf_names(hosts: &[String]) -> Result<Vec<String>, StateError> {
+    let mut bare: Vec<String> = Vec::new();
+    let mut ips: Vec<String> = vec!["127.0.0.1".into(), "::1".into()];
     for host in hosts {
-        let host = host.to_ascii_lowercase();
-        let wildcard = format!("*.t.{host}");
-        let is_ip = host.parse::<std::net::IpAddr>().is_ok();
-        for name in [Some(host), (!is_ip).then_some(wildcard)].into_iter().flatten() {
-            if !names.contains(&name) {
-                names.push(name);
-            }
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        if host.len() > MAX_HOST_LEN || host.is_empty() {
+            return Err(StateError(format!("--host {host:?}: use 1-{MAX_HOST_LEN} characters")));
+        }
+        let list = if host.parse::<std::net::IpAddr>().is_ok() { &mut ips } else { &mut bare };
+        if !list.contains(&host) {
+            list.push(host);
         }
     }
-    names
+    if !bare.iter().any(|h| h == "localhost") {
+        bare.push("localhost".into());
+    }
+    let wildcards: Vec<String> = bare.iter().map(|h| format!("*.t.{h}")).collect();
+    Ok(bare.into_iter().chain(ips).chain(wildcards).collect())
 }
 
 /// Reads an HS256 secret: the file's text without trailing whitespace, at least [`MIN_SECRET_LEN`] bytes.
@@ -258,20 +270,21 @@ mod tests {
     }
 
     #[test]
-    fn leaf_names_cover_loopback_and_every_host_once() {
-        let names = leaf_names(&["Relay.Example.com".into(), "10.0.0.1".into(), "localhost".into()]);
-        assert_eq!(
-            names,
-            [
-                "localhost",
-                "*.t.localhost",
-                "127.0.0.1",
-                "::1",
-                "relay.example.com",
-                "*.t.relay.example.com",
-                "10.0.0.1"
-            ]
-        );
+    fn leaf_names_put_the_names_devices_dial_first() {
+        let names = leaf_names(&["Relay.Example.com".into(), "10.0.0.1".into(), "localhost".into()]).unwrap();
+        let want = [
+            "relay.example.com",
+            "localhost",
+            "127.0.0.1",
+            "::1",
+            "10.0.0.1",
+            "*.t.relay.example.com",
+            "*.t.localhost",
+        ];
+        assert_eq!(names, want);
+        assert_eq!(leaf_names(&[]).unwrap(), ["localhost", "127.0.0.1", "::1", "*.t.localhost"]);
+        let long = format!("{}.example", "a".repeat(MAX_HOST_LEN));
+        assert!(leaf_names(&[long]).unwrap_err().to_string().contains("--host"));
     }
 
     #[test]

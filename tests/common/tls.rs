@@ -2,11 +2,13 @@
 //! helpers, so tests can speak to the engine directly: open control channels, dial, play a fake agent.
 
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_net::TcpStream;
-use futures_lite::future;
+use futures_lite::{future, AsyncRead, AsyncWrite};
 use futures_rustls::client::TlsStream;
 use futures_rustls::TlsConnector;
 use rstream::proto::frame::{read_frame, write_frame};
@@ -15,8 +17,30 @@ use rstream::proto::rstream::{ClientDetails, Message};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
-/// A TLS connection to the engine.
-pub type Conn = TlsStream<TcpStream>;
+/// A TLS connection to the engine. Like the device's embedded-tls client and Go's crypto/tls, it reads a bare
+/// TCP FIN at a record boundary as end of stream (the engine half-closes rstream streams that way).
+pub struct Conn(TlsStream<TcpStream>);
+
+impl AsyncRead for Conn {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.0).poll_read(cx, buf) {
+            Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => Poll::Ready(Ok(0)),
+            other => other,
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_close(cx)
+    }
+}
 
 /// Any single network wait in a test.
 pub const IO_DEADLINE: Duration = Duration::from_secs(20);
@@ -45,7 +69,7 @@ pub async fn connect_to(addr: &str, ca: &Path, server_name: &str, alpn: Option<&
     config.alpn_protocols = alpn.into_iter().map(|p| p.as_bytes().to_vec()).collect();
     let tcp = TcpStream::connect(addr).await?;
     let name = ServerName::try_from(server_name.to_owned()).expect("server name");
-    within(IO_DEADLINE, "TLS handshake", TlsConnector::from(Arc::new(config)).connect(name, tcp)).await
+    within(IO_DEADLINE, "TLS handshake", TlsConnector::from(Arc::new(config)).connect(name, tcp)).await.map(Conn)
 }
 
 /// An `rstrm/1` connection to the engine.
