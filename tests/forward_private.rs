@@ -11,7 +11,7 @@ use common::Engine;
 const ONLINE: Duration = Duration::from_secs(20);
 
 #[test]
-#[ignore = "waits for the engine's published-HTTP routing (engine branch, not on main yet)"]
+#[ignore = "waits for the engine to half-close agent legs and dial streams with a TCP FIN (notes/agent-notes-for-engine.md)"]
 fn private_forward_is_404_by_host_and_reachable_with_dial() {
     let engine = Engine::start();
     let origin = http_origin();

@@ -11,7 +11,6 @@ use common::Engine;
 const ONLINE: Duration = Duration::from_secs(20);
 
 #[test]
-#[ignore = "waits for the engine's published-HTTP routing (engine branch, not on main yet)"]
 fn published_forward_serves_the_origin_over_https_with_a_10_mib_body_intact() {
     let engine = Engine::start();
     let origin = http_origin();

@@ -27,7 +27,6 @@ fn listed_tunnels(engine: &Engine) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "waits for the engine's REST API and published-HTTP routing (engine branch, not on main yet)"]
 fn agent_reregisters_and_serves_again_within_5s_of_an_engine_restart() {
     let mut engine = Engine::start();
     let origin = http_origin();
@@ -48,7 +47,6 @@ fn agent_reregisters_and_serves_again_within_5s_of_an_engine_restart() {
 }
 
 #[test]
-#[ignore = "waits for the engine's REST API and published-HTTP routing (engine branch, not on main yet)"]
 fn a_frozen_agent_leaves_the_inventory_within_three_heartbeats_and_comes_back() {
     let engine = Engine::start();
     let origin = http_origin();
@@ -71,7 +69,6 @@ fn a_frozen_agent_leaves_the_inventory_within_three_heartbeats_and_comes_back() 
 }
 
 #[test]
-#[ignore = "waits for the engine's REST API and published-HTTP routing (engine branch, not on main yet)"]
 fn a_killed_agent_leaves_the_inventory_at_once() {
     let engine = Engine::start();
     let origin = http_origin();
