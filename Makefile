@@ -38,3 +38,33 @@ fmt:
 
 clean:
 	$(CARGO) clean
+
+## ---- static musl images for boards (cross/, boards/; see README "Boards and image sizes") ----
+.PHONY: cross-deps board boards size test-cross rss
+
+## cross-deps: rustup musl targets, nightly + rust-src, ziglang + cargo-zigbuild, qemu-user-static.
+cross-deps:
+	@./cross/install-deps.sh host cross
+
+## board: one board image, e.g. `make board BOARD=rpi-4` → dist/rstream-rpi-4 (+ .tar.gz with service files, .sha256).
+board: cross-deps
+	@test -n "$(BOARD)" || { echo "usage: make board BOARD=<$$(ls boards | grep -v common | tr '\n' ' ')>"; exit 2; }
+	./cross/board.sh $(BOARD)
+
+## boards: every board under boards/.
+boards: cross-deps
+	./cross/board.sh --all
+
+## size: size table (target × features → stripped static bytes); fails when a budget is exceeded. QUICK=1: budgets only.
+size: cross-deps
+	./cross/size.sh $(if $(QUICK),--quick)
+
+## test-cross: the device half of the end-to-end flow under qemu (aarch64, armv7) against a host engine.
+## CROSS_ARCHES=aarch64 limits it (CI).
+CROSS_ARCHES ?= aarch64 armv7
+test-cross:
+	./cross/test-cross.sh $(CROSS_ARCHES)
+
+## rss: device agent memory, idle and with 32 concurrent exec sessions (x86_64 musl release build).
+rss:
+	./cross/rss.sh
