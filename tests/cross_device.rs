@@ -11,8 +11,15 @@
 //! `cargo test` has no image, so the tests are ignored there. Under qemu-user only the agent itself is emulated:
 //! programs it spawns run natively on the host.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long an emulated server may take to report its address (qemu start-up on a loaded 2-core machine).
+const START_DEADLINE: Duration = Duration::from_secs(30);
 
 /// The cross-built device image and the emulator that runs it.
 struct CrossDevice {
@@ -116,4 +123,111 @@ fn emulated_device_and_host_share_one_config_file() {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&config).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the emulated device wrote the config with mode {mode:o}");
+}
+
+/// `rstream webtty server --listen 127.0.0.1:0` running on the emulated CPU; killed on drop.
+struct EmulatedServer {
+    child: Child,
+    addr: String,
+    token_file: PathBuf,
+}
+
+impl EmulatedServer {
+    /// Starts the image's WebTTY server with a bearer token and `extra` flags; waits for its address.
+    fn start(device: &CrossDevice, dir: &Path, extra: &[&str]) -> EmulatedServer {
+        let token_file = dir.join("webtty-token");
+        std::fs::write(&token_file, "cross-token\n").unwrap();
+        let mut cmd = device.command(&dir.join("config.yaml"), &["webtty", "server", "--listen", "127.0.0.1:0"]);
+        cmd.arg("--auth-token-file").arg(&token_file).args(extra);
+        let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn");
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + START_DEADLINE;
+        let mut seen = String::new();
+        let addr = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| panic!("emulated server gave no address: {seen}"));
+            if let Some(rest) = line.split("listening on ws://").nth(1) {
+                break rest.split('/').next().unwrap().to_owned();
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        };
+        EmulatedServer { child, addr, token_file }
+    }
+
+    /// `rstream webtty exec --url ws://… -o json -- argv` from the host operator; returns the parsed result.
+    fn exec(&self, config: &Path, argv: &[&str]) -> serde_json::Value {
+        let mut cmd = host(config, &["webtty", "exec", "--url", &format!("ws://{}", self.addr), "-o", "json"]);
+        cmd.arg("--auth-token-file").arg(&self.token_file).arg("--").args(argv);
+        cmd.env_remove("RSTREAM_WEBTTY_AUTH_TOKEN").stdin(Stdio::null());
+        let out = cmd.output().expect("run webtty exec");
+        let text = String::from_utf8_lossy(&out.stdout);
+        serde_json::from_str(text.trim())
+            .unwrap_or_else(|e| panic!("bad exec json ({e}): {text:?}; stderr {}", String::from_utf8_lossy(&out.stderr)))
+    }
+
+    /// `GET <path>` on the server's HTTP port with the bearer token; returns (status line, body).
+    fn http_get(&self, path: &str) -> (String, String) {
+        let mut conn = TcpStream::connect(&self.addr).expect("connect to the emulated server");
+        conn.set_read_timeout(Some(START_DEADLINE)).unwrap();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer cross-token\r\nConnection: close\r\n\r\n",
+            self.addr
+        );
+        conn.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        conn.read_to_string(&mut response).expect("read the HTTP response");
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        (head.lines().next().unwrap_or_default().to_owned(), body.to_owned())
+    }
+}
+
+impl Drop for EmulatedServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+#[ignore = "needs a cross-built device image: make test-cross"]
+fn emulated_webtty_server_runs_host_operator_exec_with_output_and_exit_code() {
+    let device = CrossDevice::from_env();
+    let scratch = Scratch::new("exec");
+    let server = EmulatedServer::start(&device, &scratch.0, &[]);
+    let config = scratch.0.join("config.yaml");
+
+    // qemu-user emulates the server only; the command it spawns is a native host program whose parent is qemu.
+    let script = "printf out; printf err >&2; readlink /proc/$PPID/exe; exit 7";
+    let result = server.exec(&config, &["sh", "-c", script]);
+    assert_eq!(result["exit_code"], 7, "{result}");
+    assert_eq!(result["stderr"], "err", "{result}");
+    let stdout = result["stdout"].as_str().unwrap_or_default();
+    let emulator = Path::new(&device.runner[0]).file_name().unwrap().to_str().unwrap();
+    assert!(stdout.starts_with("out") && stdout.trim_end().ends_with(emulator), "not served under {emulator}: {result}");
+}
+
+#[test]
+#[ignore = "needs a cross-built device image: make test-cross"]
+fn emulated_webtty_server_serves_its_fs_root_and_confines_paths() {
+    let device = CrossDevice::from_env();
+    let scratch = Scratch::new("fs");
+    let root = scratch.0.join("files");
+    std::fs::create_dir_all(root.join("logs")).unwrap();
+    std::fs::write(root.join("logs").join("boot.txt"), "booted on an emulated cpu\n").unwrap();
+    let server = EmulatedServer::start(&device, &scratch.0, &["--fs-root", root.to_str().unwrap(), "--fs-read-only"]);
+
+    let (status, body) = server.http_get("/fs/logs/boot.txt");
+    assert!(status.contains(" 200 "), "GET /fs/logs/boot.txt: {status}");
+    assert_eq!(body, "booted on an emulated cpu\n");
+    let (status, _) = server.http_get("/fs/../../etc/passwd");
+    assert!(!status.contains(" 200 "), "a path outside the root was served: {status}");
 }
