@@ -14,10 +14,12 @@ cd "$(dirname "$0")/.."
 # Tests whose feature is not on main yet (each names what it waits for). They are skipped, loudly; remove an entry
 # as soon as its feature lands.
 pending=(
-  "emulated_webtty_server_serves_its_fs_root_and_confines_paths" # webtty server answers /fs with 501 (sidecar unwired)
+  # dial answers nothing through a private tunnel on the host too (tests/forward_private.rs is ignored on main:
+  # the engine does not half-close agent legs / dial streams yet).
+  "emulated_private_forward_is_reachable_with_dial_only"
 )
 skip_args=()
-for t in "${pending[@]}"; do
+for t in ${pending[@]+"${pending[@]}"}; do
   echo "test-cross: PENDING (skipped until its feature lands): $t" >&2
   skip_args+=(--skip "$t")
 done
@@ -43,6 +45,6 @@ for arch in "$@"; do
   echo "test-cross: $arch image $bin ($(stat -c %s "$bin") bytes) built in $((SECONDS - start))s"
   start=$SECONDS
   RSTREAM_CROSS_BIN="$(realpath "$bin")" RSTREAM_CROSS_RUNNER="$runner" RSTREAM_CROSS_ARCH="$rust_arch" \
-    cargo test --test cross_device -- --ignored --test-threads=2 "${skip_args[@]}"
+    cargo test --test cross_device --test cross_engine -- --ignored --test-threads=2 "${skip_args[@]}"
   echo "test-cross: $arch passed under '$runner' in $((SECONDS - start))s"
 done
