@@ -142,3 +142,26 @@ fn tunnels_of_a_silent_agent_leave_the_inventory_within_three_heartbeats() {
         wait_until(Duration::from_secs(5), "engine to close the silent channel", || silent.is_closed().then_some(()));
     });
 }
+
+#[test]
+fn evicting_a_tunnel_through_the_api_tells_its_agent() {
+    let engine = Engine::start();
+    smol::block_on(async {
+        let agent = FakeAgent::open(&engine, &engine.token(&DEVICE, None)).await.unwrap();
+        let t = agent.open_tunnel(tunnel("stale", false)).await.unwrap();
+        let delete = |token: &str| engine.curl_host("localhost", "/api/tunnels/stale", Some(token), &["-X", "DELETE"]);
+        assert_eq!(delete(&engine.token(&DEVICE, None)).status, 403, "a device cannot evict tunnels");
+        assert_eq!(delete(&engine.token(&OPERATOR, None)).status, 403, "nor can a list-and-dial operator");
+        let evicted = delete(&engine.operator_token());
+        assert_eq!(evicted.status, 200, "{evicted:?}");
+        assert_eq!(evicted.json()["name"], "stale");
+        match agent.next().await {
+            rstream::proto::rstream::message::Payload::CloseTunnelRsp(rsp) => {
+                assert_eq!(Some(rsp.tunnel_id.as_str()), rstream::proto::rstream::opt_str(&t.id))
+            }
+            other => panic!("expected an engine-initiated CloseTunnelRsp, got {other:?}"),
+        }
+        assert_eq!(engine.api("/api/tunnels/stale", Some(&engine.operator_token())).status, 404);
+        agent.open_tunnel(tunnel("stale", false)).await.expect("the name is free again");
+    });
+}

@@ -14,6 +14,7 @@ use crate::transport::tls_server::server_config;
 /// Default TLS listen address of `engine serve`.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 /// Name of the context `engine serve` writes.
+#[cfg(feature = "client")]
 const CONTEXT_NAME: &str = "local";
 
 /// run or administer the self-hosted engine (relay)

@@ -5,6 +5,7 @@
 //! | `GET /api/auth` | any valid token | `{"sub", "permissions", "exp"?}` |
 //! | `GET /api/tunnels?params=…` | `tunnels.resources.read-only` | array of `TunnelInventory` |
 //! | `GET /api/tunnels/{id}` | `tunnels.resources.read-only` | one `TunnelInventory` (by id or name) |
+//! | `DELETE /api/tunnels/{id}` | the read permission + `tunnels.tunnels.create-delete` | the evicted tunnel |
 //! | `GET /api/clients?params=…` | `tunnels.resources.read-only` | array of `ClientProperties` |
 //! | `GET /metrics` | `tunnels.resources.read-only` | Prometheus text |
 //!
@@ -12,12 +13,14 @@
 
 use serde_json::{json, Value};
 
-use super::auth::RESOURCES_READ_ONLY;
+use super::auth::{RESOURCES_READ_ONLY, TUNNELS_CREATE_DELETE};
 use super::filters::{parse_params, take_limit, ClientFilters, TunnelFilters};
 use super::inventory::{client_json, tunnel_json};
+use super::jwt::Claims;
 use super::Engine;
 use crate::http::percent::percent_decode_utf8;
 use crate::http::{RequestHead, ResponseHead};
+use crate::proto::rstream::opt_str;
 
 /// A computed answer: status, content type, body.
 pub struct ApiResponse {
@@ -49,7 +52,7 @@ impl ApiResponse {
             head = head.header("WWW-Authenticate", "Bearer realm=\"rstream\"");
         }
         if self.status == 405 {
-            head = head.header("Allow", "GET, HEAD");
+            head = head.header("Allow", "GET, HEAD, DELETE");
         }
         head
     }
@@ -69,7 +72,8 @@ pub fn handle(engine: &Engine, req: &RequestHead) -> ApiResponse {
     if !known {
         return ApiResponse::error(404, format!("no such endpoint: {path}"));
     }
-    if req.method != "GET" && req.method != "HEAD" {
+    let is_delete = req.method == "DELETE" && path.starts_with("/api/tunnels/");
+    if req.method != "GET" && req.method != "HEAD" && !is_delete {
         return ApiResponse::error(405, format!("method {} not allowed on {path}", req.method));
     }
     if path == "/" {
@@ -84,6 +88,9 @@ pub fn handle(engine: &Engine, req: &RequestHead) -> ApiResponse {
             return ApiResponse::error(e.code(), e);
         }
     };
+    if is_delete {
+        return delete_tunnel(engine, &claims, &path["/api/tunnels/".len()..]);
+    }
     match path {
         "/api/auth" => {
             ApiResponse::json(200, &json!({ "sub": claims.sub, "permissions": claims.permissions, "exp": claims.exp }))
@@ -124,10 +131,37 @@ fn list_clients(engine: &Engine, query: Option<&str>) -> ApiResponse {
     ApiResponse::json(200, &Value::Array(items))
 }
 
+fn tunnel_id(raw_id: &str) -> Result<String, ApiResponse> {
+    match percent_decode_utf8(raw_id) {
+        Ok(id) if !id.is_empty() && !id.contains('/') => Ok(id),
+        _ => Err(ApiResponse::error(400, format!("invalid tunnel id {raw_id:?}"))),
+    }
+}
+
+/// `DELETE /api/tunnels/{id or name}`: the engine drops the tunnel and tells its agent (`CloseTunnelRsp`).
+/// Needs `tunnels.tunnels.create-delete` on top of the read permission, so neither a device token nor a
+/// list-and-dial operator token can evict other people's tunnels.
+fn delete_tunnel(engine: &Engine, claims: &Claims, raw_id: &str) -> ApiResponse {
+    if !claims.allows(TUNNELS_CREATE_DELETE) {
+        return ApiResponse::error(403, format!("token lacks permission {TUNNELS_CREATE_DELETE}"));
+    }
+    let id = match tunnel_id(raw_id) {
+        Ok(id) => id,
+        Err(answer) => return answer,
+    };
+    let Some(view) = engine.registry.find(&id) else {
+        return ApiResponse::error(404, format!("tunnel {id:?} not found"));
+    };
+    let tunnel_id = opt_str(&view.props.id).unwrap_or_default();
+    engine.registry.evict_tunnel(tunnel_id);
+    log_info!("tunnel {tunnel_id} evicted through the API by {:?}", claims.sub);
+    ApiResponse::json(200, &tunnel_json(&view))
+}
+
 fn one_tunnel(engine: &Engine, raw_id: &str) -> ApiResponse {
-    let id = match percent_decode_utf8(raw_id) {
-        Ok(id) if !id.is_empty() && !id.contains('/') => id,
-        _ => return ApiResponse::error(400, format!("invalid tunnel id {raw_id:?}")),
+    let id = match tunnel_id(raw_id) {
+        Ok(id) => id,
+        Err(answer) => return answer,
     };
     match engine.registry.find(&id) {
         Some(view) => ApiResponse::json(200, &tunnel_json(&view)),
@@ -138,7 +172,7 @@ fn one_tunnel(engine: &Engine, raw_id: &str) -> ApiResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::auth::{ALL_PERMISSIONS, TUNNELS_CREATE_DELETE};
+    use crate::engine::auth::ALL_PERMISSIONS;
     use crate::engine::routing::PublicHosts;
     use crate::proto::rstream::{some_str, ClientDetails, TunnelProperties};
 
@@ -168,6 +202,7 @@ mod tests {
         assert_eq!(get(&e, "/api/auth", Some(&device)).0, 200, "any valid token passes /api/auth");
         assert_eq!(get(&e, "/api/nope", Some(&device)).0, 403);
         assert_eq!(handle(&e, &RequestHead::new("DELETE", "/api/tunnels")).status, 405);
+        assert_eq!(handle(&e, &RequestHead::new("POST", "/api/tunnels/x")).status, 405);
         assert_eq!(get(&e, "/elsewhere", None).0, 404);
     }
 
@@ -194,8 +229,16 @@ mod tests {
         assert_eq!(get(&e, "/api/tunnels?params=%7B", Some(&token)).0, 400);
         let (_, clients) = get(&e, "/api/clients", Some(&token));
         assert_eq!(clients[0]["id"], client.as_str());
+        let reader = e.auth.mint("op", &[RESOURCES_READ_ONLY], None);
+        let delete = |token: &str| {
+            let req = RequestHead::new("DELETE", "/api/tunnels/b").header("Authorization", format!("Bearer {token}"));
+            handle(&e, &req).status
+        };
+        assert_eq!(delete(&reader), 403, "reading is not evicting");
+        assert_eq!(delete(&token), 200);
+        assert_eq!(delete(&token), 404);
         let metrics =
             handle(&e, &RequestHead::new("GET", "/metrics").header("Authorization", format!("Bearer {token}")));
-        assert!(String::from_utf8(metrics.body).unwrap().contains("rstream_engine_tunnels 3"));
+        assert!(String::from_utf8(metrics.body).unwrap().contains("rstream_engine_tunnels 2"));
     }
 }

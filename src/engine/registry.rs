@@ -470,6 +470,19 @@ mod tests {
     }
 
     #[test]
+    fn pending_streams_per_tunnel_are_capped() {
+        let reg = Arc::new(TunnelRegistry::default());
+        let (tx, _rx) = async_channel::bounded(MAX_PENDING_LEGS_PER_TUNNEL + 8);
+        let a = reg.add_client(ClientDetails::default(), "sub".into(), tx);
+        reg.open_tunnel(&a, props("busy"), host).unwrap();
+        let held: Vec<_> =
+            (0..MAX_PENDING_LEGS_PER_TUNNEL).map(|_| reg.begin_stream("busy", None, |_| Ok(())).unwrap()).collect();
+        assert_eq!(reg.begin_stream("busy", None, |_| Ok(())).err().unwrap().code, 503);
+        drop(held);
+        assert!(reg.begin_stream("busy", None, |_| Ok(())).is_ok(), "slots come back");
+    }
+
+    #[test]
     fn eviction_notifies_the_owner() {
         let reg = TunnelRegistry::default();
         let (a, rx) = client(&reg);
