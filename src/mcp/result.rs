@@ -16,6 +16,9 @@ use super::args::ToolError;
 
 /// Replacement for a token found in a result.
 pub const REDACTED: &str = "[redacted]";
+/// Secrets shorter than this are not scrubbed: replacing every `t` in a result would make it unreadable, and a
+/// token that short protects nothing anyway (real tokens are JWTs of hundreds of characters).
+pub const MIN_SECRET_LEN: usize = 8;
 
 /// What a tool returns before it is shaped into an MCP result.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,12 +63,12 @@ pub fn to_call_result(outcome: Result<ToolOutput, ToolError>, secrets: &[String]
 
 /// `text` with every secret replaced by [`REDACTED`].
 pub fn redact(text: &str, secrets: &[String]) -> String {
-    secrets.iter().filter(|s| !s.is_empty()).fold(text.to_owned(), |t, s| t.replace(s.as_str(), REDACTED))
+    secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN).fold(text.to_owned(), |t, s| t.replace(s.as_str(), REDACTED))
 }
 
 fn redact_value(value: &mut Value, secrets: &[String]) {
     match value {
-        Value::String(s) if secrets.iter().any(|x| !x.is_empty() && s.contains(x.as_str())) => {
+        Value::String(s) if secrets.iter().any(|x| x.len() >= MIN_SECRET_LEN && s.contains(x.as_str())) => {
             *s = redact(s, secrets);
         }
         Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, secrets)),
@@ -107,7 +110,7 @@ mod tests {
 
     #[test]
     fn secrets_are_scrubbed_from_text_json_and_errors() {
-        let secrets = vec!["eyJsecret".to_owned(), String::new()];
+        let secrets = vec!["eyJsecret".to_owned(), String::new(), "t".to_owned()];
         let out = ToolOutput::json(json!({"stdout": "token: eyJsecret\n", "nested": ["a eyJsecret b"]}));
         let r = to_call_result(Ok(out), &secrets);
         let text = first_text(&r).unwrap();

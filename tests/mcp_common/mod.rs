@@ -113,9 +113,7 @@ impl WebttyTunnel {
     /// Starts `webtty server --rstream <args>` and waits until it reports itself online.
     pub fn start(config: &Path, args: &[&str]) -> WebttyTunnel {
         use std::io::BufRead;
-        wait_for(Duration::from_secs(20), "the engine's context in the config file", || {
-            std::fs::read_to_string(config).ok().filter(|c| c.contains("name: local")).map(drop)
-        });
+        wait_for_context(config);
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rstream"))
             .args(["webtty", "server", "--rstream", "--retry-interval", "200"])
             .args(args)
@@ -156,6 +154,13 @@ impl Drop for WebttyTunnel {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Waits until the engine has written its `local` context into `config`.
+pub fn wait_for_context(config: &Path) {
+    wait_for(Duration::from_secs(20), "the engine's context in the config file", || {
+        std::fs::read_to_string(config).ok().filter(|c| c.contains("name: local")).map(drop)
+    });
 }
 
 /// Polls `probe` every 20 ms until it returns `Some`, or panics after `limit` naming `what`.
