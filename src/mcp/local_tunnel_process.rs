@@ -4,8 +4,8 @@
 //! The child is this same binary (`forward <host:port> -o json --name …`) with `RSTREAM_CONFIG` set, in its own
 //! process group (so the agent's Ctrl-C or the MCP server's exit does not take it down), stdin closed and
 //! stdout/stderr appended to a 0600 log file in a 0700 directory next to the config. Its first `online` JSON
-//! line carries the tunnel id and the forwarding address. Signals go through `kill(1)`: the crate forbids
-//! `unsafe`, and std can only SIGKILL its own children.
+//! line carries the tunnel id and the forwarding address. Signals go through [`crate::webtty::sys`] (the one
+//! module allowed `unsafe`), since std can only SIGKILL its own children.
 
 use std::fs;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use super::args::ToolError;
 use crate::limits::{MCP_TUNNEL_POLL_INTERVAL, MCP_TUNNEL_STOP_GRACE};
+use crate::webtty::sys;
 
 /// Most bytes of a `forward` log scanned for its status lines, and the tail shown in errors.
 const LOG_SCAN_LEN: u64 = 256 * 1024;
@@ -184,7 +185,7 @@ pub fn is_forward_running(pid: u32, name: &str) -> bool {
                 && args.windows(2).any(|w| w[0] == b"--name" && w[1] == name.as_bytes())
         }
         // No procfs (macOS): fall back to "some process has this pid".
-        Err(_) if !Path::new("/proc/self").exists() => signal(pid, "0").is_ok(),
+        Err(_) if !Path::new("/proc/self").exists() => i32::try_from(pid).is_ok_and(sys::group_exists),
         Err(_) => false,
     }
 }
@@ -199,13 +200,13 @@ pub fn stop_forward(pid: u32, name: &str, mut child: Option<Child>) -> Result<bo
     if !running() {
         return Ok(false);
     }
-    signal(pid, "TERM")?;
+    signal(pid, libc::SIGTERM)?;
     let deadline = Instant::now() + MCP_TUNNEL_STOP_GRACE;
     while running() {
         if Instant::now() >= deadline {
             match child.as_mut() {
                 Some(c) => c.kill().map_err(|e| ToolError(format!("cannot kill forward {pid}: {e}")))?,
-                None => signal(pid, "KILL")?,
+                None => signal(pid, libc::SIGKILL)?,
             }
             if let Some(c) = child.as_mut() {
                 let _ = c.wait();
@@ -217,20 +218,9 @@ pub fn stop_forward(pid: u32, name: &str, mut child: Option<Child>) -> Result<bo
     Ok(true)
 }
 
-fn signal(pid: u32, signal: &str) -> Result<(), ToolError> {
-    let status = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map_err(|e| ToolError(format!("cannot run kill(1) for pid {pid}: {e}")))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(ToolError(format!("kill -{signal} {pid} failed ({status})")))
-    }
+fn signal(pid: u32, signal: i32) -> Result<(), ToolError> {
+    let pid = i32::try_from(pid).map_err(|_| ToolError(format!("pid {pid} out of range")))?;
+    sys::signal_process(pid, signal).map_err(|e| ToolError(format!("cannot signal forward {pid}: {e}")))
 }
 
 #[cfg(test)]
