@@ -68,6 +68,7 @@ mkdir -p "$work/www" && echo "hello from the origin behind the tunnel" >"$work/w
 origin_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 (cd "$work/www" && exec python3 -m http.server "$origin_port" --bind 127.0.0.1) >/dev/null 2>&1 &
 pids+=($!)
+wait_for 30 "the origin web server" curl -sf "http://127.0.0.1:$origin_port/"
 "$bin" forward "127.0.0.1:$origin_port" --name web --label role=demo -o json >"$work/forward.log" 2>&1 &
 pids+=($!)
 "$bin" forward "127.0.0.1:$origin_port" --name web-private --no-publish -o json >"$work/forward-private.log" 2>&1 &

@@ -59,6 +59,17 @@ impl TunnelsCommand {
     }
 }
 
+/// Widest LABELS cell in the table (`-o json` has them all).
+const TABLE_LABELS_WIDTH: usize = 60;
+
+/// `text` cut to `width` characters, with `…` when cut.
+fn ellipsize(text: &str, width: usize) -> String {
+    match text.char_indices().nth(width.saturating_sub(1)) {
+        Some((i, _)) if text.chars().count() > width => format!("{}…", &text[..i]),
+        _ => text.to_owned(),
+    }
+}
+
 fn print_table(tunnels: &[TunnelInventory]) {
     let name_w = tunnels.iter().map(|t| t.name.len()).max().unwrap_or(0).max(4);
     let id_w = tunnels.iter().map(|t| t.id.len()).max().unwrap_or(0).max(2);
@@ -68,16 +79,14 @@ fn print_table(tunnels: &[TunnelInventory]) {
     );
     for t in tunnels {
         let labels: Vec<String> = t.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let labels = ellipsize(&labels.join(","), TABLE_LABELS_WIDTH);
         let publish = if t.publish.unwrap_or(true) { "yes" } else { "no" };
         let protocol = if t.protocol.is_empty() { "-" } else { &t.protocol };
         let host = t.display_host();
         let host = if host.is_empty() { "-".to_owned() } else { host };
         println!(
             "{:<id_w$}  {:<name_w$}  {:<7}  {protocol:<8}  {publish:<7}  {host:<30}  {}",
-            t.id,
-            t.name,
-            t.status,
-            labels.join(",")
+            t.id, t.name, t.status, labels
         );
     }
 }
