@@ -149,6 +149,8 @@ pub const RECONNECT_MAX: Duration = Duration::from_secs(5);
 /// MCP server: blocking threads that run tool calls (each network tool runs `smol::block_on` on one of them);
 /// further calls wait for a free thread.
 pub const MCP_MAX_TOOL_THREADS: usize = 16;
+/// MCP server: how long tool calls still running when the client closes stdin may delay the exit.
+pub const MCP_SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// MCP `rstream_webtty_exec`: default deadline for one remote command when the agent gives none.
 pub const MCP_EXEC_DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 /// MCP `rstream_webtty_exec`: stdout and stderr returned to the agent, each (beyond it: truncated and flagged).

@@ -51,3 +51,37 @@ async fn exec_returns_output_and_exit_code_and_a_non_zero_exit_is_an_error_resul
     let msg = mcp.err("rstream_webtty_exec", json!({"url": url, "command": ["true"], "env": ["NOEQUALS"]})).await;
     assert!(msg.contains("KEY=value"), "{msg}");
 }
+
+#[test]
+fn closing_stdin_ends_the_server_even_while_a_call_is_running() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let server = LocalServer::start(&[]);
+    let dir = scratch("stdin-close");
+    let marker = dir.join("started");
+    let mut mcp = Command::new(env!("CARGO_BIN_EXE_rstream"))
+        .args(["mcp", "serve"])
+        .env("RSTREAM_CONFIG", dir.join("config.yaml"))
+        .env("RSTREAM_WEBTTY_AUTH_TOKEN", &server.token)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "rstream_webtty_exec",
+        "arguments": {"url": server.url(), "command": ["sh", "-c", format!("touch {}; sleep 30", marker.display())]}}});
+    let mut stdin = mcp.stdin.take().unwrap();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    writeln!(stdin, "{init}\n{}\n{call}", json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).unwrap();
+    webtty_support::poll(Duration::from_secs(20), || marker.exists().then_some(())).expect("the remote command ran");
+    drop(stdin);
+    let closed = Instant::now();
+    // rmcp drains in-flight answers for up to 5 s, then the runtime gives blocking calls MCP_SHUTDOWN_GRACE (1 s):
+    // well before the remote `sleep 30` ends.
+    let exited = webtty_support::poll(Duration::from_secs(20), || mcp.try_wait().unwrap());
+    assert!(exited.is_some(), "mcp serve still running 20 s after stdin closed");
+    assert!(closed.elapsed() < Duration::from_secs(9), "exit took {:?}", closed.elapsed());
+}

@@ -45,12 +45,15 @@ pub fn serve() -> io::Result<()> {
         .max_blocking_threads(crate::limits::MCP_MAX_TOOL_THREADS)
         .thread_name("rstream-mcp")
         .build()?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let running = server
             .serve(rmcp::transport::stdio())
             .await
             .map_err(|e| io::Error::other(format!("mcp initialize failed: {e}")))?;
         running.waiting().await.map_err(|e| io::Error::other(format!("mcp server stopped: {e}")))?;
         Ok(())
-    })
+    });
+    // A tool call still running on a blocking thread (the client went away mid-call) must not hold the exit.
+    runtime.shutdown_timeout(crate::limits::MCP_SHUTDOWN_GRACE);
+    served
 }
