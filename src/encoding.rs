@@ -39,11 +39,17 @@ impl Base64 {
         out
     }
 
-    /// Decodes `text`; padding is optional, whitespace and characters outside the alphabet are errors.
+    /// Decodes `text` strictly: only the alphabet (no whitespace), padding optional for [`Base64::Standard`] and
+    /// refused for [`Base64::UrlSafeNoPad`], and the unused low bits of the last character must be zero, so every
+    /// byte string has exactly one accepted encoding (JWT signatures cannot be re-spelled).
     pub fn decode(self, text: &str) -> Result<Vec<u8>, String> {
         let abc = self.alphabet();
         let body = text.trim_end_matches('=');
-        if text.len() - body.len() > 2 || body.len() % 4 == 1 {
+        let padding = text.len() - body.len();
+        if padding > 0 && self == Base64::UrlSafeNoPad {
+            return Err("unexpected padding in base64url".to_owned());
+        }
+        if padding > 2 || body.len() % 4 == 1 || (padding > 0 && text.len() % 4 != 0) {
             return Err(format!("invalid base64 length {}", text.len()));
         }
         let mut out = Vec::with_capacity(body.len() * 3 / 4);
@@ -56,7 +62,11 @@ impl Base64 {
                     .ok_or_else(|| format!("invalid base64 character {:?}", *c as char))?;
                 n |= (v as u32) << (18 - 6 * i);
             }
-            for i in 0..chunk.len() - 1 {
+            let keep = chunk.len() - 1;
+            if n & (0xff_ffff >> (8 * keep)) != 0 {
+                return Err("non-zero trailing bits in base64".to_owned());
+            }
+            for i in 0..keep {
                 out.push((n >> (16 - 8 * i)) as u8);
             }
         }
@@ -96,8 +106,11 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for bad in ["a", "Zm9v!", "Zg===", "Z g=", "abcde"] {
-            assert!(Standard.decode(bad).is_err(), "{bad}");
+        for bad in ["a", "Zm9v!", "Zg===", "Z g=", "abcde", "Zh==", "Zm9=", "Zg=", "Zg"] {
+            assert!(Standard.decode(bad).is_err() || bad == "Zg", "{bad}");
         }
+        assert!(UrlSafeNoPad.decode("Zg==").is_err(), "padding is refused in base64url");
+        assert!(UrlSafeNoPad.decode("Zh").is_err(), "non-canonical trailing bits");
+        assert_eq!(UrlSafeNoPad.decode("Zg").unwrap(), b"f");
     }
 }

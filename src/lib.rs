@@ -23,6 +23,8 @@
 // `deny`, not `forbid`: exactly one module (`webtty::sys`, PTYs and signals) opts in with `allow`.
 #![deny(unsafe_code)]
 
+pub mod atomic_file;
+pub mod deadline;
 pub mod encoding;
 pub mod limits;
 #[macro_use]

@@ -3,11 +3,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::atomic_file::{create_parent, write_atomic};
 use serde_yaml_ng::Value;
 
 /// Keys we do not model, kept verbatim so upstream-written files round-trip.
@@ -318,38 +320,6 @@ pub fn update<T>(path: &Path, change: impl FnOnce(&mut ConfigFile) -> T) -> Resu
     let out = change(&mut cfg);
     cfg.save(path)?;
     Ok(out)
-}
-
-fn create_parent(path: &Path) -> io::Result<()> {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => fs::DirBuilder::new().recursive(true).mode(0o700).create(dir),
-        _ => Ok(()),
-    }
-}
-
-/// Writes `bytes` to `path` through a temp file (created with `mode`) in the same directory, fsync, rename: a
-/// reader sees the old or the new file, never a mix; a failure leaves the old file and no temp file.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    create_parent(path)?;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".rstream-write-{}-{}.tmp", std::process::id(), unique_suffix()));
-    let result = (|| {
-        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn unique_suffix() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    (u64::from(nanos) << 16) ^ COUNTER.fetch_add(1, Ordering::Relaxed)
 }
 
 #[cfg(test)]

@@ -12,5 +12,6 @@
 pub mod file;
 pub mod resolve;
 
-pub use file::{config_path, update, write_atomic, ConfigError, ConfigFile, ContextEntry};
+pub use crate::atomic_file::write_atomic;
+pub use file::{config_path, update, ConfigError, ConfigFile, ContextEntry};
 pub use resolve::{resolve, ResolvedContext};

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use async_net::TcpStream;
 use futures_rustls::TlsAcceptor;
 
-use super::deadline::timeout;
 use super::splice::Duplex;
 use super::{control, streams, Engine};
+use crate::deadline::timeout;
 use crate::limits::{FIRST_MESSAGE_TIMEOUT, TLS_HANDSHAKE_TIMEOUT};
 use crate::proto::frame::read_frame;
 use crate::proto::rstream::message::Payload;

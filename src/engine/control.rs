@@ -12,9 +12,9 @@ use futures_lite::io::{split, AsyncWriteExt, ReadHalf, WriteHalf};
 use futures_lite::StreamExt;
 
 use super::connection::send;
-use super::deadline::timeout;
 use super::splice::Duplex;
 use super::Engine;
+use crate::deadline::timeout;
 use crate::engine::auth::TUNNELS_CREATE_DELETE;
 use crate::engine::jwt::Claims;
 use crate::engine::registry::Outbox;

@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::base64url;
+use crate::encoding::Base64;
 use crate::limits::MAX_JWT_LEN;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -82,12 +82,12 @@ fn mac(secret: &[u8]) -> HmacSha256 {
 /// Signs `claims` with `secret`.
 pub fn sign(claims: &Claims, secret: &[u8]) -> String {
     let header = Header { alg: "HS256".into(), typ: Some("JWT".into()) };
-    let header = base64url::encode(&serde_json::to_vec(&header).expect("header serializes"));
-    let body = base64url::encode(&serde_json::to_vec(claims).expect("claims serialize"));
+    let header = Base64::UrlSafeNoPad.encode(&serde_json::to_vec(&header).expect("header serializes"));
+    let body = Base64::UrlSafeNoPad.encode(&serde_json::to_vec(claims).expect("claims serialize"));
     let signing_input = format!("{header}.{body}");
     let mut m = mac(secret);
     m.update(signing_input.as_bytes());
-    let sig = base64url::encode(&m.finalize().into_bytes());
+    let sig = Base64::UrlSafeNoPad.encode(&m.finalize().into_bytes());
     format!("{signing_input}.{sig}")
 }
 
@@ -104,7 +104,7 @@ pub fn verify(token: &str, secret: &[u8], now: u64) -> Result<Claims, JwtError> 
     if header.alg != "HS256" {
         return Err(JwtError::Algorithm(header.alg));
     }
-    let sig = base64url::decode(sig).map_err(|e| JwtError::Malformed(format!("signature: {e}")))?;
+    let sig = Base64::UrlSafeNoPad.decode(sig).map_err(|e| JwtError::Malformed(format!("signature: {e}")))?;
     let signing_input_len = token.len() - sig_segment_len(token);
     let mut m = mac(secret);
     m.update(&token.as_bytes()[..signing_input_len]);
@@ -122,7 +122,7 @@ fn sig_segment_len(token: &str) -> usize {
 }
 
 fn decode_json<T: for<'de> Deserialize<'de>>(segment: &str, what: &str) -> Result<T, JwtError> {
-    let bytes = base64url::decode(segment).map_err(|e| JwtError::Malformed(format!("{what}: {e}")))?;
+    let bytes = Base64::UrlSafeNoPad.decode(segment).map_err(|e| JwtError::Malformed(format!("{what}: {e}")))?;
     serde_json::from_slice(&bytes).map_err(|e| JwtError::Malformed(format!("{what}: {e}")))
 }
 
@@ -156,7 +156,8 @@ mod tests {
     fn tampered_claims_or_wrong_secret_fail_the_signature() {
         let token = sign(&claims(None), SECRET);
         let mut parts: Vec<&str> = token.split('.').collect();
-        let forged = base64url::encode(br#"{"iat":1,"sub":"pi","permissions":["tunnels.resources.read-only"]}"#);
+        let forged =
+            Base64::UrlSafeNoPad.encode(br#"{"iat":1,"sub":"pi","permissions":["tunnels.resources.read-only"]}"#);
         parts[1] = &forged;
         assert_eq!(verify(&parts.join("."), SECRET, 10), Err(JwtError::BadSignature));
         assert_eq!(verify(&token, b"another secret", 10), Err(JwtError::BadSignature));
@@ -164,9 +165,9 @@ mod tests {
 
     #[test]
     fn alg_none_and_other_algorithms_are_refused() {
-        let body = base64url::encode(&serde_json::to_vec(&claims(None)).unwrap());
+        let body = Base64::UrlSafeNoPad.encode(&serde_json::to_vec(&claims(None)).unwrap());
         for alg in ["none", "HS512", "RS256", "hs256"] {
-            let header = base64url::encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#).as_bytes());
+            let header = Base64::UrlSafeNoPad.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#).as_bytes());
             let token = format!("{header}.{body}.");
             assert_eq!(verify(&token, SECRET, 10), Err(JwtError::Algorithm(alg.into())));
         }

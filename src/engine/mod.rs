@@ -16,11 +16,9 @@
 
 pub mod api;
 pub mod auth;
-pub mod base64url;
 pub mod clock;
 pub mod connection;
 pub mod control;
-pub mod deadline;
 pub mod filters;
 pub mod http_side;
 pub mod ids;

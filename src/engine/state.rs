@@ -13,8 +13,7 @@
 //! Files are written atomically (temp file + rename) with the modes above; the directory is 0700.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
@@ -241,21 +240,9 @@ pub fn read_secret_file(path: &Path) -> Result<Vec<u8>, StateError> {
     Ok(bytes)
 }
 
-/// Writes `bytes` to `path` atomically: a temp file in the same directory with `mode`, then rename.
+/// Writes `bytes` to `path` atomically with `mode` ([`crate::atomic_file::write_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", ids::random_hex::<4>()));
-    let result = (|| {
-        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(io_err(path, "cannot write"))
+    crate::atomic_file::write_atomic(path, bytes, mode).map_err(io_err(path, "cannot write"))
 }
 
 #[cfg(test)]

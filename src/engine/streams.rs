@@ -16,10 +16,10 @@ use futures_lite::AsyncWriteExt;
 
 use super::auth::STREAMS_CREATE_DELETE;
 use super::connection::send;
-use super::deadline::timeout;
 use super::metrics::StreamPermit;
 use super::splice::{splice, BoxedStream, Duplex};
 use super::Engine;
+use crate::deadline::timeout;
 use crate::limits::{FIRST_MESSAGE_TIMEOUT, PROXY_LEG_DEADLINE};
 use crate::proto::rstream::message::Payload;
 use crate::proto::rstream::{

@@ -12,9 +12,9 @@ use std::time::Instant;
 
 use async_net::TcpStream;
 
-use super::deadline::with_deadline;
 use super::tls_client::{connect_tls, ClientTlsConfig, TlsStream};
 use crate::config::ResolvedContext;
+use crate::deadline::with_deadline;
 use crate::limits::{DIAL_TIMEOUT, DNS_CACHE_TTL, FIRST_MESSAGE_TIMEOUT};
 use crate::proto::frame::{read_frame, write_frame, FrameError};
 use crate::proto::rstream::{message::Payload, stream_rsp, ClientDetails, Message, StreamReq, ALPN_RSTRM};

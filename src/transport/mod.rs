@@ -7,7 +7,6 @@
 //! [`EngineEndpoint`] turns a context into connections: [`EngineEndpoint::connect`] (any ALPN) and
 //! [`EngineEndpoint::dial_tunnel`] (a tunnel's byte stream by id or name).
 
-pub mod deadline;
 mod splice;
 
 #[cfg(feature = "client")]
@@ -21,7 +20,7 @@ mod tls_thread;
 #[cfg(feature = "client")]
 mod tls_verify;
 
-pub use deadline::with_deadline;
+pub use crate::deadline::with_deadline;
 #[cfg(feature = "client")]
 pub use dial::{payload_name, DialError, EngineEndpoint};
 #[cfg(feature = "client")]

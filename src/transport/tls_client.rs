@@ -39,7 +39,7 @@ use embedded_tls::{
     CryptoProvider, CryptoRngCore, TlsConfig, TlsConnection, TlsContext, TlsError, TlsReader, TlsVerifier, TlsWriter,
 };
 use futures_lite::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-use futures_lite::{AsyncRead, AsyncWrite, FutureExt, Stream};
+use futures_lite::{AsyncRead, AsyncWrite, Stream};
 use rand_core::OsRng;
 
 use super::pem::certificates_from_pem;
@@ -118,11 +118,7 @@ pub async fn connect_tls(tcp: TcpStream, cfg: &ClientTlsConfig, alpn: &str) -> i
     let task = spawn_session(move || session.run(tcp, ready_tx, to_user, from_user, done_tx, session_faults)).await?;
     let server = cfg.server_name.clone();
     let ready = async { ready_rx.recv().await.unwrap_or_else(|_| Err(io::Error::other("TLS session ended"))) };
-    let deadline = async {
-        async_io::Timer::after(DIAL_TIMEOUT).await;
-        Err(io::Error::new(io::ErrorKind::TimedOut, format!("TLS handshake with {server} timed out")))
-    };
-    ready.or(deadline).await?;
+    crate::deadline::with_deadline(DIAL_TIMEOUT, format!("TLS handshake with {server}"), ready).await?;
     Ok(TlsStream { from_engine, to_engine: Some(to_engine), write_done: Box::pin(write_done), faults, _session: task })
 }
 

@@ -111,9 +111,5 @@ impl AsyncWrite for ServerTls {
 /// Performs the server handshake on `tcp` within `deadline`.
 pub async fn accept(acceptor: &TlsAcceptor, tcp: TcpStream, deadline: Duration) -> io::Result<ServerTls> {
     let handshake = async { acceptor.accept(tcp).await.map(|inner| ServerTls { inner, fin_half_close: false }) };
-    futures_lite::future::or(handshake, async {
-        async_io::Timer::after(deadline).await;
-        Err(io::Error::new(io::ErrorKind::TimedOut, format!("TLS handshake not done within {deadline:?}")))
-    })
-    .await
+    crate::deadline::with_deadline(deadline, "TLS handshake", handshake).await
 }

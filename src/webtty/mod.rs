@@ -41,10 +41,6 @@ pub mod session;
 mod session_tests;
 
 /// Runs `fut` with a deadline: `None` if `limit` passes first.
-pub async fn timeout<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<T> {
-    futures_lite::future::or(async { Some(fut.await) }, async {
-        async_io::Timer::after(limit).await;
-        None
-    })
-    .await
+pub(crate) async fn timeout<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<T> {
+    crate::deadline::timeout(limit, fut).await.ok()
 }
