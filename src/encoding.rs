@@ -49,7 +49,7 @@ impl Base64 {
         if padding > 0 && self == Base64::UrlSafeNoPad {
             return Err("unexpected padding in base64url".to_owned());
         }
-        if padding > 2 || body.len() % 4 == 1 || (padding > 0 && text.len() % 4 != 0) {
+        if padding > 2 || body.len() % 4 == 1 || (padding > 0 && !text.len().is_multiple_of(4)) {
             return Err(format!("invalid base64 length {}", text.len()));
         }
         let mut out = Vec::with_capacity(body.len() * 3 / 4);
