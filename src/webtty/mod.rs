@@ -41,6 +41,6 @@ pub mod session;
 mod session_tests;
 
 /// Runs `fut` with a deadline: `None` if `limit` passes first.
-pub(crate) async fn timeout<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<T> {
+pub async fn timeout<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<T> {
     crate::deadline::timeout(limit, fut).await.ok()
 }
