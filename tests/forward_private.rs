@@ -11,7 +11,6 @@ use common::Engine;
 const ONLINE: Duration = Duration::from_secs(20);
 
 #[test]
-#[ignore = "waits for the engine to half-close agent legs and dial streams with a TCP FIN (notes/agent-notes-for-engine.md)"]
 fn private_forward_is_404_by_host_and_reachable_with_dial() {
     let engine = Engine::start();
     let origin = http_origin();
@@ -31,7 +30,6 @@ fn private_forward_is_404_by_host_and_reachable_with_dial() {
 }
 
 #[test]
-#[ignore = "waits for the engine to half-close agent legs and dial streams with a TCP FIN (notes/agent-notes-for-engine.md)"]
 fn dial_half_closes_on_stdin_eof_and_still_reads_the_answer() {
     let engine = Engine::start();
     let origin = count_after_eof_origin();

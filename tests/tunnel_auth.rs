@@ -59,4 +59,7 @@ fn a_device_token_may_register_but_not_dial() {
     let (code, out, err) = dial(&engine, "rstrm://echo", b"hello", &env);
     assert_eq!(code, 1, "stdout: {out:?}");
     assert!(err.starts_with("error: ") && err.contains("engine error 403"), "{err}");
+    // The context's operator token may.
+    let (code, out, err) = dial(&engine, "rstrm://echo", b"hello", &[]);
+    assert_eq!((code, out.as_slice()), (0, &b"hello"[..]), "{err}");
 }

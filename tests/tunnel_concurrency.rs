@@ -33,10 +33,16 @@ fn sixty_four_concurrent_streams_through_one_tunnel_carry_their_own_bytes() {
                     let data: Vec<u8> = (0..PER_STREAM).map(|j| (i * 7 + j / 251) as u8).collect();
                     let stream = endpoint.dial_tunnel("echo").await.map_err(|e| format!("stream {i}: {e}"))?;
                     let (mut rd, mut wr) = futures_lite::io::split(stream);
-                    // Exactly as many bytes come back as were sent: no reliance on half-close here.
                     let mut back = vec![0u8; PER_STREAM];
                     let (sent, got) = futures_lite::future::zip(wr.write_all(&data), rd.read_exact(&mut back)).await;
                     sent.and(got).map_err(|e| format!("stream {i}: {e}"))?;
+                    // Then half-close: the origin sees EOF, closes, and nothing more comes back.
+                    wr.close().await.map_err(|e| format!("stream {i}: close: {e}"))?;
+                    let mut rest = Vec::new();
+                    rd.read_to_end(&mut rest).await.map_err(|e| format!("stream {i}: after close: {e}"))?;
+                    if !rest.is_empty() {
+                        return Err(format!("stream {i}: {} unexpected bytes after the echo", rest.len()));
+                    }
                     if back != data {
                         return Err(format!("stream {i}: {} bytes came back, not its own {}", back.len(), data.len()));
                     }
