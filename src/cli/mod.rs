@@ -2,8 +2,7 @@
 //! library modules; no protocol or I/O logic lives here.
 //!
 //! A command returns [`CliResult`]: `Ok(code)` is the process exit code, `Err` prints `error: …` on stderr and
-//! exits with the error's code (1 unless stated). Commands not built yet answer exit code 2 via
-//! [`not_yet_implemented`], never a fake success.
+//! exits with the error's code (1 unless stated).
 
 use std::fmt;
 
@@ -62,11 +61,6 @@ impl<E: std::error::Error> From<E> for CliError {
     fn from(e: E) -> Self {
         CliError::new(e.to_string())
     }
-}
-
-/// Answer for a command whose issue has not landed yet: exit code 2.
-pub fn not_yet_implemented(command: &str) -> CliResult {
-    Err(CliError::with_code(2, format!("`rstream {command}` is not yet implemented in this build")))
 }
 
 /// Output format selected with `-o/--output`.

@@ -1,0 +1,196 @@
+//! Shared rstream message types: `google.protobuf` wrappers, addresses, errors, client and server details.
+
+use super::PROTOCOL_VERSION;
+
+/// `google.protobuf.StringValue`.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct StringValue {
+    /// The wrapped string.
+    #[prost(string, tag = "1")]
+    pub value: String,
+}
+
+/// `google.protobuf.BoolValue`.
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct BoolValue {
+    /// The wrapped bool.
+    #[prost(bool, tag = "1")]
+    pub value: bool,
+}
+
+/// `google.protobuf.Timestamp`.
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct Timestamp {
+    /// Seconds since the Unix epoch.
+    #[prost(int64, tag = "1")]
+    pub seconds: i64,
+    /// Sub-second nanoseconds.
+    #[prost(int32, tag = "2")]
+    pub nanos: i32,
+}
+
+impl From<&str> for StringValue {
+    fn from(value: &str) -> Self {
+        StringValue { value: value.to_owned() }
+    }
+}
+
+impl From<String> for StringValue {
+    fn from(value: String) -> Self {
+        StringValue { value }
+    }
+}
+
+impl From<bool> for BoolValue {
+    fn from(value: bool) -> Self {
+        BoolValue { value }
+    }
+}
+
+/// Reads an optional string wrapper as `Option<&str>`.
+pub fn opt_str(v: &Option<StringValue>) -> Option<&str> {
+    v.as_ref().map(|s| s.value.as_str())
+}
+
+/// Wraps a string for an optional wrapper field.
+pub fn some_str(s: impl Into<String>) -> Option<StringValue> {
+    Some(StringValue { value: s.into() })
+}
+
+/// A peer address: IPv4 as a big-endian `fixed32`, or IPv6 bytes.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct IpAddress {
+    /// Which family.
+    #[prost(oneof = "ip_address::Addr", tags = "1, 2")]
+    pub addr: Option<ip_address::Addr>,
+}
+
+/// Oneof of [`IpAddress`].
+pub mod ip_address {
+    /// IPv4 or IPv6.
+    #[derive(Clone, PartialEq, Eq, prost::Oneof)]
+    pub enum Addr {
+        /// IPv4, big-endian.
+        #[prost(fixed32, tag = "1")]
+        V4(u32),
+        /// IPv6, 16 bytes.
+        #[prost(bytes = "vec", tag = "2")]
+        V6(Vec<u8>),
+    }
+}
+
+impl From<std::net::IpAddr> for IpAddress {
+    fn from(ip: std::net::IpAddr) -> Self {
+        let addr = match ip {
+            std::net::IpAddr::V4(v4) => ip_address::Addr::V4(u32::from(v4)),
+            std::net::IpAddr::V6(v6) => ip_address::Addr::V6(v6.octets().to_vec()),
+        };
+        IpAddress { addr: Some(addr) }
+    }
+}
+
+impl IpAddress {
+    /// The address as a std type, if well-formed.
+    pub fn to_ip(&self) -> Option<std::net::IpAddr> {
+        match self.addr.as_ref()? {
+            ip_address::Addr::V4(v) => Some(std::net::Ipv4Addr::from(*v).into()),
+            ip_address::Addr::V6(b) => {
+                <[u8; 16]>::try_from(b.as_slice()).ok().map(|o| std::net::Ipv6Addr::from(o).into())
+            }
+        }
+    }
+}
+
+/// A protocol-level error: a numeric code and a human message.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct Error {
+    /// Error code (HTTP-like: 400 bad request, 401 unauthorized, 403 forbidden, 404 not found, 409 conflict,
+    /// 503 unavailable, 504 timeout).
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    /// Message for humans.
+    #[prost(message, optional, tag = "2")]
+    pub message: Option<StringValue>,
+}
+
+impl Error {
+    /// Builds an error with a code and message.
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        Error { code, message: some_str(message) }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "engine error {}: {}", self.code, opt_str(&self.message).unwrap_or(""))
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Who is connecting: software identity and the credential.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct ClientDetails {
+    /// Agent name (e.g. `rstream-rs`).
+    #[prost(message, optional, tag = "1")]
+    pub agent: Option<StringValue>,
+    /// Release channel.
+    #[prost(message, optional, tag = "2")]
+    pub channel: Option<StringValue>,
+    /// Software version.
+    #[prost(message, optional, tag = "3")]
+    pub version: Option<StringValue>,
+    /// Operating system.
+    #[prost(message, optional, tag = "4")]
+    pub os: Option<StringValue>,
+    /// CPU architecture.
+    #[prost(message, optional, tag = "5")]
+    pub arch: Option<StringValue>,
+    /// JWT (control channel, stream request) or the stream's one-time secret (proxy request).
+    #[prost(message, optional, tag = "6")]
+    pub token: Option<StringValue>,
+    /// Protocol version, [`PROTOCOL_VERSION`].
+    #[prost(message, optional, tag = "7")]
+    pub protocol_version: Option<StringValue>,
+}
+
+impl ClientDetails {
+    /// Details describing this binary, carrying `token`.
+    pub fn this_binary(token: impl Into<String>) -> Self {
+        ClientDetails {
+            agent: some_str("rstream-rs"),
+            channel: some_str("stable"),
+            version: some_str(env!("CARGO_PKG_VERSION")),
+            os: some_str(std::env::consts::OS),
+            arch: some_str(std::env::consts::ARCH),
+            token: some_str(token),
+            protocol_version: some_str(PROTOCOL_VERSION),
+        }
+    }
+}
+
+/// What the engine says about itself.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct ServerDetails {
+    /// Engine software.
+    #[prost(message, optional, tag = "1")]
+    pub agent: Option<StringValue>,
+    /// Release channel.
+    #[prost(message, optional, tag = "2")]
+    pub channel: Option<StringValue>,
+    /// Engine version.
+    #[prost(message, optional, tag = "3")]
+    pub version: Option<StringValue>,
+    /// Plan name (hosted engines).
+    #[prost(message, optional, tag = "4")]
+    pub plan: Option<StringValue>,
+    /// Provider (hosted engines; `self-hosted` here).
+    #[prost(message, optional, tag = "5")]
+    pub provider: Option<StringValue>,
+    /// Region.
+    #[prost(message, optional, tag = "6")]
+    pub region: Option<StringValue>,
+    /// Update notice.
+    #[prost(message, optional, tag = "7")]
+    pub update: Option<StringValue>,
+}

@@ -1,0 +1,102 @@
+//! Stream messages: the engine asking an agent for a leg (`ProxyConnReq`), the agent's leg (`ProxyReq`), a
+//! client dialing a tunnel (`StreamReq`), their replies, heartbeats and server notices.
+
+use super::common::{BoolValue, ClientDetails, Error, IpAddress, StringValue};
+
+/// Engine → agent on the control channel: a connection arrived for one of your tunnels; dial back.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct ProxyConnReq {
+    /// Target tunnel.
+    #[prost(string, tag = "1")]
+    pub tunnel_id: String,
+    /// Stream id to echo in [`ProxyReq`].
+    #[prost(string, tag = "2")]
+    pub stream_id: String,
+    /// One-time credential to put in `ProxyReq.client_details.token`.
+    #[prost(message, optional, tag = "3")]
+    pub secret: Option<StringValue>,
+    /// Where the connection came from.
+    #[prost(message, optional, tag = "4")]
+    pub source_ip: Option<IpAddress>,
+}
+
+/// Agent → engine on the control channel: acknowledges (or refuses) a [`ProxyConnReq`].
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct ProxyConnRsp {
+    /// Stream id.
+    #[prost(string, tag = "1")]
+    pub stream_id: String,
+    /// Set when the agent refuses.
+    #[prost(message, optional, tag = "2")]
+    pub error: Option<Error>,
+}
+
+/// First message of an agent's data leg for one stream.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct ProxyReq {
+    /// Token = the stream's one-time secret.
+    #[prost(message, optional, tag = "1")]
+    pub client_details: Option<ClientDetails>,
+    /// Stream id from the [`ProxyConnReq`].
+    #[prost(string, tag = "2")]
+    pub stream_id: String,
+    /// When true (upstream default) no [`ProxyRsp`] is sent; raw bytes start at once.
+    #[prost(message, optional, tag = "3")]
+    pub zero_rtt: Option<BoolValue>,
+}
+
+/// Reply to a non-zero-RTT [`ProxyReq`].
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct ProxyRsp {
+    /// Set when refused.
+    #[prost(message, optional, tag = "1")]
+    pub error: Option<Error>,
+}
+
+/// First message of a client connection dialing a tunnel (private tunnels).
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct StreamReq {
+    /// Who is dialing, with the JWT.
+    #[prost(message, optional, tag = "1")]
+    pub client_details: Option<ClientDetails>,
+    /// Tunnel id or name.
+    #[prost(string, tag = "2")]
+    pub tunnel_id_name: String,
+    /// When true no [`StreamRsp`] is sent.
+    #[prost(message, optional, tag = "3")]
+    pub zero_rtt: Option<BoolValue>,
+}
+
+/// Reply to a non-zero-RTT [`StreamReq`].
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct StreamRsp {
+    /// Stream id or error.
+    #[prost(oneof = "stream_rsp::Result", tags = "1, 2")]
+    pub result: Option<stream_rsp::Result>,
+}
+
+/// Oneof of [`StreamRsp`].
+pub mod stream_rsp {
+    /// Stream id or error.
+    #[derive(Clone, PartialEq, Eq, prost::Oneof)]
+    pub enum Result {
+        /// Accepted; bytes follow.
+        #[prost(string, tag = "1")]
+        StreamId(String),
+        /// Refused.
+        #[prost(message, tag = "2")]
+        Error(super::Error),
+    }
+}
+
+/// Liveness ping, both directions, every [`crate::limits::HEARTBEAT_INTERVAL`].
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct Heartbeat {}
+
+/// A notice from the engine for the user.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct ServerMessage {
+    /// Text.
+    #[prost(string, tag = "1")]
+    pub message: String,
+}

@@ -1,0 +1,183 @@
+//! Control channel and tunnel registration messages: open/close the channel, open/close tunnels, and the
+//! tunnel properties an agent asks for and the engine stores.
+
+use std::collections::BTreeMap;
+
+use super::common::{BoolValue, ClientDetails, Error, ServerDetails, StringValue, Timestamp};
+
+/// A tunnel's properties, as requested by an agent and as stored by the engine.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TunnelProperties {
+    /// Engine-assigned id (read-only).
+    #[prost(message, optional, tag = "1")]
+    pub id: Option<StringValue>,
+    /// Engine-assigned creation time (read-only).
+    #[prost(message, optional, tag = "2")]
+    pub creation_date: Option<Timestamp>,
+    /// Tunnel name, unique per engine.
+    #[prost(message, optional, tag = "3")]
+    pub name: Option<StringValue>,
+    /// `bytestream` or `datagram`.
+    #[prost(message, optional, tag = "4")]
+    pub r#type: Option<StringValue>,
+    /// Published on the engine's public host; unset means true.
+    #[prost(message, optional, tag = "5")]
+    pub publish: Option<BoolValue>,
+    /// `http`, `tls`, `tcp`, … (unset: raw byte stream).
+    #[prost(message, optional, tag = "6")]
+    pub protocol: Option<StringValue>,
+    /// Free-form labels used for inventory and filters.
+    #[prost(btree_map = "string, string", tag = "7")]
+    pub labels: BTreeMap<String, String>,
+    /// GeoIP allow list (ISO alpha-2).
+    #[prost(string, repeated, tag = "8")]
+    pub geoip: Vec<String>,
+    /// Trusted source CIDRs.
+    #[prost(string, repeated, tag = "9")]
+    pub trusted_ips: Vec<String>,
+    /// Public host (deprecated upstream; we fill it with the routed host name).
+    #[prost(message, optional, tag = "10")]
+    pub host: Option<StringValue>,
+    /// `terminated` or `passthrough`.
+    #[prost(message, optional, tag = "11")]
+    pub tls_mode: Option<StringValue>,
+    /// ALPN list for TLS tunnels.
+    #[prost(string, repeated, tag = "12")]
+    pub tls_alpns: Vec<String>,
+    /// `tls1.2` or `tls1.3`.
+    #[prost(message, optional, tag = "13")]
+    pub tls_min_version: Option<StringValue>,
+    /// Cipher names.
+    #[prost(string, repeated, tag = "14")]
+    pub tls_ciphers: Vec<String>,
+    /// Require client certificates.
+    #[prost(message, optional, tag = "15")]
+    pub mtls: Option<BoolValue>,
+    /// CA for client certificates.
+    #[prost(message, optional, tag = "16")]
+    pub mtls_cacert_pem: Option<StringValue>,
+    /// `http/1.1`, `h2c`, `h3`.
+    #[prost(message, optional, tag = "17")]
+    pub http_version: Option<StringValue>,
+    /// Upstream speaks TLS (deprecated name).
+    #[prost(message, optional, tag = "18")]
+    pub http_use_tls: Option<BoolValue>,
+    /// Published HTTP requires `Authorization: Bearer <token>` or `?rstream.token=`.
+    #[prost(message, optional, tag = "19")]
+    pub token_auth: Option<BoolValue>,
+    /// rstream account authentication (hosted only).
+    #[prost(message, optional, tag = "20")]
+    pub rstream_auth: Option<BoolValue>,
+    /// Browser challenge (hosted only).
+    #[prost(message, optional, tag = "21")]
+    pub challenge_mode: Option<BoolValue>,
+}
+
+impl TunnelProperties {
+    /// Whether the tunnel is published (unset = true, as upstream).
+    pub fn is_published(&self) -> bool {
+        self.publish.is_none_or(|b| b.value)
+    }
+}
+
+/// Opens a control channel; first message of an agent connection.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct OpenControlChannelReq {
+    /// Who is connecting, with the JWT.
+    #[prost(message, optional, tag = "1")]
+    pub client_details: Option<ClientDetails>,
+}
+
+/// Reply to [`OpenControlChannelReq`].
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct OpenControlChannelRsp {
+    /// Ok or error.
+    #[prost(oneof = "open_control_channel_rsp::Result", tags = "1, 2")]
+    pub result: Option<open_control_channel_rsp::Result>,
+}
+
+/// Oneof of [`OpenControlChannelRsp`].
+pub mod open_control_channel_rsp {
+    /// Successful open.
+    #[derive(Clone, PartialEq, Eq, prost::Message)]
+    pub struct Ok {
+        /// Engine-assigned client id.
+        #[prost(string, tag = "1")]
+        pub client_id: String,
+        /// Engine details.
+        #[prost(message, optional, tag = "2")]
+        pub server_details: Option<super::ServerDetails>,
+    }
+
+    /// Ok or error.
+    #[derive(Clone, PartialEq, Eq, prost::Oneof)]
+    pub enum Result {
+        /// Channel open.
+        #[prost(message, tag = "1")]
+        Ok(Ok),
+        /// Refused.
+        #[prost(message, tag = "2")]
+        Error(super::Error),
+    }
+}
+
+/// Closes the control channel (empty).
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct CloseControlChannelReq {}
+
+/// Acknowledges [`CloseControlChannelReq`] (empty).
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct CloseControlChannelRsp {}
+
+/// Registers a tunnel on an open control channel.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct OpenTunnelReq {
+    /// Correlates the response (UUID v4 string).
+    #[prost(string, tag = "1")]
+    pub request_id: String,
+    /// Requested properties.
+    #[prost(message, optional, tag = "2")]
+    pub tunnel_properties: Option<TunnelProperties>,
+}
+
+/// Reply to [`OpenTunnelReq`].
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct OpenTunnelRsp {
+    /// Echo of the request id.
+    #[prost(string, tag = "1")]
+    pub request_id: String,
+    /// The stored properties (with id) or an error.
+    #[prost(oneof = "open_tunnel_rsp::Result", tags = "2, 3")]
+    pub result: Option<open_tunnel_rsp::Result>,
+}
+
+/// Oneof of [`OpenTunnelRsp`].
+pub mod open_tunnel_rsp {
+    /// Properties or error.
+    #[allow(clippy::large_enum_variant)] // prost oneof; boxing would change the public message API
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Result {
+        /// Tunnel created.
+        #[prost(message, tag = "2")]
+        TunnelProperties(super::TunnelProperties),
+        /// Refused.
+        #[prost(message, tag = "3")]
+        Error(super::Error),
+    }
+}
+
+/// Client asks to close one of its tunnels.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct CloseTunnelReq {
+    /// Tunnel id.
+    #[prost(string, tag = "1")]
+    pub tunnel_id: String,
+}
+
+/// A tunnel was closed (reply, or engine-initiated).
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct CloseTunnelRsp {
+    /// Tunnel id.
+    #[prost(string, tag = "1")]
+    pub tunnel_id: String,
+}
