@@ -8,6 +8,7 @@ use super::auth_token;
 use super::exec::parse_env;
 use crate::cli::{CliError, CliResult};
 use crate::webtty::client::terminal::{run_terminal, TerminalEnd, TerminalRequest};
+use crate::webtty::client::ConnectOptions;
 
 /// open an interactive terminal on a WebTTY server
 #[derive(FromArgs)]
@@ -79,11 +80,13 @@ impl ClientCommand {
             tty: self.tty || (!self.no_tty && self.command.is_empty()),
             ..TerminalRequest::default()
         };
-        req.connect.auth_token = auth_token(self.auth_token_file.as_deref())?;
-        req.connect.exec_path = self.exec_path.clone();
-        req.connect.tls_ca_file = self.tls_ca_file.clone();
-        req.connect.tls_server_name = self.tls_server_name.clone();
-        req.connect.tls_insecure_skip_verify = self.tls_insecure_skip_verify;
+        req.connect = ConnectOptions {
+            auth_token: auth_token(self.auth_token_file.as_deref())?,
+            exec_path: self.exec_path.clone(),
+            tls_ca_file: self.tls_ca_file.clone(),
+            tls_server_name: self.tls_server_name.clone(),
+            tls_insecure_skip_verify: self.tls_insecure_skip_verify,
+        };
         match smol::block_on(run_terminal(&self.url, req)) {
             Ok(TerminalEnd::Exited(0)) => Ok(0),
             Ok(TerminalEnd::Exited(code)) => Ok(code.clamp(1, 255) as u8),

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::auth_token;
 use crate::cli::{output_or, CliError, CliResult, OutputFormat};
-use crate::webtty::client::{exec, ExecRequest, ExecResult};
+use crate::webtty::client::{exec, ConnectOptions, ExecRequest, ExecResult};
 
 /// run one command on a WebTTY server and capture stdout, stderr and the exit code
 #[derive(FromArgs)]
@@ -95,11 +95,13 @@ impl ExecCommand {
             Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
             Some(t) => return Err(CliError::new(format!("--timeout {t}: must be a positive number of seconds"))),
         };
-        req.connect.auth_token = auth_token(self.auth_token_file.as_deref())?;
-        req.connect.exec_path = self.exec_path.clone();
-        req.connect.tls_ca_file = self.tls_ca_file.clone();
-        req.connect.tls_server_name = self.tls_server_name.clone();
-        req.connect.tls_insecure_skip_verify = self.tls_insecure_skip_verify;
+        req.connect = ConnectOptions {
+            auth_token: auth_token(self.auth_token_file.as_deref())?,
+            exec_path: self.exec_path.clone(),
+            tls_ca_file: self.tls_ca_file.clone(),
+            tls_server_name: self.tls_server_name.clone(),
+            tls_insecure_skip_verify: self.tls_insecure_skip_verify,
+        };
         if !self.no_stdin && !std::io::stdin().is_terminal() {
             req.stdin = Some(Box::new(smol::Unblock::new(std::io::stdin())));
         }

@@ -156,21 +156,11 @@ pub struct MvCommand {
 impl FsCommand {
     /// Runs the selected filesystem command.
     pub fn run(self) -> CliResult {
-        let token = auth_token(&self.auth_token_file)?;
+        let token = super::auth_token(self.auth_token_file.as_deref().map(Path::new))?;
         smol::block_on(async {
             let session = fs_session::open(&self.url, self.fs_path.as_deref(), token.as_deref()).await?;
             run_sub(session, self.command).await
         })
-    }
-}
-
-fn auth_token(file: &Option<String>) -> Result<Option<String>, CliError> {
-    match file {
-        Some(f) => {
-            let t = std::fs::read_to_string(f).map_err(|e| CliError::new(format!("--auth-token-file {f}: {e}")))?;
-            Ok(Some(t.trim().to_owned()))
-        }
-        None => Ok(std::env::var("RSTREAM_WEBTTY_AUTH_TOKEN").ok().filter(|t| !t.is_empty())),
     }
 }
 
