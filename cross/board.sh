@@ -7,7 +7,8 @@
 #
 #   cross/board.sh rpi-4          one board
 #   cross/board.sh --all          every board under boards/
-#   SIZE=1 cross/board.sh rpi-4   nightly build-std optimize_for_size std (see cross/build.sh --size)
+#   SIZE=1 cross/board.sh rpi-4   x86_64/aarch64 boards: nightly build-std size mode instead of stable (32-bit ARM
+#                                 boards always build that way; see cross/build.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,7 +48,7 @@ build_board() {
   # shellcheck disable=SC1090
   . "$env"
   local size_args=()
-  [ "${SIZE:-0}" = 1 ] && size_args=(--size)
+  [ "${SIZE:-0}" = 1 ] && size_args=(--mode size)
   local start=$SECONDS
   ./cross/build.sh --features "$FEATURES" --rustflags "$RUSTFLAGS" "${size_args[@]}" --out "dist/rstream-$board" \
     "$TARGET" >/dev/null

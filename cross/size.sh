@@ -2,7 +2,7 @@
 # Builds static, stripped release images and prints a size table (target × feature set × build → bytes);
 # exits non-zero when a budgeted row is over its budget.
 #
-#   cross/size.sh           budgeted rows + the other shipped variants (32-bit ARM, device+operator, size levers)
+#   cross/size.sh           budgeted rows + the other shipped variants (32-bit ARM, device+operator, size modes)
 #   cross/size.sh --quick   only the budgeted rows (what CI checks)
 #
 # Budgets (DESIGN: "firmware images", issue 7), stripped and static:
@@ -17,7 +17,7 @@ DEVICE_BUDGET=$((3 * MIB / 2)) DEVICE_AIM=$((6 * MIB / 5)) FULL_BUDGET=$((8 * MI
 quick=0
 [ "${1:-}" = --quick ] && quick=1
 
-# rows: target|features|build-mode (stable, size, size-abort)|budget bytes (0: none)
+# rows: target|features|mode (cross/build.sh --mode)|budget bytes (0: none)
 rows=(
   "x86_64-unknown-linux-musl|default|stable|$FULL_BUDGET"
   "aarch64-unknown-linux-musl|device|stable|$DEVICE_BUDGET"
@@ -28,8 +28,8 @@ if [ "$quick" = 0 ]; then
     "aarch64-unknown-linux-musl|device,operator|stable|0"
     "aarch64-unknown-linux-musl|device|size|0"
     "aarch64-unknown-linux-musl|device|size-abort|0"
-    "armv7-unknown-linux-musleabihf|device|zig|0"
-    "arm-unknown-linux-musleabihf|device|zig|0"
+    "armv7-unknown-linux-musleabihf|device|size|0"
+    "arm-unknown-linux-musleabihf|device|size|0"
   )
 fi
 
@@ -38,11 +38,7 @@ trap 'rm -f "$report"' EXIT
 status=0
 for row in "${rows[@]}"; do
   IFS='|' read -r target features mode budget <<<"$row"
-  args=(--features "$features")
-  case "$mode" in
-    size) args+=(--size) ;;
-    size-abort) args+=(--immediate-abort) ;;
-  esac
+  args=(--features "$features" --mode "$mode")
   start=$SECONDS
   bin=$(./cross/build.sh "${args[@]}" "$target")
   secs=$((SECONDS - start))
