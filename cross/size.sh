@@ -55,16 +55,16 @@ for row in "${rows[@]}"; do
       verdict="OVER $((budget / 1024)) KiB"
       status=1
     elif [ "$features" = device ] && [ "$bytes" -gt "$DEVICE_AIM" ]; then
-      verdict="ok (over the $((DEVICE_AIM / 1024)) KiB aim)"
+      verdict="ok, over the $((DEVICE_AIM / 1024)) KiB aim"
     fi
   fi
-  printf '| %-30s | %-15s | %-10s | %9d | %7d | %-22s | %4ss |\n' \
+  printf '| %-30s | %-15s | %-10s | %9d | %7d | %-26s | %4ss |\n' \
     "$target" "$features" "$mode" "$bytes" $((bytes / 1024)) "$verdict" "$secs" >>"$report"
 done
 
-printf '| %-30s | %-15s | %-10s | %9s | %7s | %-22s | %5s |\n' target features build bytes KiB budget build
+printf '| %-30s | %-15s | %-10s | %9s | %7s | %-26s | %5s |\n' target features build bytes KiB budget build
 printf '|%s|%s|%s|%s|%s|%s|%s|\n' "--------------------------------" "-----------------" "------------" \
-  "-----------" "---------" "------------------------" "-------"
+  "-----------" "---------" "----------------------------" "-------"
 cat "$report"
 if [ "$status" -ne 0 ]; then
   echo "size: a budget is exceeded or an image is not static; see cross/README.md for cargo bloat" >&2
