@@ -14,9 +14,6 @@ cd "$(dirname "$0")/.."
 # Tests whose feature is not on main yet (each names what it waits for). They are skipped, loudly; remove an entry
 # as soon as its feature lands.
 pending=(
-  # dial answers nothing through a private tunnel on the host too (tests/forward_private.rs is ignored on main:
-  # the engine does not half-close agent legs / dial streams yet).
-  "emulated_private_forward_is_reachable_with_dial_only"
 )
 skip_args=()
 for t in ${pending[@]+"${pending[@]}"}; do
