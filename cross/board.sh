@@ -15,38 +15,59 @@ cd "$(dirname "$0")/.."
 usage() { echo "usage: $0 BOARD|--all   (boards: $(board_names | tr '\n' ' '))" >&2; exit 2; }
 board_names() { for f in boards/*/board.env; do basename "$(dirname "$f")"; done; }
 
-# render FILE BOARD ROLE BIN: the template with @BOARD@, @ROLE@ and @BIN@ filled in, on stdout.
-render() { sed -e "s|@BOARD@|$2|g" -e "s|@ROLE@|$3|g" -e "s|@BIN@|$4|g" "$1"; }
+# render FILE BIN: the template with the board profile filled in, on stdout: @BOARD@, @ROLE@, @FS_ROOT@, @BIN@,
+# @LABEL_ARGS@ (LABELS as `--label k=v` flags) and @LABEL_LIST@ (LABELS as UCI `list label` lines).
+render() {
+  local text l label_args="" label_list=""
+  for l in $LABELS; do
+    label_args+="${label_args:+ }--label $l"
+    label_list+="${label_list:+$'\n'}"$'\t'"list label '$l'"
+  done
+  text=$(<"$1")
+  # Quoted replacements: bash 5.2 would otherwise expand `&` in them to the match.
+  text=${text//@BOARD@/"$BOARD"} text=${text//@ROLE@/"$ROLE"} text=${text//@FS_ROOT@/"$FS_ROOT"}
+  text=${text//@BIN@/"$2"} text=${text//@LABEL_ARGS@/"$label_args"} text=${text//@LABEL_LIST@/"$label_list"}
+  printf '%s\n' "$text"
+}
 
-# stage_systemd ROOT BOARD ROLE: Raspberry Pi OS layout (admin-installed, so /usr/local and /etc).
+# stage_systemd ROOT: Raspberry Pi OS layout (admin-installed, so /usr/local and /etc).
 stage_systemd() {
-  local root=$1 board=$2 role=$3 c=boards/common
-  install -D -m 0755 "dist/rstream-$board" "$root/usr/local/bin/rstream"
-  render $c/systemd/rstream.service "$board" "$role" /usr/local/bin/rstream |
+  local root=$1 c=boards/common
+  install -D -m 0755 "dist/rstream-$BOARD" "$root/usr/local/bin/rstream"
+  render $c/systemd/rstream.service /usr/local/bin/rstream |
     install -D -m 0644 /dev/stdin "$root/etc/systemd/system/rstream.service"
+  # The unit's StateDirectory makes /var/lib/rstream writable; a WebDAV root elsewhere needs ReadWritePaths, which
+  # systemd cannot take from a variable: ship it as a drop-in the admin edits along with RSTREAM_FS_ROOT.
+  case "$FS_ROOT/" in
+    /var/lib/rstream/*) ;;
+    *) printf '%s\n' "# WebDAV root from boards/$BOARD/board.env (FS_ROOT); keep it equal to RSTREAM_FS_ROOT in" \
+         "# /etc/default/rstream (systemd does not expand variables in ReadWritePaths=)." \
+         "[Service]" "ReadWritePaths=$FS_ROOT" |
+         install -D -m 0644 /dev/stdin "$root/etc/systemd/system/rstream.service.d/fs-root.conf" ;;
+  esac
   install -D -m 0644 $c/systemd/rstream.sysusers "$root/etc/sysusers.d/rstream.conf"
-  render $c/systemd/rstream.default "$board" "$role" /usr/local/bin/rstream |
-    install -D -m 0644 /dev/stdin "$root/etc/default/rstream"
+  render $c/systemd/rstream.default /usr/local/bin/rstream | install -D -m 0644 /dev/stdin "$root/etc/default/rstream"
   install -D -m 0644 $c/config.yaml.example "$root/etc/rstream/config.yaml.example"
 }
 
-# stage_procd ROOT BOARD ROLE: OpenWrt layout (init script, UCI defaults, first-boot user creation).
+# stage_procd ROOT: OpenWrt layout (init script, UCI defaults, first-boot user creation).
 stage_procd() {
-  local root=$1 board=$2 role=$3 c=boards/common
-  install -D -m 0755 "dist/rstream-$board" "$root/usr/bin/rstream"
-  render $c/openwrt/rstream.init "$board" "$role" /usr/bin/rstream | install -D -m 0755 /dev/stdin "$root/etc/init.d/rstream"
-  render $c/openwrt/rstream.config "$board" "$role" /usr/bin/rstream |
-    install -D -m 0600 /dev/stdin "$root/etc/config/rstream"
-  install -D -m 0755 $c/openwrt/rstream.uci-defaults "$root/etc/uci-defaults/90-rstream"
+  local root=$1 c=boards/common
+  install -D -m 0755 "dist/rstream-$BOARD" "$root/usr/bin/rstream"
+  render $c/openwrt/rstream.init /usr/bin/rstream | install -D -m 0755 /dev/stdin "$root/etc/init.d/rstream"
+  render $c/openwrt/rstream.config /usr/bin/rstream | install -D -m 0600 /dev/stdin "$root/etc/config/rstream"
+  render $c/openwrt/rstream.uci-defaults /usr/bin/rstream |
+    install -D -m 0755 /dev/stdin "$root/etc/uci-defaults/90-rstream"
   install -D -m 0644 $c/config.yaml.example "$root/etc/rstream/config.yaml.example"
 }
 
 build_board() {
   local board=$1 env="boards/$1/board.env"
   [ -f "$env" ] || { echo "error: no board profile $env" >&2; usage; }
-  local TARGET="" FEATURES="" RUSTFLAGS="" SERVICE="" ROLE="" QEMU=""
+  local BOARD=$board TARGET="" FEATURES="" RUSTFLAGS="" SERVICE="" ROLE="" LABELS="" FS_ROOT="" QEMU=""
   # shellcheck disable=SC1090
   . "$env"
+  [ -n "$ROLE" ] && [ -n "$FS_ROOT" ] || { echo "error: $env: ROLE and FS_ROOT are required" >&2; exit 1; }
   local size_args=()
   [ "${SIZE:-0}" = 1 ] && size_args=(--mode size)
   local start=$SECONDS
@@ -63,8 +84,8 @@ build_board() {
   local root="dist/rstream-$board.root"
   rm -rf "$root"
   case "$SERVICE" in
-    systemd) stage_systemd "$root" "$board" "$ROLE" ;;
-    procd) stage_procd "$root" "$board" "$ROLE" ;;
+    systemd) stage_systemd "$root" ;;
+    procd) stage_procd "$root" ;;
     *) echo "error: $env: SERVICE must be systemd or procd, not '$SERVICE'" >&2; exit 1 ;;
   esac
   ./cross/check-services.sh "$root" "$SERVICE" "$board"
