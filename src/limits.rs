@@ -141,6 +141,14 @@ pub const MAX_PENDING_LEGS_PER_TUNNEL: usize = 256;
 /// 100 KiB); further `ProxyConnReq`s are refused with 503 instead of queued.
 pub const MAX_AGENT_STREAMS: usize = 128;
 
+/// Proxy legs the agent keeps handshaken ahead of time during a burst of streams (see `agent::leg_pool`); each
+/// idle one holds a TLS session (about 66 KiB: two record buffers and two pipes).
+pub const LEG_POOL_SIZE: usize = 4;
+/// How long a pre-dialed leg waits for a stream before it is closed; also the gap between two streams that
+/// still counts as a burst. Well below [`FIRST_MESSAGE_TIMEOUT`], after which an engine drops a silent
+/// connection.
+pub const LEG_POOL_MAX_IDLE: Duration = Duration::from_secs(3);
+
 /// First reconnect delay after a lost control channel.
 pub const RECONNECT_INITIAL: Duration = Duration::from_millis(250);
 /// Upper bound of the reconnect backoff.
@@ -177,7 +185,7 @@ pub const MCP_REGISTRY_MAX_LEN: u64 = 1024 * 1024;
 
 /// Connections open at once on one engine (all protocols); beyond it new connections are closed at accept.
 pub const MAX_ENGINE_CONNECTIONS: usize = 16_384;
-/// Deadline for a client's TLS handshake with the engine.
+/// Deadline for a client's TLS handshake with the engine (and with a `webtty server --listen` serving TLS).
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest tunnel name (it is also a DNS label of the published host).
 pub const MAX_TUNNEL_NAME_LEN: usize = 63;

@@ -243,3 +243,56 @@ fn agents_without_named_tunnels_are_refused() {
     let error = smol::block_on(Agent::new(endpoint, vec![TunnelProperties::default()], Greeter).run());
     assert!(error.to_string().contains("needs a name"), "{error}");
 }
+
+/// Polls `probe` every 10 ms until it holds, or panics after 10 s naming `what`.
+async fn eventually(what: &str, mut probe: impl AsyncFnMut() -> bool) {
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while !probe().await {
+        assert!(std::time::Instant::now() < end, "timed out waiting for: {what}");
+        async_io::Timer::after(Duration::from_millis(10)).await;
+    }
+}
+
+#[test]
+fn a_lone_stream_dials_once_and_a_burst_is_served_from_pre_dialed_legs() {
+    smol::block_on(async {
+        let engine = FakeEngine::start();
+        let pool = LegPool::new(std::sync::Arc::new(engine.endpoint.clone()));
+        let _first = pool.take().await.unwrap();
+        let _c1 = engine.next_conn().await;
+        assert_eq!(pool.idle_len(), 0, "a lone stream must not pre-dial");
+        // The second stream of a burst dials for itself and starts one pre-dial.
+        let _second = pool.take().await.unwrap();
+        let (mut c2, mut c3) = (engine.next_conn().await, engine.next_conn().await);
+        eventually("a pre-dialed leg in the pool", async || pool.idle_len() == 1).await;
+        // The third takes it, with no handshake on its path: its byte arrives on an already accepted connection.
+        let mut third = pool.take().await.unwrap();
+        third.write_all(b"x").await.unwrap();
+        let (mut got2, mut got3) = ([0u8; 1], [0u8; 1]);
+        let arrived = futures_lite::future::or(c2.read_exact(&mut got2), c3.read_exact(&mut got3)).await;
+        arrived.unwrap();
+        assert!(got2 == *b"x" || got3 == *b"x");
+    })
+}
+
+#[test]
+fn a_pooled_leg_the_engine_closed_is_skipped() {
+    smol::block_on(async {
+        let engine = FakeEngine::start();
+        let pool = LegPool::new(std::sync::Arc::new(engine.endpoint.clone()));
+        let mut doomed = engine.endpoint.connect(ALPN_RSTRM).await.unwrap();
+        let server_side = engine.next_conn().await;
+        assert!(crate::agent::leg_pool::is_open(&mut doomed).await, "a fresh leg reads as open");
+        drop(server_side);
+        eventually("the closed leg to read as closed", async || !crate::agent::leg_pool::is_open(&mut doomed).await)
+            .await;
+        pool.put(doomed);
+        let mut fresh = pool.take().await.unwrap();
+        let mut server_side = engine.next_conn().await;
+        fresh.write_all(b"y").await.unwrap();
+        let mut got = [0u8; 1];
+        server_side.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"y");
+        assert_eq!(pool.idle_len(), 0);
+    })
+}

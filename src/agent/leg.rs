@@ -2,17 +2,21 @@
 //!
 //! The token of a leg is not the context token but the stream's one-time `secret` from its `ProxyConnReq`.
 //! `zero_rtt` is set, as upstream does by default: the engine sends no `ProxyRsp`, raw bytes follow at once.
+//! The connection itself comes from the [`LegPool`], handshaken ahead of time when streams arrive in bursts.
 
 use std::io;
+use std::sync::Arc;
 
 use super::handler::StreamInfo;
+use super::leg_pool::LegPool;
 use crate::proto::frame::write_frame;
-use crate::proto::rstream::{message::Payload, ClientDetails, Message, ProxyReq, ALPN_RSTRM};
-use crate::transport::{EngineEndpoint, TlsStream};
+use crate::proto::rstream::{message::Payload, ClientDetails, Message, ProxyReq};
+use crate::transport::TlsStream;
 
-/// Dials the engine and claims stream `info.stream_id` with `secret`; returns the raw byte stream.
-pub(crate) async fn open_leg(endpoint: &EngineEndpoint, info: &StreamInfo, secret: String) -> io::Result<TlsStream> {
-    let mut tls = endpoint.connect(ALPN_RSTRM).await?;
+/// Takes an engine connection from `legs` and claims stream `info.stream_id` with `secret` on it; returns the
+/// raw byte stream.
+pub(crate) async fn open_leg(legs: &Arc<LegPool>, info: &StreamInfo, secret: String) -> io::Result<TlsStream> {
+    let mut tls = legs.take().await?;
     let req = ProxyReq {
         client_details: Some(ClientDetails::this_binary(secret)),
         stream_id: info.stream_id.clone(),

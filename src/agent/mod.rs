@@ -7,7 +7,7 @@
 //! wait is bounded by `crate::limits`.
 //!
 //! - [`session`]: one control-channel lifetime (open, register, serve, heartbeats);
-//! - [`leg`]: the per-stream `ProxyReq` connection;
+//! - [`leg`]: the per-stream `ProxyReq` connection; [`leg_pool`]: legs handshaken ahead of time in bursts;
 //! - [`handler`]: the seam applications plug into ([`TcpTarget`] for `forward`, the WebTTY server);
 //! - [`events`]: what the agent reports (`forward` prints it); [`status`]: `forward`'s status block;
 //! - [`backoff`]: reconnect delays.
@@ -16,6 +16,7 @@ mod backoff;
 mod events;
 mod handler;
 mod leg;
+mod leg_pool;
 mod session;
 pub mod status;
 mod supervisor;

@@ -21,6 +21,7 @@ use futures_lite::FutureExt;
 use super::events::{AgentEvent, EventSink};
 use super::handler::{StreamHandler, StreamInfo};
 use super::leg::open_leg;
+use super::leg_pool::LegPool;
 use super::AgentError;
 use crate::limits::{
     CONTROL_QUEUE_DEPTH, FIRST_MESSAGE_TIMEOUT, HEARTBEAT_DEAD_AFTER, HEARTBEAT_INTERVAL, MAX_AGENT_STREAMS,
@@ -37,6 +38,7 @@ use crate::transport::{payload_name, with_deadline, EngineEndpoint, TlsStream};
 /// Everything one session needs; owned by the supervisor and shared with stream tasks.
 pub(crate) struct Session<H> {
     pub endpoint: Arc<EngineEndpoint>,
+    pub legs: Arc<LegPool>,
     pub tunnels: Arc<Vec<TunnelProperties>>,
     pub handler: Arc<H>,
     pub events: EventSink,
@@ -217,10 +219,10 @@ impl<H: StreamHandler> Session<H> {
             source_ip,
         };
         let secret = opt_str(&req.secret).unwrap_or("").to_owned();
-        let (endpoint, handler, events) = (self.endpoint.clone(), self.handler.clone(), self.events.clone());
+        let (legs, handler, events) = (self.legs.clone(), self.handler.clone(), self.events.clone());
         smol::spawn(async move {
             let _permit = permit;
-            let leg = with_deadline(PROXY_LEG_DEADLINE, "dialing the proxy leg", open_leg(&endpoint, &info, secret));
+            let leg = with_deadline(PROXY_LEG_DEADLINE, "dialing the proxy leg", open_leg(&legs, &info, secret));
             match leg.await {
                 Ok(stream) => handler.handle(stream, info).await,
                 Err(e) => log_warn!("stream {}: {e}", info.stream_id),

@@ -1,7 +1,7 @@
 //! The agent's outer loop: run a session, and when it ends, wait (backoff) and run another.
 //!
-//! Refusals that retrying cannot fix — the engine rejecting the token (401) or its permissions (403) — stop
-//! the agent at once. Everything else (engine unreachable, restarted, name taken by a dying predecessor) is
+//! Refusals that retrying cannot fix — the engine rejecting the token (401) or its permissions (403), or a
+//! tunnel's properties (400) — stop the agent at once. Everything else (engine unreachable, restarted, name taken by a dying predecessor) is
 //! retried until the agent is dropped, unless [`Retry::enabled`] is false.
 
 use std::fmt;
@@ -14,6 +14,7 @@ use async_lock::Semaphore;
 use super::backoff::Backoff;
 use super::events::{ignore_events, EventSink};
 use super::handler::StreamHandler;
+use super::leg_pool::LegPool;
 use super::session::Session;
 use crate::limits::{MAX_AGENT_STREAMS, MAX_TUNNELS_PER_CLIENT};
 use crate::proto::rstream::{opt_str, Error as WireError, TunnelProperties};
@@ -40,11 +41,13 @@ pub enum AgentError {
 }
 
 impl AgentError {
-    /// Whether retrying cannot help: a bad configuration, or the token refused (401) or not allowed (403).
+    /// Whether retrying cannot help: a bad configuration, the token refused (401) or not allowed (403), or a
+    /// tunnel the engine will never accept as asked (400).
     pub fn is_permanent(&self) -> bool {
         match self {
             AgentError::Config(_) => true,
-            AgentError::Refused(e) | AgentError::TunnelRefused { error: e, .. } => matches!(e.code, 401 | 403),
+            AgentError::Refused(e) => matches!(e.code, 401 | 403),
+            AgentError::TunnelRefused { error: e, .. } => matches!(e.code, 400 | 401 | 403),
             AgentError::Connect(_) | AgentError::Lost(_) => false,
         }
     }
@@ -116,6 +119,7 @@ impl<H: StreamHandler> Agent<H> {
             return e;
         }
         let session = Session {
+            legs: LegPool::new(self.endpoint.clone()),
             endpoint: self.endpoint,
             tunnels: Arc::new(self.tunnels),
             handler: self.handler,
