@@ -3,7 +3,8 @@
 //! Builds the tunnel properties from the flags (published tunnels default to HTTP/1.1, as upstream's local
 //! tunnels do), runs an [`Agent`] with a [`TcpTarget`] handler, and prints the status block on every change plus
 //! one line per stream. Exits only on a permanent refusal (bad token, no permission) or, with `--no-retry`, on
-//! the first failure.
+//! the first failure. The self-hosted engine publishes HTTP only: it refuses a published `--tls`/`--tcp` tunnel
+//! with the reason (they work with `--no-publish`); managed rstream engines may publish them.
 
 use argh::FromArgs;
 
@@ -45,10 +46,10 @@ pub struct ForwardCommand {
     /// an HTTP tunnel (default when published)
     #[argh(switch)]
     pub http: bool,
-    /// a TLS passthrough tunnel
+    /// a TLS passthrough tunnel (the self-hosted engine: with --no-publish only)
     #[argh(switch)]
     pub tls: bool,
-    /// raw TCP tunnel
+    /// raw TCP tunnel (the self-hosted engine: with --no-publish only)
     #[argh(switch)]
     pub tcp: bool,
     /// output: text or json (one JSON object per line)

@@ -2,6 +2,8 @@
 //!
 //! One mutex guards everything; no lock is held across an `.await`. Invariants:
 //! - a tunnel name is unique per engine (case-insensitive, it is also a DNS label);
+//! - a published tunnel carries HTTP (protocol unset, `http` or `webtty`): the public side only serves
+//!   TLS-terminated HTTP, so a published `tls`/`tcp` tunnel is refused (400) rather than accepted and unreachable;
 //! - every tunnel belongs to one live client; when the client leaves, all its tunnels leave at once and their
 //!   pending streams fail immediately (their delivery channels close);
 //! - a pending stream is claimed at most once, by the holder of its one-time secret (constant-time compare).
@@ -19,8 +21,8 @@ use super::splice::BoxedStream;
 use crate::limits::{MAX_PENDING_LEGS_PER_TUNNEL, MAX_TUNNELS_PER_CLIENT, MAX_TUNNEL_NAME_LEN};
 use crate::proto::rstream::message::Payload;
 use crate::proto::rstream::{
-    some_str, BoolValue, ClientDetails, CloseTunnelRsp, Error as ProtoError, Message, ProxyConnReq, Timestamp,
-    TunnelProperties,
+    opt_str, published_protocol_refusal, some_str, BoolValue, ClientDetails, CloseTunnelRsp, Error as ProtoError,
+    Message, ProxyConnReq, Timestamp, TunnelProperties,
 };
 
 /// Sender side of a control channel's outgoing queue. Messages are boxed: a bounded channel allocates all its
@@ -163,6 +165,11 @@ impl TunnelRegistry {
         match props.r#type.as_ref().map(|t| t.value.as_str()) {
             None | Some("") | Some("bytestream") => props.r#type = some_str("bytestream"),
             Some(other) => return Err(err(400, format!("tunnel type {other:?} is not supported by this engine"))),
+        }
+        if props.is_published() {
+            if let Some(refusal) = published_protocol_refusal(opt_str(&props.protocol), "--no-publish") {
+                return Err(err(400, refusal));
+            }
         }
         let mut inner = self.lock();
         let client = inner.clients.get(client_id).ok_or_else(|| err(410, "control channel is closed"))?;
@@ -394,6 +401,31 @@ mod tests {
         assert_eq!(reg.open_tunnel("nobody", props("x"), host).unwrap_err().code, 410);
         let unnamed = reg.open_tunnel(&a, TunnelProperties::default(), host).unwrap();
         assert_eq!(unnamed.host, some_str(host(opt_id(&unnamed))));
+    }
+
+    #[test]
+    fn published_tunnels_must_speak_http_and_private_ones_may_carry_anything() {
+        let reg = TunnelRegistry::default();
+        let (a, _ra) = client(&reg);
+        let with = |name: &str, protocol: &str, publish: Option<bool>| TunnelProperties {
+            protocol: some_str(protocol),
+            publish: publish.map(Into::into),
+            ..props(name)
+        };
+        for (i, protocol) in ["tls", "tcp", "h2"].into_iter().enumerate() {
+            for publish in [None, Some(true)] {
+                let refused = reg.open_tunnel(&a, with(&format!("p{i}"), protocol, publish), host).unwrap_err();
+                assert_eq!(refused.code, 400);
+                let expected =
+                    format!("published tunnels on this engine are HTTP only; protocol {protocol:?} needs --no-publish");
+                assert_eq!(opt_str(&refused.message), Some(expected.as_str()));
+            }
+            assert!(reg.open_tunnel(&a, with(&format!("q{i}"), protocol, Some(false)), host).is_ok());
+        }
+        for (i, protocol) in ["http", "webtty", ""].into_iter().enumerate() {
+            assert!(reg.open_tunnel(&a, with(&format!("h{i}"), protocol, None), host).is_ok(), "{protocol:?}");
+        }
+        assert!(reg.find("p0").is_none(), "a refused tunnel is not registered");
     }
 
     #[test]

@@ -25,6 +25,7 @@ use super::local_tunnel_registry::{config_dir, matches, LocalTunnel, Registry, L
 use super::result::ToolOutput;
 use super::schema::{boolean, one_of, string, strings, ToolSpec};
 use crate::limits::{MCP_MAX_LOCAL_TUNNELS, MCP_TUNNEL_ONLINE_TIMEOUT};
+use crate::proto::rstream::published_protocol_refusal;
 
 /// Expose tool name.
 pub const EXPOSE: &str = "rstream_local_tunnel_expose";
@@ -60,8 +61,9 @@ pub fn specs() -> Vec<ToolSpec> {
                     "protocol",
                     one_of(
                         &PROTOCOLS,
-                        "http (default; same as http/1.1), tls (passthrough), tcp (needs publish), or bytestream \
-                         (raw private stream; needs publish=false).",
+                        "http (default; same as http/1.1; the only protocol published tunnels carry on this \
+                         engine), tls or tcp (private only: need publish=false), or bytestream (raw private stream; \
+                         needs publish=false).",
                     ),
                 ),
                 ("labels", strings("Extra tunnel labels, each key=value.")),
@@ -276,10 +278,11 @@ fn forward_spec(args: &Args) -> Result<ForwardSpec, ToolError> {
             )))
         }
     };
-    match (protocol, publish) {
-        ("tcp", false) => return Err(ToolError::new("protocol=tcp requires publish=true")),
-        ("bytestream", true) => return Err(ToolError::new("protocol=bytestream requires publish=false")),
-        _ => {}
+    if protocol == "bytestream" && publish {
+        return Err(ToolError::new("protocol=bytestream requires publish=false"));
+    }
+    if let Some(refusal) = publish.then(|| published_protocol_refusal(Some(protocol), "publish=false")).flatten() {
+        return Err(ToolError(refusal));
     }
     let mut labels = Vec::new();
     for label in args.str_list("labels")? {
@@ -335,10 +338,14 @@ mod tests {
         assert_eq!(err(json!({})), "missing required argument \"port\"");
         assert!(err(json!({"port": "70000"})).contains("between 1 and 65535"));
         assert!(err(json!({"port": "http"})).contains("whole number"));
-        assert_eq!(
-            err(json!({"port": "1", "protocol": "tcp", "publish": false})),
-            "protocol=tcp requires publish=true"
-        );
+        for protocol in ["tcp", "tls"] {
+            assert_eq!(
+                err(json!({"port": "1", "protocol": protocol})),
+                format!("published tunnels on this engine are HTTP only; protocol {protocol:?} needs publish=false")
+            );
+            let private = spec(json!({"port": "1", "protocol": protocol, "publish": false})).unwrap();
+            assert_eq!((private.protocol.as_str(), private.publish), (protocol, false));
+        }
         assert_eq!(err(json!({"port": "1", "protocol": "bytestream"})), "protocol=bytestream requires publish=false");
         assert!(err(json!({"port": "1", "protocol": "quic"})).contains("not supported"));
         assert!(err(json!({"port": "1", "name": "../etc"})).contains("argument \"name\""));

@@ -80,6 +80,29 @@ impl TunnelProperties {
     }
 }
 
+/// Protocols the engine in this crate serves on a published tunnel — all as TLS-terminated HTTP routed by host
+/// name; an unset protocol counts as `http`. Private tunnels may carry any protocol.
+pub const PUBLISHED_PROTOCOLS: [&str; 2] = ["http", "webtty"];
+
+/// Why a published tunnel of `protocol` cannot be served, ending with how to ask for a private one instead
+/// (`private_hint`: `--no-publish` for `forward`, `publish=false` for MCP); `None` when it can be published.
+///
+/// ```
+/// use rstream::proto::rstream::published_protocol_refusal;
+/// assert_eq!(published_protocol_refusal(Some("http"), "--no-publish"), None);
+/// assert_eq!(
+///     published_protocol_refusal(Some("tcp"), "--no-publish").unwrap(),
+///     "published tunnels on this engine are HTTP only; protocol \"tcp\" needs --no-publish"
+/// );
+/// ```
+pub fn published_protocol_refusal(protocol: Option<&str>, private_hint: &str) -> Option<String> {
+    match protocol.filter(|p| !p.is_empty()) {
+        None => None,
+        Some(p) if PUBLISHED_PROTOCOLS.contains(&p) => None,
+        Some(p) => Some(format!("published tunnels on this engine are HTTP only; protocol {p:?} needs {private_hint}")),
+    }
+}
+
 /// Opens a control channel; first message of an agent connection.
 #[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct OpenControlChannelReq {
