@@ -262,6 +262,10 @@ fn doctor_passes_on_a_healthy_setup_and_explains_broken_ones() {
     assert_eq!(tls["status"], "fail");
     assert!(tls["hint"].as_str().unwrap().contains("rstream engine serve"), "{tls:#}");
     for name in ["engine_clients", "engine_tunnels"] {
-        assert_eq!(check(&report, name)["status"], "skip");
+        let c = check(&report, name);
+        assert_eq!(c["status"], "fail", "{name}: an unreachable engine is a failure: {c:#}");
+        assert!(c["hint"].as_str().unwrap().starts_with("engine unreachable: start it"), "{name}: {c:#}");
     }
+    assert_eq!(check(&report, "clock")["status"], "skip");
+    assert_eq!(report["summary"]["fail"], 3, "tls, engine_clients, engine_tunnels: {report:#}");
 }

@@ -4,7 +4,9 @@
 //! `generatedAt`) and check names, in order: `config`, `context`, `token`, `control_plane_auth`, `project`,
 //! `engine_address`, `dns`, `tls`, `engine_clients`, `engine_tunnels`, `clock`. Every failing check carries a
 //! one-line `hint`; every network step has its own deadline, so a black-holed engine makes the report slow to
-//! fail, never hang. Checks that depend on a failed one are `skip`ped with the reason.
+//! fail, never hang. An unreachable engine (DNS or TLS failed) fails `engine_clients` and `engine_tunnels` too,
+//! with a hint to start it or fix its address; other checks that depend on a failed one are `skip`ped with the
+//! reason.
 
 mod cert;
 mod local;

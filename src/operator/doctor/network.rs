@@ -25,10 +25,7 @@ pub async fn check_engine(ctx: &ResolvedContext, checks: &mut Vec<Check>) {
             .detail("port", port),
     );
     if !check_dns(&host, port, checks).await || !check_tls(ctx, checks).await {
-        for name in ["engine_clients", "engine_tunnels", "clock"] {
-            checks.push(Check::skip(name, "engine not reachable"));
-        }
-        return;
+        return unreachable(ctx, checks);
     }
     let api = match EngineApi::from_context(ctx) {
         Ok(api) => api,
@@ -41,6 +38,20 @@ pub async fn check_engine(ctx: &ResolvedContext, checks: &mut Vec<Check>) {
     };
     check_inventory(&api, checks).await;
     check_clock(&api, checks).await;
+}
+
+/// The engine could not be reached (DNS or TLS failed): its inventory is unknown, which is a failure in itself;
+/// only `clock`, a comparison with the engine, is skipped.
+fn unreachable(ctx: &ResolvedContext, checks: &mut Vec<Check>) {
+    let hint = format!(
+        "engine unreachable: start it (`rstream engine serve`) or check the engine address {:?} \
+         (`rstream context show`)",
+        ctx.engine
+    );
+    for name in ["engine_clients", "engine_tunnels"] {
+        checks.push(Check::fail(name, "engine not reachable: cannot list its inventory", &hint));
+    }
+    checks.push(Check::skip("clock", "engine not reachable"));
 }
 
 async fn check_dns(host: &str, port: u16, checks: &mut Vec<Check>) -> bool {
