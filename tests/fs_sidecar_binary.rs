@@ -1,6 +1,6 @@
 //! The WebDAV sidecar of the real binary (`rstream webtty server --listen … --fs-root`), driven by our own CLI,
 //! raw sockets and an independent client (rclone): big transfers keep the server's memory flat, an interrupted
-//! upload changes nothing, hostile paths never reach outside the root.
+//! or oversize (`--fs-max-upload-size`) upload changes nothing, hostile paths never reach outside the root.
 
 #![cfg(all(feature = "device", feature = "operator"))]
 
@@ -89,6 +89,82 @@ fn an_interrupted_upload_leaves_the_previous_file_and_no_temp_file() {
 
 fn root_has_temp(root: &Path) -> bool {
     std::fs::read_dir(root).unwrap().filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+}
+
+/// Sends an authorized `PUT /fs/<path>` with `headers` (each ending in CRLF) and the raw `body` bytes (already
+/// framed as the headers say) on a keep-alive connection; returns the status and the response body.
+fn raw_put(server: &LocalServer, path: &str, headers: &str, body: &[u8]) -> (u16, String) {
+    let mut tcp = std::net::TcpStream::connect(&server.addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = format!("PUT /fs/{path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n{headers}\r\n", server.token);
+    tcp.write_all(head.as_bytes()).unwrap();
+    tcp.write_all(body).unwrap();
+    let mut resp = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = loop {
+        let n = tcp.read(&mut buf).expect("read the response");
+        assert!(n > 0, "connection closed before a response: {:?}", String::from_utf8_lossy(&resp));
+        resp.extend_from_slice(&buf[..n]);
+        if let Some(at) = resp.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&resp[..end]).into_owned();
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")))
+        .map_or(0, |(_, v)| v.trim().parse().unwrap());
+    while resp.len() < end + len {
+        let n = tcp.read(&mut buf).expect("read the response body");
+        assert!(n > 0, "response body cut short: {head}");
+        resp.extend_from_slice(&buf[..n]);
+    }
+    (status, String::from_utf8_lossy(&resp[end..end + len]).into_owned())
+}
+
+/// `body` as one chunk of at most `chunk` bytes after another, then the last chunk.
+fn chunked(body: &[u8], chunk: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for piece in body.chunks(chunk) {
+        out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        out.extend_from_slice(piece);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+#[test]
+fn uploads_over_fs_max_upload_size_are_413_and_leave_the_old_file_and_no_temp_file() {
+    const LIMIT: usize = 1000;
+    let root = TempDir::new("fsroot-limit");
+    std::fs::write(root.join("doc.txt"), "version 1\n").unwrap();
+    let server = LocalServer::start(&["--fs-root", root.0.to_str().unwrap(), "--fs-max-upload-size", "1000"]);
+    let big = vec![b'x'; LIMIT + 1];
+
+    // Declared too large: refused before a byte of the body is taken, with the limit in the message.
+    let (status, body) = raw_put(&server, "doc.txt", &format!("Content-Length: {}\r\n", big.len()), &big);
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("upload larger than the 1000-byte limit"), "{body}");
+    assert_eq!(std::fs::read_to_string(root.join("doc.txt")).unwrap(), "version 1\n");
+    assert!(!root_has_temp(&root.0), "a refused upload left a temp file");
+
+    // Chunked, so the size is only known on the way: refused once the limit is passed, the temp file removed.
+    let (status, body) = raw_put(&server, "doc.txt", "Transfer-Encoding: chunked\r\n", &chunked(&big, 300));
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(std::fs::read_to_string(root.join("doc.txt")).unwrap(), "version 1\n");
+    assert!(!root_has_temp(&root.0), "an oversize chunked upload left a temp file");
+
+    // Exactly at the limit, either way, is fine.
+    let exact = vec![b'y'; LIMIT];
+    let (status, body) = raw_put(&server, "doc.txt", &format!("Content-Length: {LIMIT}\r\n"), &exact);
+    assert_eq!(status, 204, "replacing an existing file: {body}");
+    assert!(std::fs::read(root.join("doc.txt")).unwrap() == exact);
+    let (status, body) = raw_put(&server, "new.txt", "Transfer-Encoding: chunked\r\n", &chunked(&exact, 300));
+    assert_eq!(status, 201, "creating a file: {body}");
+    assert!(std::fs::read(root.join("new.txt")).unwrap() == exact);
+    assert!(!root_has_temp(&root.0));
 }
 
 /// Sends a raw request line (the path exactly as given) and returns the status code.
