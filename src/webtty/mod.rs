@@ -2,11 +2,11 @@
 //!
 //! Wire: each WebTTY protobuf message ([`crate::proto::webtty`]) is one binary WebSocket message ([`wire`]).
 //!
-//! Server side (feature `device`): [`server`] answers HTTP connections (local TCP or tunnel streams) and
-//! upgrades them after [`gate`] (bearer token, origin); [`session`] drives one session's protocol under the
-//! server-wide [`policy`] (session slots, maximum duration, shutdown), [`process`]
-//! spawns the child (pipes or PTY) and ends its whole process group, `pump` moves output with backpressure;
-//! [`labels`] lists what the server advertises in tunnel inventory.
+//! Server side (feature `device`): [`server`] answers HTTP connections (local TCP, TLS with `tls_listen` when
+//! the build has feature `engine`, or tunnel streams) and upgrades them after [`gate`] (bearer token, origin);
+//! [`session`] drives one session's protocol under the server-wide [`policy`] (session slots, maximum duration,
+//! shutdown), [`process`] spawns the child (pipes or PTY) and ends its whole process group, `pump` moves output
+//! with backpressure; [`labels`] lists what the server advertises in tunnel inventory.
 //!
 //! Client side (feature `operator`): [`client`] — `exec` (capture output) and the interactive terminal.
 //! Only [`sys`] contains `unsafe` code (PTYs, process groups, terminal modes, signals).
@@ -39,6 +39,8 @@ pub mod server;
 pub mod session;
 #[cfg(all(test, feature = "device", feature = "operator"))]
 mod session_tests;
+#[cfg(all(feature = "device", feature = "engine"))]
+pub mod tls_listen;
 
 /// Runs `fut` with a deadline: `None` if `limit` passes first.
 pub async fn timeout<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<T> {

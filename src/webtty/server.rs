@@ -1,16 +1,19 @@
 //! The WebTTY server's HTTP face: one [`WebttyServer`] serves every incoming byte stream the same way —
-//! a TCP connection in local `--listen` mode ([`serve_listener`]), or a proxied tunnel stream in `--rstream`
-//! mode (it is the agent's [`StreamHandler`]).
+//! a TCP connection in local `--listen` mode ([`serve_listener`], plain with [`PlainTcp`] or TLS with
+//! `tls_listen::TlsHandshake` in builds with feature `engine`), or a proxied tunnel stream in `--rstream` mode
+//! (it is the agent's [`StreamHandler`]).
 //!
 //! Per connection: HTTP/1.1 requests ([`crate::http::ServerConn`]) pass the [`AccessPolicy`] (bearer token,
 //! origin); `/fs` and `/fs/…` go to the WebDAV sidecar ([`WebDav`]) when one is configured; any other path is the
 //! terminal endpoint, where a WebSocket upgrade starts one WebTTY session ([`serve_session`]). A plain request
 //! there gets `426 Upgrade Required`.
 
+use std::future::Future;
+use std::io;
 use std::sync::Arc;
 
 use async_lock::Semaphore;
-use async_net::TcpListener;
+use async_net::{TcpListener, TcpStream};
 use async_tungstenite::tungstenite::protocol::Role;
 use async_tungstenite::WebSocketStream;
 use futures_lite::{future, AsyncRead, AsyncWrite};
@@ -102,15 +105,40 @@ where
     conn.respond(head, body.as_bytes()).await
 }
 
-/// Accepts TCP connections until `shutdown` fires, serving each on `ex`. At most
-/// [`limits::MAX_WEBTTY_CONNECTIONS`] connections are open at once; further clients wait in the kernel's
-/// accept queue.
-pub async fn serve_listener(
+/// How an accepted TCP connection becomes the byte stream HTTP is served over.
+pub trait Handshake: Clone + 'static {
+    /// The stream the server reads requests from.
+    type Stream: AsyncRead + AsyncWrite + Unpin + 'static;
+    /// `ws` or `wss`: how clients name the terminal endpoint.
+    const WS_SCHEME: &'static str;
+
+    /// Turns `tcp` into [`Self::Stream`]; runs on the connection's own task, so a slow peer delays only itself.
+    fn handshake(&self, tcp: TcpStream) -> impl Future<Output = io::Result<Self::Stream>>;
+}
+
+/// The TCP connection as it is (`ws://`, `http://`).
+#[derive(Clone, Copy, Debug)]
+pub struct PlainTcp;
+
+impl Handshake for PlainTcp {
+    type Stream = TcpStream;
+    const WS_SCHEME: &'static str = "ws";
+
+    fn handshake(&self, tcp: TcpStream) -> impl Future<Output = io::Result<TcpStream>> {
+        future::ready(Ok(tcp))
+    }
+}
+
+/// Accepts TCP connections until `shutdown` fires, running `handshake` on each and serving it on `ex`. At most
+/// [`limits::MAX_WEBTTY_CONNECTIONS`] connections (handshaking or served) are open at once; further clients wait
+/// in the kernel's accept queue.
+pub async fn serve_listener<H: Handshake>(
     listener: TcpListener,
+    handshake: H,
     server: Arc<WebttyServer>,
     ex: &smol::LocalExecutor<'_>,
     shutdown: Shutdown,
-) -> std::io::Result<()> {
+) -> io::Result<()> {
     let open = Arc::new(Semaphore::new(limits::MAX_WEBTTY_CONNECTIONS));
     loop {
         let permit = future::or(async { Some(open.acquire_arc().await) }, async {
@@ -137,8 +165,12 @@ pub async fn serve_listener(
         let _ = tcp.set_nodelay(true);
         log_debug!("webtty server: connection from {peer}");
         let server = server.clone();
+        let handshake = handshake.clone();
         ex.spawn(async move {
-            server.serve_connection(tcp).await;
+            match handshake.handshake(tcp).await {
+                Ok(stream) => server.serve_connection(stream).await,
+                Err(e) => log_debug!("webtty server: connection from {peer}: {e}"),
+            }
             drop(permit);
         })
         .detach();

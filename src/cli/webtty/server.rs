@@ -1,8 +1,9 @@
 //! `rstream webtty server`: run a WebTTY server: exec and PTY sessions over WebSocket, optional WebDAV
-//! sidecar at /fs. Local mode (`--listen`) serves TCP with a bearer token; `--rstream` registers a tunnel
-//! through the engine and serves every proxied stream the same way.
+//! sidecar at /fs. Local mode (`--listen`) serves TCP with a bearer token, or TLS 1.3 with `--tls-cert-file`
+//! and `--tls-key-file` (builds with feature `engine`); `--rstream` registers a tunnel through the engine and
+//! serves every proxied stream the same way.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,7 @@ use crate::webdav::{FsConfig, WebDav};
 use crate::webtty::gate::AccessPolicy;
 use crate::webtty::labels::{parse_user_label, server_labels, server_tunnel, ServerFeatures, FS_PATH};
 use crate::webtty::policy::{SessionPolicy, SessionSlots, Shutdown, ShutdownTrigger};
-use crate::webtty::server::{serve_listener, WebttyServer};
+use crate::webtty::server::{serve_listener, Handshake, PlainTcp, WebttyServer};
 use crate::webtty::sys::SignalPipe;
 
 /// run a WebTTY server: exec and PTY sessions over WebSocket, optional WebDAV sidecar at /fs
@@ -31,8 +32,12 @@ use crate::webtty::sys::SignalPipe;
     example = "rstream webtty server --rstream --name pi --label role=codex",
     example = "rstream webtty server --listen 127.0.0.1:8080 --auth-token-file ~/.webtty-token",
     example = "rstream webtty server --listen 127.0.0.1:8080 --allow-unauthenticated",
+    example = "rstream webtty server --listen 0.0.0.0:8443 --tls-cert-file cert.pem --tls-key-file key.pem \
+               --auth-token-file ~/.webtty-token --fs-root ~/shared",
     note = "Sessions run as this server's OS user, each in its own process group with a conservative \
-            environment; closing a session kills its group. Environment: RSTREAM_WEBTTY_AUTH_TOKEN."
+            environment; closing a session kills its group. With --tls-cert-file/--tls-key-file the listener \
+            speaks TLS 1.3 only (wss:// and https://…/fs on one port; use an ECDSA P-256 certificate for \
+            embedded clients); this needs a build with feature engine. Environment: RSTREAM_WEBTTY_AUTH_TOKEN."
 )]
 pub struct ServerCommand {
     /// local address to serve (default 127.0.0.1:8080; not with --rstream)
@@ -89,6 +94,12 @@ pub struct ServerCommand {
     /// largest upload through the sidecar in bytes (default 67108864; requires --fs-root)
     #[argh(option)]
     pub fs_max_upload_size: Option<u64>,
+    /// serve --listen over TLS 1.3 with this PEM certificate chain (requires --tls-key-file)
+    #[argh(option)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// the PEM private key of --tls-cert-file
+    #[argh(option)]
+    pub tls_key_file: Option<PathBuf>,
     /// concurrent sessions (default 32); further sessions are refused with an error
     #[argh(option, default = "limits::MAX_WEBTTY_SESSIONS")]
     pub max_sessions: usize,
@@ -103,7 +114,10 @@ impl ServerCommand {
             return self.run_rstream(server, grace);
         }
         let listen = self.listen.clone().unwrap_or_else(|| "127.0.0.1:8080".into());
-        run_local(&listen, server, grace)
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert), Some(key)) => run_local(&listen, server, tls_handshake(cert, key)?, grace),
+            _ => run_local(&listen, server, PlainTcp, grace),
+        }
     }
 
     /// Registers the tunnel through the engine of the current context and serves its streams until a signal
@@ -140,6 +154,15 @@ impl ServerCommand {
     fn build_server(&self) -> Result<WebttyServer, CliError> {
         if self.rstream && self.listen.is_some() {
             return Err(CliError::new("--listen and --rstream are mutually exclusive"));
+        }
+        match (&self.tls_cert_file, &self.tls_key_file, self.rstream) {
+            (None, None, _) | (Some(_), Some(_), false) => {}
+            (_, _, true) => {
+                return Err(CliError::new(
+                    "--tls-cert-file/--tls-key-file are for --listen servers; with --rstream the engine terminates TLS",
+                ))
+            }
+            _ => return Err(CliError::new("--tls-cert-file and --tls-key-file go together")),
         }
         if self.publish && self.no_publish {
             return Err(CliError::new("--publish and --no-publish are mutually exclusive"));
@@ -222,8 +245,26 @@ impl ServerCommand {
     }
 }
 
-/// Serves `listen` until SIGTERM/SIGINT/SIGHUP, then ends running sessions within `grace`.
-fn run_local(listen: &str, mut server: WebttyServer, grace: Duration) -> CliResult {
+/// Why `--tls-cert-file` cannot work in a build without rustls.
+#[cfg(not(feature = "engine"))]
+const NO_TLS_SERVER: &str =
+    "--tls-cert-file: this build has no TLS server; build with feature engine or put a TLS proxy in front";
+
+/// The TLS handshake of `--tls-cert-file`/`--tls-key-file`.
+#[cfg(feature = "engine")]
+fn tls_handshake(cert: &Path, key: &Path) -> Result<crate::webtty::tls_listen::TlsHandshake, CliError> {
+    crate::webtty::tls_listen::TlsHandshake::from_pem_files(cert, key).map_err(CliError::new)
+}
+
+/// No TLS server in this build: an error, whatever the files hold (never plain text instead).
+#[cfg(not(feature = "engine"))]
+fn tls_handshake(_cert: &Path, _key: &Path) -> Result<PlainTcp, CliError> {
+    Err(CliError::new(NO_TLS_SERVER))
+}
+
+/// Serves `listen` (each connection after `handshake`) until SIGTERM/SIGINT/SIGHUP, then ends running sessions
+/// within `grace`.
+fn run_local<H: Handshake>(listen: &str, mut server: WebttyServer, handshake: H, grace: Duration) -> CliResult {
     let (trigger, shutdown) = Shutdown::new();
     server.sessions.shutdown = shutdown.clone();
     let slots = server.sessions.slots.clone();
@@ -235,10 +276,10 @@ fn run_local(listen: &str, mut server: WebttyServer, grace: Duration) -> CliResu
             .await
             .map_err(|e| CliError::new(format!("listen on {listen:?}: {e}")))?;
         let addr = listener.local_addr().map_err(|e| CliError::new(format!("listen on {listen:?}: {e}")))?;
-        log_info!("webtty server listening on ws://{addr}/ ({auth})");
+        log_info!("webtty server listening on {}://{addr}/ ({auth})", H::WS_SCHEME);
         let signals = watch_signals(trigger)?;
         ex.spawn(signals).detach();
-        serve_listener(listener, server, &ex, shutdown).await.map_err(|e| CliError::new(e.to_string()))?;
+        serve_listener(listener, handshake, server, &ex, shutdown).await.map_err(|e| CliError::new(e.to_string()))?;
         drain_sessions(&slots, grace).await;
         Ok(0)
     }))
