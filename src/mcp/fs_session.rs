@@ -15,7 +15,7 @@ use super::operator_env::OperatorEnv;
 use super::tools_webtty::server_url;
 use crate::operator::fs_session;
 use crate::webdav::DavClient;
-use crate::webtty::client::BoxConn;
+use crate::webtty::client::{BoxConn, DirectTls};
 
 /// A WebDAV client on one connection to a sidecar.
 pub type FsClient = DavClient<BoxConn>;
@@ -40,7 +40,8 @@ pub struct FsSession {
 /// Connects to the sidecar of the server `url` names, refusing what its capabilities rule out.
 pub async fn open(env: &OperatorEnv, url: &str, fs_path: Option<&str>, access: Access) -> Result<FsSession, ToolError> {
     let url = server_url(url);
-    let session = fs_session::open(&url, fs_path, env.var("RSTREAM_WEBTTY_AUTH_TOKEN")).await.map_err(|e| {
+    let token = env.var("RSTREAM_WEBTTY_AUTH_TOKEN");
+    let session = fs_session::open(&url, fs_path, token, &DirectTls::default()).await.map_err(|e| {
         let hint = if e.0.contains("exec-only") { "; with MCP, use rstream_webtty_exec on it" } else { "" };
         ToolError(format!("{e}{hint}"))
     })?;
@@ -133,9 +134,9 @@ mod tests {
     }
 
     #[test]
-    fn tls_urls_are_refused_before_dialing() {
+    fn tls_urls_naming_an_ip_are_refused_before_dialing() {
         let env = OperatorEnv::default();
-        let err = smol::block_on(open(&env, "wss://example.com", None, Access::Read)).err().unwrap();
-        assert!(err.0.contains("not supported"), "{err}");
+        let err = smol::block_on(open(&env, "wss://192.0.2.1:8443", None, Access::Read)).err().unwrap();
+        assert!(err.0.contains("DNS names, not IP addresses"), "{err}");
     }
 }

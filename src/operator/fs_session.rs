@@ -3,20 +3,17 @@
 //!
 //! `rstrm://NAME` is looked up in the engine's inventory first: the server must be online and advertise `fs`
 //! (checked before any byte goes to the device), and its advertised `fs_path` is used unless overridden; the
-//! HTTP then runs over a private stream dialed through the engine. `http://`/`ws://` (and `https`/`wss`) reach a
-//! `--listen` server directly; there is no inventory to consult, so the sidecar's answer decides.
+//! HTTP then runs over a private stream dialed through the engine. `http://`/`ws://` reach a `--listen` server
+//! directly, `https://`/`wss://` one serving TLS (trusted through [`DirectTls`]: `--tls-ca-file`); there is no
+//! inventory to consult, so the sidecar's answer decides.
 
 use std::fmt;
-
-use async_net::TcpStream;
 
 use super::api::EngineApi;
 use super::inventory::{resolve_webtty, ServerInfo};
 use crate::config;
-use crate::limits::DIAL_TIMEOUT;
-use crate::transport::with_deadline;
 use crate::webdav::DavClient;
-use crate::webtty::client::BoxConn;
+use crate::webtty::client::{dial_direct, BoxConn, DirectTls};
 
 /// Default mount path of the sidecar.
 pub const DEFAULT_FS_PATH: &str = "/fs";
@@ -91,12 +88,13 @@ pub struct FsSession {
     pub fs_path: String,
     url: String,
     auth_token: Option<String>,
+    tls: DirectTls,
 }
 
 impl FsSession {
     /// A new connection to the same sidecar (for when the previous one cannot carry another request).
     pub async fn reopen(&self) -> Result<FsSession, FsOpenError> {
-        open(&self.url, Some(&self.fs_path), self.auth_token.as_deref()).await
+        open(&self.url, Some(&self.fs_path), self.auth_token.as_deref(), &self.tls).await
     }
 }
 
@@ -112,8 +110,14 @@ pub fn require_fs(server: &ServerInfo) -> Result<(), FsOpenError> {
     )))
 }
 
-/// Opens the sidecar of `url`; `fs_path` overrides the advertised path; `auth_token` is the local bearer token.
-pub async fn open(url: &str, fs_path: Option<&str>, auth_token: Option<&str>) -> Result<FsSession, FsOpenError> {
+/// Opens the sidecar of `url`; `fs_path` overrides the advertised path; `auth_token` is the local bearer token;
+/// `tls` says how to trust an `https://` server.
+pub async fn open(
+    url: &str,
+    fs_path: Option<&str>,
+    auth_token: Option<&str>,
+    tls: &DirectTls,
+) -> Result<FsSession, FsOpenError> {
     let (stream, host, server): (BoxConn, String, Option<ServerInfo>) = match FsTarget::parse(url)? {
         FsTarget::Tunnel(name) => {
             let ctx = config::resolve().map_err(|e| FsOpenError(e.to_string()))?;
@@ -123,19 +127,12 @@ pub async fn open(url: &str, fs_path: Option<&str>, auth_token: Option<&str>) ->
             let stream = api.endpoint().dial_tunnel(&server.tunnel_id).await.map_err(|e| FsOpenError(e.to_string()))?;
             (Box::new(stream), server.target.clone(), Some(server))
         }
-        FsTarget::Direct { tls: true, host, port } => {
-            return Err(FsOpenError(format!(
-                "https://{host}:{port}: TLS to --listen servers is not supported; use http:// on loopback or rstrm://"
-            )));
-        }
-        FsTarget::Direct { host, port, tls: false } => {
-            let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
-            let connect = TcpStream::connect(addr.as_str());
-            let tcp = with_deadline(DIAL_TIMEOUT, format_args!("connecting to {addr}"), connect)
+        FsTarget::Direct { host, port, tls: direct_tls } => {
+            let stream = dial_direct(&host, port, direct_tls.then_some(tls))
                 .await
-                .map_err(|e| FsOpenError(format!("cannot reach {addr}: {e}")))?;
-            let _ = tcp.set_nodelay(true);
-            (Box::new(tcp), addr, None)
+                .map_err(|e| FsOpenError(format!("cannot reach {url}: {e}")))?;
+            let authority = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+            (stream, authority, None)
         }
     };
     let fs_path = fs_path
@@ -146,7 +143,8 @@ pub async fn open(url: &str, fs_path: Option<&str>, auth_token: Option<&str>) ->
     if let Some(token) = auth_token {
         client = client.with_bearer_token(token.trim());
     }
-    Ok(FsSession { client, server, fs_path, url: url.to_owned(), auth_token: auth_token.map(str::to_owned) })
+    let auth_token = auth_token.map(str::to_owned);
+    Ok(FsSession { client, server, fs_path, url: url.to_owned(), auth_token, tls: tls.clone() })
 }
 
 #[cfg(test)]

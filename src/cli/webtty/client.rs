@@ -8,7 +8,7 @@ use super::auth_token;
 use super::exec::parse_env;
 use crate::cli::{CliError, CliResult};
 use crate::webtty::client::terminal::{run_terminal, TerminalEnd, TerminalRequest};
-use crate::webtty::client::ConnectOptions;
+use crate::webtty::client::{ConnectOptions, DirectTls};
 
 /// open an interactive terminal on a WebTTY server
 #[derive(FromArgs)]
@@ -18,6 +18,7 @@ use crate::webtty::client::ConnectOptions;
     example = "rstream webtty client --url rstrm://pi",
     example = "rstream webtty client --url ws://127.0.0.1:8080 --auth-token-file token -- htop",
     example = "rstream webtty client --url rstrm://pi -T -- journalctl -f",
+    example = "rstream webtty client --url wss://pi.lan:8443 --tls-ca-file ca.pem --auth-token-file token",
     note = "Without a command: the remote user's login shell on a PTY. The local terminal is put in raw mode and \
             restored on exit; window resizes are forwarded. Exits with the remote exit code."
 )]
@@ -49,10 +50,10 @@ pub struct ClientCommand {
     /// path of the exec endpoint on the server (default /)
     #[argh(option)]
     pub exec_path: Option<String>,
-    /// wss:// only: CA certificate file to trust (default: the current context's CA)
+    /// wss:// only: PEM file of the CA that signed the server's --tls-cert-file (default: the context's CA)
     #[argh(option)]
     pub tls_ca_file: Option<PathBuf>,
-    /// wss:// only: name to verify in the server certificate (default: the URL host)
+    /// wss:// only: DNS name to verify in the server certificate (default: the URL host; needed for IP URLs)
     #[argh(option)]
     pub tls_server_name: Option<String>,
     /// wss:// only: do not verify the server certificate (insecure)
@@ -83,9 +84,11 @@ impl ClientCommand {
         req.connect = ConnectOptions {
             auth_token: auth_token(self.auth_token_file.as_deref())?,
             exec_path: self.exec_path.clone(),
-            tls_ca_file: self.tls_ca_file.clone(),
-            tls_server_name: self.tls_server_name.clone(),
-            tls_insecure_skip_verify: self.tls_insecure_skip_verify,
+            tls: DirectTls {
+                ca_file: self.tls_ca_file.clone(),
+                server_name: self.tls_server_name.clone(),
+                insecure_skip_verify: self.tls_insecure_skip_verify,
+            },
         };
         match smol::block_on(run_terminal(&self.url, req)) {
             Ok(TerminalEnd::Exited(0)) => Ok(0),

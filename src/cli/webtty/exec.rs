@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::auth_token;
 use crate::cli::{output_or, CliError, CliResult, OutputFormat};
-use crate::webtty::client::{exec, ConnectOptions, ExecRequest, ExecResult};
+use crate::webtty::client::{exec, ConnectOptions, DirectTls, ExecRequest, ExecResult};
 
 /// run one command on a WebTTY server and capture stdout, stderr and the exit code
 #[derive(FromArgs)]
@@ -19,6 +19,7 @@ use crate::webtty::client::{exec, ConnectOptions, ExecRequest, ExecResult};
     example = "rstream webtty exec --url rstrm://pi -- uname -a",
     example = "echo hi | rstream webtty exec --url ws://127.0.0.1:8080 -o text -- cat",
     example = "rstream webtty exec --url rstrm://pi --timeout 10 -e LANG=C -w /tmp -- make test",
+    example = "rstream webtty exec --url wss://pi.lan:8443 --tls-ca-file ca.pem --auth-token-file token -- uptime",
     note = "Exits with the remote exit code (1..255), 124 when --timeout ended the session. stdin is forwarded \
             when it is not a terminal (unless --no-stdin). Environment: RSTREAM_WEBTTY_AUTH_TOKEN."
 )]
@@ -44,10 +45,10 @@ pub struct ExecCommand {
     /// path of the exec endpoint on the server (default: advertised, or /)
     #[argh(option)]
     pub exec_path: Option<String>,
-    /// wss:// only: CA certificate file to trust (default: the current context's CA)
+    /// wss:// only: PEM file of the CA that signed the server's --tls-cert-file (default: the context's CA)
     #[argh(option)]
     pub tls_ca_file: Option<PathBuf>,
-    /// wss:// only: name to verify in the server certificate (default: the URL host)
+    /// wss:// only: DNS name to verify in the server certificate (default: the URL host; needed for IP URLs)
     #[argh(option)]
     pub tls_server_name: Option<String>,
     /// wss:// only: do not verify the server certificate (insecure)
@@ -98,9 +99,11 @@ impl ExecCommand {
         req.connect = ConnectOptions {
             auth_token: auth_token(self.auth_token_file.as_deref())?,
             exec_path: self.exec_path.clone(),
-            tls_ca_file: self.tls_ca_file.clone(),
-            tls_server_name: self.tls_server_name.clone(),
-            tls_insecure_skip_verify: self.tls_insecure_skip_verify,
+            tls: DirectTls {
+                ca_file: self.tls_ca_file.clone(),
+                server_name: self.tls_server_name.clone(),
+                insecure_skip_verify: self.tls_insecure_skip_verify,
+            },
         };
         if !self.no_stdin && !std::io::stdin().is_terminal() {
             req.stdin = Some(Box::new(smol::Unblock::new(std::io::stdin())));

@@ -3,7 +3,7 @@
 //! Paths are relative to the server's `--fs-root`: `/` is that directory, not the device's filesystem root.
 //! Downloads to a local file are atomic (temp file + rename); transfers over 1 MiB show a meter on a terminal.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use argh::FromArgs;
 use futures_lite::AsyncWriteExt;
@@ -12,6 +12,7 @@ use crate::cli::progress::{MeteredReader, MeteredWriter, Progress};
 use crate::cli::{output_or, CliError, CliResult, OutputFormat};
 use crate::operator::fs_session::{self, FsSession};
 use crate::webdav::{DavEntry, EntryKind};
+use crate::webtty::client::DirectTls;
 
 /// files on a WebTTY server's WebDAV sidecar; paths are relative to the server's --fs-root
 #[derive(FromArgs)]
@@ -23,10 +24,11 @@ use crate::webdav::{DavEntry, EntryKind};
     example = "echo hello | rstream webtty fs --url rstrm://pi write /notes/hello.txt",
     example = "rstream webtty fs --url rstrm://pi download /logs/app.log - | tail",
     example = "rstream webtty fs --url http://127.0.0.1:8080 --auth-token-file token ls /",
+    example = "rstream webtty fs --url https://pi.lan:8443 --tls-ca-file ca.pem --auth-token-file token ls /",
     note = "The server must advertise the `fs` capability (`rstream webtty list`); exec-only servers are refused."
 )]
 pub struct FsCommand {
-    /// server: rstrm://NAME (through the engine), or http://HOST:PORT / ws://HOST:PORT for a --listen server
+    /// server: rstrm://NAME (through the engine), or http(s)://HOST:PORT / ws(s)://HOST:PORT for a --listen server
     #[argh(option)]
     pub url: String,
     /// sidecar path (default: advertised by the server, else /fs)
@@ -35,6 +37,15 @@ pub struct FsCommand {
     /// file with the bearer token of a --listen server (or RSTREAM_WEBTTY_AUTH_TOKEN)
     #[argh(option)]
     pub auth_token_file: Option<String>,
+    /// https:// only: PEM file of the CA that signed the server's --tls-cert-file (default: the context's CA)
+    #[argh(option)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// https:// only: DNS name to verify in the server certificate (default: the URL host; needed for IP URLs)
+    #[argh(option)]
+    pub tls_server_name: Option<String>,
+    /// https:// only: do not verify the server certificate (insecure)
+    #[argh(switch)]
+    pub tls_insecure_skip_verify: bool,
     #[argh(subcommand)]
     pub command: FsSub,
 }
@@ -157,8 +168,13 @@ impl FsCommand {
     /// Runs the selected filesystem command.
     pub fn run(self) -> CliResult {
         let token = super::auth_token(self.auth_token_file.as_deref().map(Path::new))?;
+        let tls = DirectTls {
+            ca_file: self.tls_ca_file.clone(),
+            server_name: self.tls_server_name.clone(),
+            insecure_skip_verify: self.tls_insecure_skip_verify,
+        };
         smol::block_on(async {
-            let session = fs_session::open(&self.url, self.fs_path.as_deref(), token.as_deref()).await?;
+            let session = fs_session::open(&self.url, self.fs_path.as_deref(), token.as_deref(), &tls).await?;
             run_sub(session, self.command).await
         })
     }

@@ -1,5 +1,6 @@
-//! Reaching a WebTTY server: dial the target (TCP, TLS, or a tunnel through the engine of the current context
-//! with a `StreamReq`), then run the WebSocket handshake over that stream with the bounded [`ws_config`].
+//! Reaching a WebTTY server: dial the target (TCP, TLS with [`DirectTls`], or a tunnel through the engine of the
+//! current context with a `StreamReq`), then run the WebSocket handshake over that stream with the bounded
+//! [`ws_config`]. [`dial_direct`] is shared with the filesystem client (`https://` sidecars).
 
 use std::path::PathBuf;
 
@@ -15,6 +16,7 @@ use super::super::wire::ws_config;
 use super::target::Target;
 use crate::config;
 use crate::limits;
+use crate::proto::rstream::ALPN_HTTP1;
 use crate::transport::{connect_tls, ClientTlsConfig, EngineEndpoint};
 
 /// Any byte stream a WebTTY client session can run over.
@@ -34,12 +36,76 @@ pub struct ConnectOptions {
     pub auth_token: Option<String>,
     /// Path joined onto the URL's path (`--exec-path`; default: the path the server advertises, or `/`).
     pub exec_path: Option<String>,
-    /// `wss://`: PEM file of the CA to trust (default: the current context's CA file).
-    pub tls_ca_file: Option<PathBuf>,
-    /// `wss://`: name to verify instead of the URL's host.
-    pub tls_server_name: Option<String>,
-    /// `wss://`: skip certificate verification (warns).
-    pub tls_insecure_skip_verify: bool,
+    /// Trust for `wss://` servers.
+    pub tls: DirectTls,
+}
+
+/// How to trust a server reached directly over TLS (`wss://`, `https://`: a `webtty server --listen` with
+/// `--tls-cert-file`), as opposed to through the engine. The certificate is always verified unless
+/// `insecure_skip_verify` says otherwise explicitly.
+#[derive(Clone, Debug, Default)]
+pub struct DirectTls {
+    /// PEM file of the CA that signed the server's certificate (`--tls-ca-file`; default: the current context's
+    /// CA file).
+    pub ca_file: Option<PathBuf>,
+    /// DNS name to verify instead of the URL's host (`--tls-server-name`).
+    pub server_name: Option<String>,
+    /// Skip certificate verification (`--tls-insecure-skip-verify`; warns).
+    pub insecure_skip_verify: bool,
+}
+
+impl DirectTls {
+    /// The client settings for `host`, decided before any byte is sent, and where the trusted CA came from.
+    fn client_config(&self, host: &str, port: u16) -> Result<(ClientTlsConfig, String), WebttyError> {
+        let server_name = self.server_name.clone().unwrap_or_else(|| host.to_string());
+        if self.insecure_skip_verify {
+            let config = ClientTlsConfig { server_name, ca_pem: None, insecure_skip_verify: true };
+            return Ok((config, "certificate not verified".into()));
+        }
+        if server_name.parse::<std::net::IpAddr>().is_ok() {
+            return Err(WebttyError::Connect(format!(
+                "TLS to {}: certificates are verified against DNS names, not IP addresses: use a DNS name of the \
+                 server's certificate in the URL (e.g. localhost:{port}) or pass --tls-server-name NAME",
+                authority(host, port)
+            )));
+        }
+        let (path, source) = match (&self.ca_file, config::resolve().ok().and_then(|ctx| ctx.ca_file)) {
+            (Some(path), _) => (path.clone(), "--tls-ca-file"),
+            (None, Some(path)) => (path, "the current context's CA file (the engine's; see --tls-ca-file)"),
+            (None, None) => {
+                return Err(WebttyError::Connect(format!(
+                    "TLS to {}: no CA to verify {server_name:?}: pass --tls-ca-file FILE (the CA that signed the \
+                     server's --tls-cert-file)",
+                    authority(host, port)
+                )))
+            }
+        };
+        let shown = path.display().to_string();
+        let ca_pem = std::fs::read(&path).map_err(|e| WebttyError::Connect(format!("{source} {shown:?}: {e}")))?;
+        let config = ClientTlsConfig { server_name, ca_pem: Some(ca_pem), insecure_skip_verify: false };
+        Ok((config, format!("trusting {source} {shown:?}")))
+    }
+}
+
+/// Opens the byte stream to a server reached directly: TCP to `host:port`, then TLS when `tls` is given
+/// (trust settled before dialing), each step within [`limits::DIAL_TIMEOUT`].
+pub async fn dial_direct(host: &str, port: u16, tls: Option<&DirectTls>) -> Result<BoxConn, WebttyError> {
+    let tls = tls.map(|t| t.client_config(host, port)).transpose()?;
+    let tcp = dial_tcp(host, port).await?;
+    let Some((config, trust)) = tls else { return Ok(Box::new(tcp)) };
+    let stream = connect_tls(tcp, &config, ALPN_HTTP1)
+        .await
+        .map_err(|e| WebttyError::Connect(format!("TLS to {}: {e} ({trust})", authority(host, port))))?;
+    Ok(Box::new(stream))
+}
+
+/// `host:port`, IPv6 in brackets.
+fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 /// Dials `target` and completes the WebSocket handshake, all within [`limits::DIAL_TIMEOUT`] per step.
@@ -70,7 +136,12 @@ pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<ClientWs,
                 404 => " (no WebTTY endpoint at this path: check --exec-path)",
                 _ => "",
             };
-            Err(WebttyError::Connect(format!("websocket handshake with {url} failed: HTTP {status}{hint}")))
+            // A short plain-text answer says more than the status (e.g. "this port serves TLS: use wss://").
+            let said = match response.body().as_deref().map(String::from_utf8_lossy) {
+                Some(text) if !text.trim().is_empty() && text.len() <= 200 => format!(": {}", text.trim()),
+                _ => String::new(),
+            };
+            Err(WebttyError::Connect(format!("websocket handshake with {url} failed: HTTP {status}{hint}{said}")))
         }
         Some(Err(e)) => Err(WebttyError::Connect(format!("websocket handshake with {url} failed: {e}"))),
     }
@@ -79,17 +150,7 @@ pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<ClientWs,
 /// Opens the byte stream under the WebSocket.
 async fn dial(target: &Target, opts: &ConnectOptions) -> Result<BoxConn, WebttyError> {
     match target {
-        Target::Direct { tls, host, port, .. } => {
-            let tcp = dial_tcp(host, *port).await?;
-            if !tls {
-                return Ok(Box::new(tcp));
-            }
-            let tls_config = tls_config(host, opts)?;
-            let stream = connect_tls(tcp, &tls_config, "http/1.1")
-                .await
-                .map_err(|e| WebttyError::Connect(format!("{}: TLS: {e}", target.display_url())))?;
-            Ok(Box::new(stream))
-        }
+        Target::Direct { tls, host, port, .. } => dial_direct(host, *port, tls.then_some(&opts.tls)).await,
         Target::Tunnel { name, .. } => {
             let fail = |e: &dyn std::fmt::Display| WebttyError::Connect(format!("rstrm://{name}: {e}"));
             let ctx = config::resolve().map_err(|e| fail(&e))?;
@@ -101,7 +162,7 @@ async fn dial(target: &Target, opts: &ConnectOptions) -> Result<BoxConn, WebttyE
 }
 
 async fn dial_tcp(host: &str, port: u16) -> Result<async_net::TcpStream, WebttyError> {
-    let addr = format!("{}:{port}", if host.contains(':') { format!("[{host}]") } else { host.to_string() });
+    let addr = authority(host, port);
     match timeout(limits::DIAL_TIMEOUT, async_net::TcpStream::connect(addr.as_str())).await {
         None => Err(WebttyError::Connect(format!("connect {addr}: timed out"))),
         Some(Err(e)) => Err(WebttyError::Connect(format!("connect {addr}: {e}"))),
@@ -110,21 +171,4 @@ async fn dial_tcp(host: &str, port: u16) -> Result<async_net::TcpStream, WebttyE
             Ok(tcp)
         }
     }
-}
-
-/// TLS settings for `wss://host`: `--tls-ca-file` or the context's CA, `--tls-server-name` or the host.
-fn tls_config(host: &str, opts: &ConnectOptions) -> Result<ClientTlsConfig, WebttyError> {
-    let ca_file = opts.tls_ca_file.clone().or_else(|| config::resolve().ok().and_then(|ctx| ctx.ca_file));
-    let ca_pem = match ca_file {
-        Some(path) => Some(
-            std::fs::read(&path)
-                .map_err(|e| WebttyError::Connect(format!("--tls-ca-file {:?}: {e}", path.display().to_string())))?,
-        ),
-        None => None,
-    };
-    Ok(ClientTlsConfig {
-        server_name: opts.tls_server_name.clone().unwrap_or_else(|| host.to_string()),
-        ca_pem,
-        insecure_skip_verify: opts.tls_insecure_skip_verify,
-    })
 }

@@ -16,7 +16,7 @@ mod resolve;
 pub mod target;
 pub mod terminal;
 
-pub use connect::{connect, BoxConn, ClientWs, Conn, ConnectOptions};
+pub use connect::{connect, dial_direct, BoxConn, ClientWs, Conn, ConnectOptions, DirectTls};
 pub use exec::{exec, exec_on, ExecRequest, ExecResult};
 pub use resolve::resolve;
 pub use target::Target;
