@@ -61,7 +61,7 @@ pub struct LocalServer {
     pub token: String,
     pub token_file: PathBuf,
     pub dir: TempDir,
-    /// Server stderr lines after the listening line.
+    /// Server stderr lines after the listening line (`listening on ws://…` or, with TLS, `wss://…`).
     pub log: mpsc::Receiver<String>,
 }
 
@@ -95,7 +95,8 @@ impl LocalServer {
         let addr = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = rx.recv_timeout(left).expect("server did not report its address");
-            if let Some(rest) = line.split("listening on ws://").nth(1) {
+            let url = line.split("listening on ").nth(1);
+            if let Some(rest) = url.and_then(|u| u.strip_prefix("ws://").or_else(|| u.strip_prefix("wss://"))) {
                 break rest.split('/').next().unwrap().to_string();
             }
         };
