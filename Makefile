@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build release test demo deps lint fmt clean
+.PHONY: all build release test demo deps lint fmt clean fuzz
 
 all: build
 
@@ -38,6 +38,12 @@ fmt:
 
 clean:
 	$(CARGO) clean
+
+## fuzz: every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each (default 60) from the seeds in fuzz/seeds; fails
+## on a crash (input kept in fuzz/artifacts/). Installs nightly and cargo-fuzz if missing. Not part of `test`.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./fuzz/run.sh
 
 ## ---- static musl images for boards (cross/, boards/; see README "Boards and image sizes") ----
 .PHONY: cross-deps board boards size test-cross rss

@@ -19,7 +19,7 @@ use crate::limits::MAX_WEBDAV_LOCK_OWNER_LEN;
 
 /// What a `lockinfo` body asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct LockInfo {
+pub struct LockInfo {
     /// Exclusive (else shared).
     pub exclusive: bool,
     /// The `<owner>` content as self-contained XML.
@@ -27,7 +27,7 @@ pub(crate) struct LockInfo {
 }
 
 /// Parses a `lockinfo` body (only write locks exist).
-pub(crate) fn parse_lockinfo(body: &[u8]) -> Result<LockInfo, DavError> {
+pub fn parse_lockinfo(body: &[u8]) -> Result<LockInfo, DavError> {
     let events = parse_all(body).map_err(|e| DavError::bad_request(e.to_string()))?;
     let roots = children(&events);
     let [(root, inside)] = roots.as_slice() else { return Err(DavError::bad_request("LOCK body has no root")) };

@@ -61,3 +61,12 @@ pub use error::DavError;
 pub use handler::{FsConfig, WebDav};
 #[cfg(feature = "device")]
 pub use path::{DavPath, FsRoot, TEMP_PREFIX};
+
+/// The request-body parsers (PROPFIND, PROPPATCH, LOCK), exported for the fuzz targets in `fuzz/`.
+#[cfg(feature = "device")]
+#[doc(hidden)]
+pub use {
+    locking::{parse_lockinfo, LockInfo},
+    propfind::{parse_propfind, PropRequest},
+    props::{parse_propertyupdate, PropOp},
+};

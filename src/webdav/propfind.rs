@@ -21,7 +21,7 @@ use crate::limits::COPY_BUF_LEN;
 
 /// What a PROPFIND asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum PropRequest {
+pub enum PropRequest {
     /// Every property with its value.
     All,
     /// Every property name, without values.
@@ -44,7 +44,7 @@ const LIVE: [&str; 9] = [
 ];
 
 /// Parses a PROPFIND body; an empty body means `allprop`.
-pub(crate) fn parse_propfind(body: &[u8]) -> Result<PropRequest, DavError> {
+pub fn parse_propfind(body: &[u8]) -> Result<PropRequest, DavError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(PropRequest::All);
     }

@@ -157,7 +157,7 @@ pub(crate) fn serialize(events: &[XmlEvent]) -> String {
 }
 
 /// Parses a `propertyupdate` body into its operations, in document order.
-pub(crate) fn parse_propertyupdate(body: &[u8]) -> Result<Vec<PropOp>, DavError> {
+pub fn parse_propertyupdate(body: &[u8]) -> Result<Vec<PropOp>, DavError> {
     let events = parse_all(body).map_err(|e| DavError::bad_request(e.to_string()))?;
     let roots = children(&events);
     let [(root, inside)] = roots.as_slice() else {
