@@ -22,6 +22,11 @@ pub const PIPE_LEN: usize = 16_384;
 pub const TLS_MAX_CERT_CHAIN_LEN: usize = 8192;
 /// Most certificates read from one CA file (each is a trust anchor tried in turn).
 pub const MAX_CA_CERTS: usize = 16;
+/// Engine certificate chains the TLS client remembers as verified (see `transport::verified_chains`).
+pub const VERIFIED_CHAIN_CACHE_LEN: usize = 4;
+/// How long a verified chain is trusted without checking its signatures again (the handshake signature is
+/// always checked); also how long after its `notAfter` an expiring certificate may still be accepted.
+pub const VERIFIED_CHAIN_TTL: Duration = Duration::from_secs(60);
 /// Stack of the one thread that runs all TLS client sessions (session state lives in heap-allocated tasks).
 pub const TLS_THREAD_STACK: usize = 1024 * 1024;
 /// Session start requests queued for the TLS thread before callers wait.

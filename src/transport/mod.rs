@@ -19,6 +19,8 @@ pub(crate) mod tls_client;
 mod tls_thread;
 #[cfg(feature = "client")]
 mod tls_verify;
+#[cfg(feature = "client")]
+mod verified_chains;
 
 pub use crate::deadline::with_deadline;
 #[cfg(feature = "client")]

@@ -16,6 +16,8 @@ const MIB: usize = 1 << 20;
 pub(crate) struct Pki {
     pub ca_pem: String,
     pub server: rustls::ServerConfig,
+    /// The chain the server presents (leaf, CA).
+    pub chain: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 pub(crate) fn pki(names: &[&str], expired: bool, alpn: &[&str]) -> Pki {
@@ -45,7 +47,7 @@ fn pki_with(names: &[&str], expired: bool, alpn: &[&str], version: &'static rust
         .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)
         .unwrap();
     server.alpn_protocols = alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
-    Pki { ca_pem: ca.pem(), server }
+    Pki { ca_pem: ca.pem(), server, chain: vec![leaf.der().clone(), ca.der().clone()] }
 }
 
 /// Accepts one TLS connection on 127.0.0.1 and runs `handler` on it.
@@ -249,5 +251,48 @@ fn second_ca_in_the_file_is_also_trusted() {
         let mut got = Vec::new();
         tls.read_to_end(&mut got).await.unwrap();
         server.await.unwrap();
+    });
+}
+
+/// A server that presents `chain` but signs its handshake with a fresh key that is not the leaf's.
+fn impostor(chain: Vec<rustls::pki_types::CertificateDer<'static>>) -> rustls::ServerConfig {
+    #[derive(Debug)]
+    struct Fixed(Arc<rustls::sign::CertifiedKey>);
+    impl rustls::server::ResolvesServerCert for Fixed {
+        fn resolve(&self, _: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+            Some(self.0.clone())
+        }
+    }
+    let provider = rustls::crypto::ring::default_provider();
+    let other_key = rcgen::KeyPair::generate().unwrap();
+    let key = provider
+        .key_provider
+        .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(other_key.serialize_der())))
+        .unwrap();
+    let certified = Arc::new(rustls::sign::CertifiedKey::new(chain, key));
+    let mut server = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(Fixed(certified)));
+    server.alpn_protocols = vec![b"rstrm/1".to_vec()];
+    server
+}
+
+#[test]
+fn a_remembered_chain_is_worth_nothing_without_the_leaf_key() {
+    let pki = pki(&["localhost"], false, &["rstrm/1"]);
+    let chain = pki.chain.clone();
+    let cfg = client_config(&pki.ca_pem, "localhost");
+    let (addr, genuine) = serve_one(pki.server, |tls| async move { Ok(tls) });
+    smol::block_on(async {
+        // The genuine engine: its chain verifies and is remembered.
+        let first = dial(addr, &cfg, "rstrm/1").await.unwrap();
+        let _genuine = genuine.await.unwrap();
+        drop(first);
+        // A copy of the same certificates without the private key must still be refused.
+        let (addr, _impostor) = serve_one(impostor(chain), |tls| async move { Ok(tls) });
+        let err = dial(addr, &cfg, "rstrm/1").await.expect_err("an impostor with a copied chain was accepted");
+        assert!(err.to_string().contains("handshake signature does not match its certificate"), "{err}");
     });
 }

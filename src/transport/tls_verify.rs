@@ -9,17 +9,23 @@
 //! - a clock that refuses to judge dates when the system time is obviously unset (a device booting without RTC
 //!   would otherwise reject every certificate as "not yet valid" until NTP runs);
 //! - a human diagnosis of failures, because embedded-tls reports every one of them as `InvalidCertificate`:
-//!   wrong CA, name mismatch, expired, or a name beyond the first three DNS names (embedded-tls reads at most 3).
+//!   wrong CA, name mismatch, expired, or a name beyond the first three DNS names (embedded-tls reads at most 3);
+//! - a memory of chains that already verified ([`super::verified_chains`]): the agent opens one connection per
+//!   stream to the same engine, and re-verifying the same chain each time was most of its CPU. The handshake
+//!   signature is checked here, on every connection, against the leaf's P-256 key.
 
 use std::sync::Once;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use embedded_tls::pki::CertVerifier;
 use embedded_tls::{
-    Aes128GcmSha256, Certificate, CertificateEntryRef, CertificateRef, CertificateVerifyRef, NoClock, TlsClock,
-    TlsError, TlsVerifier,
+    Aes128GcmSha256, Certificate, CertificateEntryRef, CertificateRef, CertificateVerifyRef, NoClock, Sha256,
+    SignatureScheme, TlsClock, TlsError, TlsVerifier,
 };
+use p256::ecdsa::signature::Verifier as _;
+use sha2::Digest as _;
 
+use super::verified_chains;
 use crate::limits::TLS_MAX_CERT_CHAIN_LEN;
 
 /// The one TLS 1.3 cipher suite the client offers (mandatory-to-implement, so every TLS 1.3 server has it).
@@ -29,6 +35,9 @@ pub type Suite = Aes128GcmSha256;
 const EMBEDDED_TLS_MAX_DNS_NAMES: usize = 3;
 /// Longest server name embedded-tls can verify (its `HOSTNAME_MAXLEN`).
 const EMBEDDED_TLS_MAX_HOSTNAME: usize = 64;
+/// What a TLS 1.3 server signs in `CertificateVerify`, before the transcript hash (RFC 8446 §4.4.3): 64 spaces,
+/// the context string and a zero byte.
+const SERVER_SIGNATURE_CONTEXT: &[u8] = b"TLS 1.3, server CertificateVerify\0";
 /// System times before 2025-01-01T00:00:00Z mean the clock was never set: validity dates are then not checked.
 const CLOCK_SANITY_FLOOR_UNIX: u64 = 1_735_689_600;
 
@@ -52,18 +61,21 @@ impl TlsClock for SystemClock {
 type Checked<'a> = CertVerifier<'a, Suite, SystemClock, TLS_MAX_CERT_CHAIN_LEN>;
 type Undated<'a> = CertVerifier<'a, Suite, NoClock, TLS_MAX_CERT_CHAIN_LEN>;
 
-/// Verifies the engine's certificate chain against `anchors` (DER), the server name and the dates.
+/// Verifies the engine's certificate chain against `anchors` (DER), the server name and the dates, then the
+/// handshake signature against the trusted leaf.
 pub struct EngineVerifier<'a> {
     anchors: &'a [Vec<u8>],
     host: Option<String>,
-    chosen: Option<Checked<'a>>,
+    /// Once the chain is trusted: the leaf certificate (DER) and the transcript hash up to the Certificate
+    /// message, which the handshake signature covers.
+    trusted: Option<(Vec<u8>, Sha256)>,
     failure: Option<String>,
 }
 
 impl<'a> EngineVerifier<'a> {
     /// A verifier trusting the certificates in `anchors` (DER, at least one).
     pub fn new(anchors: &'a [Vec<u8>]) -> Self {
-        EngineVerifier { anchors, host: None, chosen: None, failure: None }
+        EngineVerifier { anchors, host: None, trusted: None, failure: None }
     }
 
     /// Why verification failed, once it has.
@@ -128,38 +140,93 @@ impl<'a> TlsVerifier<Suite> for EngineVerifier<'a> {
         transcript: &<Suite as embedded_tls::TlsCipherSuite>::Hash,
         cert: CertificateRef,
     ) -> Result<(), TlsError> {
-        let copy = rebuild(&cert);
+        let chain: Vec<&[u8]> = cert
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                CertificateEntryRef::X509(der) => Some(*der),
+                CertificateEntryRef::RawPublicKey(_) => None,
+            })
+            .collect();
+        let Some(leaf) = chain.first().filter(|_| chain.len() == cert.entries.len()) else {
+            self.failure = Some("the server sent no X.509 certificate chain".into());
+            return Err(TlsError::InvalidCertificate);
+        };
+        let host = self.host.as_deref();
+        if verified_chains::is_verified(self.anchors, host, &chain) {
+            self.trusted = Some((leaf.to_vec(), transcript.clone()));
+            return Ok(());
+        }
         let anchors = self.anchors;
-        // All anchors but the last are tried on a copy; the winner (or the last anchor) verifies the original,
-        // which embedded-tls keeps for the CertificateVerify signature check. One anchor = one verification.
+        // All anchors but the last are tried on a copy; the winner (or the last anchor) verifies the chain for
+        // real. One anchor = one verification.
         let winner = anchors[..anchors.len().saturating_sub(1)]
             .iter()
-            .find(|a| self.checked(a).is_ok_and(|mut v| v.verify_certificate(transcript, rebuild(&copy)).is_ok()));
+            .find(|a| self.checked(a).is_ok_and(|mut v| v.verify_certificate(transcript, rebuild(&cert)).is_ok()));
         let anchor = winner.or(anchors.last()).ok_or(TlsError::InvalidCertificate)?;
-        let mut verifier = self.checked(anchor)?;
-        match verifier.verify_certificate(transcript, cert) {
+        match self.checked(anchor)?.verify_certificate(transcript, rebuild(&cert)) {
             Ok(()) => {
-                self.chosen = Some(verifier);
+                verified_chains::remember(anchor, host, &chain);
+                self.trusted = Some((leaf.to_vec(), transcript.clone()));
                 Ok(())
             }
             Err(_) => {
-                self.failure = Some(self.diagnose(transcript, &copy));
+                self.failure = Some(self.diagnose(transcript, &cert));
                 Err(TlsError::InvalidCertificate)
             }
         }
     }
 
     fn verify_signature(&mut self, verify: CertificateVerifyRef) -> Result<(), TlsError> {
-        match self.chosen.as_mut() {
-            Some(v) => v.verify_signature(verify).inspect_err(|_| {
-                self.failure = Some("the server's handshake signature does not match its certificate".into());
-            }),
-            None => {
-                self.failure = Some("the server sent no certificate before its handshake signature".into());
-                Err(TlsError::InvalidSignature)
-            }
+        let Some((leaf, transcript)) = self.trusted.take() else {
+            self.failure = Some("the server sent no certificate before its handshake signature".into());
+            return Err(TlsError::InvalidSignature);
+        };
+        let outcome = verify_handshake_signature(&leaf, transcript, &verify);
+        if let Err(why) = &outcome {
+            self.failure = Some(why.clone());
         }
+        outcome.map_err(|_| TlsError::InvalidSignature)
     }
+}
+
+/// Checks the server's `CertificateVerify`: an ECDSA P-256 / SHA-256 signature, by the key of `leaf` (DER),
+/// over the TLS 1.3 server context and the transcript hash up to the Certificate message.
+fn verify_handshake_signature(leaf: &[u8], transcript: Sha256, verify: &CertificateVerifyRef) -> Result<(), String> {
+    if !matches!(verify.signature_scheme, SignatureScheme::EcdsaSecp256r1Sha256) {
+        return Err(format!(
+            "the server signed its handshake with {:?}; this client verifies ECDSA P-256 with SHA-256 only",
+            verify.signature_scheme
+        ));
+    }
+    let key = subject_public_key(leaf)
+        .and_then(|sec1| p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1).ok())
+        .ok_or("the server's certificate does not hold a P-256 public key")?;
+    let signature = p256::ecdsa::Signature::from_der(verify.signature)
+        .map_err(|_| "the server's handshake signature is not a DER ECDSA signature".to_owned())?;
+    let mut message = Vec::with_capacity(64 + SERVER_SIGNATURE_CONTEXT.len() + 32);
+    message.extend_from_slice(&[b' '; 64]);
+    message.extend_from_slice(SERVER_SIGNATURE_CONTEXT);
+    message.extend_from_slice(&transcript.finalize());
+    key.verify(&message, &signature)
+        .map_err(|_| "the server's handshake signature does not match its certificate".to_owned())
+}
+
+/// The subjectPublicKey bits of a DER certificate (for P-256: the SEC1 point), or `None` when it is not a
+/// well-formed certificate. TBSCertificate = [version], serial, signature, issuer, validity, subject, SPKI, ….
+fn subject_public_key(der: &[u8]) -> Option<&[u8]> {
+    let (_, certificate, _) = der_tlv(der).filter(|(tag, _, _)| *tag == 0x30)?;
+    let (_, tbs, _) = der_tlv(certificate).filter(|(tag, _, _)| *tag == 0x30)?;
+    let mut rest = tbs;
+    if rest.first() == Some(&0xa0) {
+        rest = der_tlv(rest)?.2; // [0] EXPLICIT version
+    }
+    for _ in 0..5 {
+        rest = der_tlv(rest)?.2; // serial, signature algorithm, issuer, validity, subject
+    }
+    let (_, spki, _) = der_tlv(rest).filter(|(tag, _, _)| *tag == 0x30)?;
+    let (_, bits, _) = der_tlv(der_tlv(spki)?.2).filter(|(tag, _, _)| *tag == 0x03)?;
+    bits.split_first().filter(|(unused, _)| **unused == 0).map(|(_, key)| key)
 }
 
 /// A second `CertificateRef` over the same entries (embedded-tls's type is not `Clone`). Its raw bytes are empty,
