@@ -63,7 +63,8 @@ pub const EXEC_CHUNK_LEN: usize = 16 * 1024;
 pub const MAX_WEBTTY_SESSIONS: usize = 32;
 /// Server-side cap on one exec session's lifetime unless the client asks for less.
 pub const EXEC_MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
-/// Connections (authenticated or not) a WebTTY server keeps open at once; more wait in the accept queue.
+/// Connections (authenticated or not) a WebTTY server keeps open at once. A newcomer to a full server closes the
+/// oldest one that has not sent a request yet (`webtty::admission`); with none such, it waits in the accept queue.
 pub const MAX_WEBTTY_CONNECTIONS: usize = 4 * MAX_WEBTTY_SESSIONS;
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);

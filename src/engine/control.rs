@@ -4,7 +4,7 @@
 //! through the bounded outbox; a peer silent for [`HEARTBEAT_DEAD_AFTER`] is dead. The writer sends the outbox
 //! (replies, `ProxyConnReq`, engine-initiated `CloseTunnelRsp`) and a `Heartbeat` every [`HEARTBEAT_INTERVAL`],
 //! each write under the same deadline. When either half ends the client leaves the registry, and all its
-//! tunnels with it.
+//! tunnels with it; when it ended because the agent stopped responding, the streams of those tunnels end too.
 
 use std::net::SocketAddr;
 
@@ -52,11 +52,32 @@ pub async fn serve<S: Duplex>(engine: &Engine, mut stream: S, req: OpenControlCh
         log_info!("control channel {client_id} open from {peer} ({agent}, sub {:?})", claims.sub);
         let (reader, writer) = split(stream);
         let session = Session { engine, client_id: &client_id, claims: &claims, outbox };
-        let why = futures_lite::future::or(session.read_loop(reader), write_loop(writer, queue)).await;
+        let end = futures_lite::future::or(session.read_loop(reader), write_loop(writer, queue)).await;
+        if let ChannelEnd::Unresponsive(_) = end {
+            engine.registry.declare_unresponsive(&client_id);
+        }
         let removed = engine.registry.remove_client(&client_id);
-        log_info!("control channel {client_id} closed ({why}); {} tunnel(s) removed", removed.len());
+        log_info!("control channel {client_id} closed ({end}); {} tunnel(s) removed", removed.len());
     } else {
         engine.registry.remove_client(&client_id);
+    }
+}
+
+/// Why a control channel ended.
+enum ChannelEnd {
+    /// The agent stopped responding: silent past [`HEARTBEAT_DEAD_AFTER`], or not taking writes for as long. Its
+    /// streams are severed with it.
+    Unresponsive(String),
+    /// Closed, asked to close, broken or misbehaving: its streams end on their own.
+    Ended(String),
+}
+
+impl std::fmt::Display for ChannelEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChannelEnd::Unresponsive(why) => write!(f, "{why}; its streams are severed"),
+            ChannelEnd::Ended(why) => f.write_str(why),
+        }
     }
 }
 
@@ -70,12 +91,12 @@ struct Session<'a> {
 
 impl Session<'_> {
     /// Handles requests until the peer closes, goes silent, misbehaves, or asks to close.
-    async fn read_loop<S: Duplex>(self, mut reader: ReadHalf<S>) -> String {
+    async fn read_loop<S: Duplex>(self, mut reader: ReadHalf<S>) -> ChannelEnd {
         loop {
             let msg: Message = match timeout(HEARTBEAT_DEAD_AFTER, read_frame(&mut reader)).await {
-                Err(_) => return format!("peer silent for {HEARTBEAT_DEAD_AFTER:?}"),
-                Ok(Err(FrameError::Closed)) => return "peer closed".into(),
-                Ok(Err(e)) => return e.to_string(),
+                Err(_) => return ChannelEnd::Unresponsive(format!("peer silent for {HEARTBEAT_DEAD_AFTER:?}")),
+                Ok(Err(FrameError::Closed)) => return ChannelEnd::Ended("peer closed".into()),
+                Ok(Err(e)) => return ChannelEnd::Ended(e.to_string()),
                 Ok(Ok(msg)) => msg,
             };
             let reply = match msg.payload {
@@ -106,7 +127,7 @@ impl Session<'_> {
             };
             if let Some(payload) = reply {
                 if self.outbox.try_send(Box::new(Message::new(payload))).is_err() {
-                    return "agent stopped reading its control channel".into();
+                    return ChannelEnd::Ended("agent stopped reading its control channel".into());
                 }
             }
         }
@@ -138,7 +159,7 @@ impl Session<'_> {
 }
 
 /// Sends queued messages and heartbeats until the queue is closed and drained, or a write fails.
-async fn write_loop<S: Duplex>(mut writer: WriteHalf<S>, queue: async_channel::Receiver<Box<Message>>) -> String {
+async fn write_loop<S: Duplex>(mut writer: WriteHalf<S>, queue: async_channel::Receiver<Box<Message>>) -> ChannelEnd {
     let mut ticker = async_io::Timer::interval(HEARTBEAT_INTERVAL);
     loop {
         let next = futures_lite::future::or(async { queue.recv().await.ok() }, async {
@@ -148,12 +169,12 @@ async fn write_loop<S: Duplex>(mut writer: WriteHalf<S>, queue: async_channel::R
         .await;
         let Some(msg) = next else {
             let _ = timeout(HEARTBEAT_DEAD_AFTER, writer.close()).await;
-            return "closed".into();
+            return ChannelEnd::Ended("closed".into());
         };
         match timeout(HEARTBEAT_DEAD_AFTER, write_frame(&mut writer, &*msg)).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return format!("write failed: {e}"),
-            Err(e) => return format!("write stalled: {e}"),
+            Ok(Err(e)) => return ChannelEnd::Ended(format!("write failed: {e}")),
+            Err(e) => return ChannelEnd::Unresponsive(format!("write stalled: {e}")),
         }
     }
 }

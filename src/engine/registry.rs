@@ -6,6 +6,7 @@
 //!   TLS-terminated HTTP, so a published `tls`/`tcp` tunnel is refused (400) rather than accepted and unreachable;
 //! - every tunnel belongs to one live client; when the client leaves, all its tunnels leave at once and their
 //!   pending streams fail immediately (their delivery channels close);
+//! - when a client is declared unresponsive ([`AgentLiveness`]) its spliced streams end too;
 //! - a pending stream is claimed at most once, by the holder of its one-time secret (constant-time compare).
 //!
 //! Messages for an agent go through its bounded outbox ([`crate::limits::CONTROL_QUEUE_DEPTH`]); a full outbox
@@ -53,10 +54,39 @@ pub struct TunnelView {
     pub user_id: String,
 }
 
+/// Fires when the agent behind a control channel is declared unresponsive (silent past the heartbeat deadline,
+/// or not taking writes): the streams of its tunnels then end with it instead of waiting forever on legs whose
+/// far end vanished without a FIN (power loss, a cut link, a frozen process). A clean close does not fire it: an
+/// agent may let its streams finish.
+#[derive(Clone, Debug)]
+pub struct AgentLiveness {
+    // Nothing is ever sent: every clone holds a sender, so the channel closes only when declared.
+    keep: async_channel::Sender<()>,
+    gone: async_channel::Receiver<()>,
+}
+
+impl AgentLiveness {
+    fn new() -> Self {
+        let (keep, gone) = async_channel::bounded(1);
+        AgentLiveness { keep, gone }
+    }
+
+    /// Declares the agent unresponsive: every [`AgentLiveness::unresponsive`] wait completes.
+    pub fn declare_unresponsive(&self) {
+        self.keep.close();
+    }
+
+    /// Completes once the agent is declared unresponsive (never, otherwise).
+    pub async fn unresponsive(&self) {
+        let _ = self.gone.recv().await;
+    }
+}
+
 struct Client {
     view: ClientView,
     outbox: Outbox,
     tunnels: BTreeSet<String>,
+    liveness: AgentLiveness,
 }
 
 struct Tunnel {
@@ -93,6 +123,8 @@ pub struct PendingStream {
     pub tunnel: TunnelProperties,
     /// Receives the agent's leg or the reason it will not come.
     pub leg: async_channel::Receiver<LegOutcome>,
+    /// Whether the tunnel's agent is still responding.
+    pub agent: AgentLiveness,
     registry: Arc<TunnelRegistry>,
 }
 
@@ -133,8 +165,16 @@ impl TunnelRegistry {
     pub fn add_client(&self, details: ClientDetails, user_id: String, outbox: Outbox) -> String {
         let id = ids::new_id();
         let view = ClientView { id: id.clone(), details, user_id };
-        self.lock().clients.insert(id.clone(), Client { view, outbox, tunnels: BTreeSet::new() });
+        let client = Client { view, outbox, tunnels: BTreeSet::new(), liveness: AgentLiveness::new() };
+        self.lock().clients.insert(id.clone(), client);
         id
+    }
+
+    /// Declares the agent of `client_id` unresponsive: the streams of its tunnels end (see [`AgentLiveness`]).
+    pub fn declare_unresponsive(&self, client_id: &str) {
+        if let Some(client) = self.lock().clients.get(client_id) {
+            client.liveness.declare_unresponsive();
+        }
     }
 
     /// Removes a control channel with all its tunnels; their pending streams fail at once. Returns the
@@ -254,7 +294,8 @@ impl TunnelRegistry {
         };
         let props = tunnel.props.clone();
         let client_id = tunnel.client_id.clone();
-        let outbox = &inner.clients.get(&client_id).expect("tunnels belong to live clients").outbox;
+        let client = inner.clients.get(&client_id).expect("tunnels belong to live clients");
+        let (outbox, agent) = (&client.outbox, client.liveness.clone());
         if outbox.try_send(Box::new(Message::new(Payload::ProxyConnReq(req)))).is_err() {
             outbox.close();
             return Err(err(503, format!("agent of tunnel {id_or_name:?} is not keeping up")));
@@ -262,7 +303,7 @@ impl TunnelRegistry {
         inner.tunnels.get_mut(&tunnel_id).expect("still there").pending += 1;
         let (deliver, leg) = async_channel::bounded(1);
         inner.pending.insert(stream_id.clone(), PendingLeg { tunnel_id, secret, deliver });
-        Ok(PendingStream { stream_id, tunnel: props, leg, registry: Arc::clone(self) })
+        Ok(PendingStream { stream_id, tunnel: props, leg, agent, registry: Arc::clone(self) })
     }
 
     /// Claims pending stream `stream_id` with its one-time `secret`; returns where to deliver the leg.
@@ -454,6 +495,24 @@ mod tests {
         assert!(pending.leg.try_recv().is_err() && pending.leg.is_closed(), "waiter sees the agent leave");
         assert_eq!(reg.counts(), (1, 1, 0));
         assert!(rx.is_closed(), "outbox closed with the client");
+    }
+
+    #[test]
+    fn only_an_unresponsive_agent_ends_its_streams() {
+        let reg = Arc::new(TunnelRegistry::default());
+        let (a, _ra) = client(&reg);
+        let (b, _rb) = client(&reg);
+        reg.open_tunnel(&a, props("frozen"), host).unwrap();
+        reg.open_tunnel(&b, props("closed"), host).unwrap();
+        let frozen = reg.begin_stream("frozen", None, |_| Ok(())).unwrap();
+        let closed = reg.begin_stream("closed", None, |_| Ok(())).unwrap();
+        let fired =
+            |p: &PendingStream| smol::block_on(futures_lite::future::poll_once(p.agent.unresponsive())).is_some();
+        assert!(!fired(&frozen) && !fired(&closed));
+        reg.remove_client(&b); // a clean close: its streams may finish
+        reg.declare_unresponsive(&a);
+        assert!(fired(&frozen), "streams of an unresponsive agent end");
+        assert!(!fired(&closed), "streams of a cleanly closed channel go on");
     }
 
     #[test]

@@ -7,16 +7,19 @@
 //! ```
 //! [`connect_to_agent`] is the engine side of that dance, shared by `StreamReq` and published HTTP: it waits
 //! for the leg at most [`PROXY_LEG_DEADLINE`], so a missing leg fails the client fast (504), an agent that
-//! refuses or disappears fails it at once (502). [`relay`] then splices and counts bytes.
+//! refuses or disappears fails it at once (502). [`relay`] then splices and counts bytes, until both sides end or
+//! the agent is declared unresponsive (its leg would otherwise hold the client forever).
 
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 
-use futures_lite::AsyncWriteExt;
+use futures_lite::{future, AsyncWriteExt};
 
 use super::auth::STREAMS_CREATE_DELETE;
 use super::connection::send;
 use super::metrics::StreamPermit;
+use super::registry::AgentLiveness;
 use super::splice::{splice, BoxedStream, Duplex};
 use super::Engine;
 use crate::deadline::timeout;
@@ -34,6 +37,8 @@ pub struct AgentLeg {
     pub stream_id: String,
     /// The tunnel it belongs to.
     pub tunnel: TunnelProperties,
+    /// Whether the tunnel's agent is still responding.
+    pub agent: AgentLiveness,
     _permit: StreamPermit,
 }
 
@@ -61,6 +66,7 @@ pub async fn connect_to_agent(
             stream: leg,
             stream_id: pending.stream_id.clone(),
             tunnel: pending.tunnel.clone(),
+            agent: pending.agent.clone(),
             _permit: permit,
         })
     }
@@ -71,11 +77,17 @@ pub async fn connect_to_agent(
     result
 }
 
-/// Splices `client` with the agent's leg until both sides end; counts the stream and its bytes.
+/// Splices `client` with the agent's leg until both sides end or the agent is declared unresponsive; counts the
+/// stream and its bytes.
 pub async fn relay<S: Duplex + ?Sized>(engine: &Engine, client: &mut S, mut leg: AgentLeg) {
     engine.metrics.streams_total.fetch_add(1, Ordering::Relaxed);
     let m = &engine.metrics;
-    if let Err(e) = splice(client, &mut leg.stream, &m.bytes_in, &m.bytes_out).await {
+    let agent = leg.agent.clone();
+    let severed = async {
+        agent.unresponsive().await;
+        Err(io::Error::new(io::ErrorKind::TimedOut, "the agent stopped responding"))
+    };
+    if let Err(e) = future::or(splice(client, &mut leg.stream, &m.bytes_in, &m.bytes_out), severed).await {
         log_debug!("stream {} ended: {e}", leg.stream_id);
     }
 }

@@ -3,7 +3,8 @@
 //! Wire: each WebTTY protobuf message ([`crate::proto::webtty`]) is one binary WebSocket message ([`wire`]).
 //!
 //! Server side (feature `device`): [`server`] answers HTTP connections (local TCP, TLS with `tls_listen` when
-//! the build has feature `engine`, or tunnel streams) and upgrades them after [`gate`] (bearer token, origin);
+//! the build has feature `engine`, or tunnel streams; [`admission`] decides whom a full listener drops) and
+//! upgrades them after [`gate`] (bearer token, origin);
 //! [`session`] drives one session's protocol under the server-wide [`policy`] (session slots, maximum duration,
 //! shutdown), [`process`] spawns the child (pipes or PTY) and ends its whole process group, `pump` moves output
 //! with backpressure; [`labels`] lists what the server advertises in tunnel inventory.
@@ -23,6 +24,8 @@ pub use error::WebttyError;
 #[cfg(feature = "operator")]
 pub mod client;
 
+#[cfg(feature = "device")]
+pub mod admission;
 #[cfg(feature = "device")]
 pub mod gate;
 #[cfg(feature = "device")]

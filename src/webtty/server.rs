@@ -18,6 +18,7 @@ use async_tungstenite::tungstenite::protocol::Role;
 use async_tungstenite::WebSocketStream;
 use futures_lite::{future, AsyncRead, AsyncWrite};
 
+use super::admission::Admission;
 use super::gate::{upgrade_response, AccessPolicy};
 use super::policy::{SessionPolicy, Shutdown};
 use super::session::serve_session;
@@ -49,6 +50,14 @@ impl WebttyServer {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
+        self.serve_connection_with(stream, || {}).await;
+    }
+
+    /// [`WebttyServer::serve_connection`], calling `on_request` whenever a request head has arrived.
+    pub async fn serve_connection_with<S>(&self, stream: S, on_request: impl Fn())
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
         let mut conn = ServerConn::new(stream);
         loop {
             let req = match conn.next_request().await {
@@ -59,6 +68,7 @@ impl WebttyServer {
                     return;
                 }
             };
+            on_request();
             if let Err(refusal) = self.access.check(&req) {
                 log_debug!("webtty server: {} {} refused: {refusal:?}", req.method, req.path());
                 if respond(&mut conn, refusal.response()).await.is_err() {
@@ -130,8 +140,9 @@ impl Handshake for PlainTcp {
 }
 
 /// Accepts TCP connections until `shutdown` fires, running `handshake` on each and serving it on `ex`. At most
-/// [`limits::MAX_WEBTTY_CONNECTIONS`] connections (handshaking or served) are open at once; further clients wait
-/// in the kernel's accept queue.
+/// [`limits::MAX_WEBTTY_CONNECTIONS`] connections (handshaking or served) are open at once. When full, a new
+/// client is admitted by closing the oldest connection that has not sent a request yet ([`Admission`]); if every
+/// connection is busy it waits, and further clients wait in the kernel's accept queue.
 pub async fn serve_listener<H: Handshake>(
     listener: TcpListener,
     handshake: H,
@@ -140,39 +151,56 @@ pub async fn serve_listener<H: Handshake>(
     shutdown: Shutdown,
 ) -> io::Result<()> {
     let open = Arc::new(Semaphore::new(limits::MAX_WEBTTY_CONNECTIONS));
+    let admission = Admission::default();
     loop {
-        let permit = future::or(async { Some(open.acquire_arc().await) }, async {
-            shutdown.wait().await;
-            None
-        })
-        .await;
-        let Some(permit) = permit else { return Ok(()) };
-        let accepted = future::or(async { Some(listener.accept().await) }, async {
-            shutdown.wait().await;
-            None
-        })
-        .await;
+        let Some(accepted) = until(&shutdown, listener.accept()).await else { return Ok(()) };
         let (tcp, peer) = match accepted {
-            None => return Ok(()),
-            Some(Ok(v)) => v,
-            Some(Err(e)) => {
+            Ok(v) => v,
+            Err(e) => {
                 // Out of descriptors and similar: back off briefly instead of spinning.
                 log_warn!("webtty server: accept failed: {e}");
                 async_io::Timer::after(limits::ACCEPT_ERROR_BACKOFF).await;
                 continue;
             }
         };
+        let permit = match open.try_acquire_arc() {
+            Some(permit) => permit,
+            None => {
+                if admission.evict_oldest() {
+                    log_debug!("webtty server: full; closing the oldest connection without a request for {peer}");
+                }
+                let Some(permit) = until(&shutdown, open.acquire_arc()).await else { return Ok(()) };
+                permit
+            }
+        };
         let _ = tcp.set_nodelay(true);
         log_debug!("webtty server: connection from {peer}");
         let server = server.clone();
         let handshake = handshake.clone();
+        let ticket = admission.enter();
         ex.spawn(async move {
-            match handshake.handshake(tcp).await {
-                Ok(stream) => server.serve_connection(stream).await,
-                Err(e) => log_debug!("webtty server: connection from {peer}: {e}"),
-            }
+            let serve = async {
+                match handshake.handshake(tcp).await {
+                    Ok(stream) => server.serve_connection_with(stream, || ticket.proven()).await,
+                    Err(e) => log_debug!("webtty server: connection from {peer}: {e}"),
+                }
+            };
+            let evicted = async {
+                ticket.evicted().await;
+                log_debug!("webtty server: closed the connection from {peer} (no request yet, server full)");
+            };
+            future::or(serve, evicted).await;
             drop(permit);
         })
         .detach();
     }
+}
+
+/// Runs `fut` unless `shutdown` fires first (then `None`).
+async fn until<T>(shutdown: &Shutdown, fut: impl Future<Output = T>) -> Option<T> {
+    future::or(async { Some(fut.await) }, async {
+        shutdown.wait().await;
+        None
+    })
+    .await
 }
