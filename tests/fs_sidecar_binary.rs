@@ -11,20 +11,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use webtty_support::proc::memory_kib;
 use webtty_support::*;
-
-/// Peak and current resident memory of a process, in KiB (`VmHWM`, `VmRSS`).
-fn memory_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap()
-    };
-    (field("VmHWM:"), field("VmRSS:"))
-}
 
 fn fs_cli(server: &LocalServer, args: &[&str]) -> std::process::Output {
     Command::new(BIN)

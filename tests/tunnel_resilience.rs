@@ -3,28 +3,12 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::tunnel::{http_origin, https_get, signal, Forward, HELLO};
 use common::{wait_until, Engine};
 
 const ONLINE: Duration = Duration::from_secs(20);
-
-/// Tunnel names listed by `GET /api/tunnels` (curl with the operator token).
-fn listed_tunnels(engine: &Engine) -> Vec<String> {
-    let port = engine.port();
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "10", "--cacert"])
-        .arg(engine.ca_path())
-        .args(["-H", &format!("Authorization: Bearer {}", engine.operator_token())])
-        .arg(format!("https://localhost:{port}/api/tunnels"))
-        .output()
-        .expect("curl");
-    let list: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("GET /api/tunnels: {e}: {}", String::from_utf8_lossy(&out.stdout)));
-    list.as_array().expect("a JSON array").iter().filter_map(|t| t["name"].as_str().map(str::to_owned)).collect()
-}
 
 #[test]
 fn agent_reregisters_and_serves_again_within_5s_of_an_engine_restart() {
@@ -52,20 +36,20 @@ fn a_frozen_agent_leaves_the_inventory_within_three_heartbeats_and_comes_back() 
     let origin = http_origin();
     let forward = Forward::start(&engine, &origin.target(), &["--name", "frozen", "-o", "json"], &[]);
     forward.wait_online(1, ONLINE);
-    assert_eq!(listed_tunnels(&engine), ["frozen"]);
+    assert_eq!(engine.tunnel_names(), ["frozen"]);
 
     // SIGSTOP: the connection stays open but no heartbeat is sent any more.
     signal(forward.pid(), "STOP");
     let stopped = Instant::now();
     wait_until(Duration::from_secs(20), "the frozen agent's tunnel to leave the inventory", || {
-        listed_tunnels(&engine).is_empty().then_some(())
+        engine.tunnel_names().is_empty().then_some(())
     });
     let gone = stopped.elapsed();
     assert!(gone <= Duration::from_secs(17), "took {gone:?}, more than 3 heartbeats (15 s)");
 
     signal(forward.pid(), "CONT");
     forward.wait_online(2, ONLINE);
-    assert_eq!(listed_tunnels(&engine), ["frozen"]);
+    assert_eq!(engine.tunnel_names(), ["frozen"]);
 }
 
 #[test]
@@ -74,9 +58,9 @@ fn a_killed_agent_leaves_the_inventory_at_once() {
     let origin = http_origin();
     let mut forward = Forward::start(&engine, &origin.target(), &["--name", "killed", "-o", "json"], &[]);
     forward.wait_online(1, ONLINE);
-    assert_eq!(listed_tunnels(&engine), ["killed"]);
+    assert_eq!(engine.tunnel_names(), ["killed"]);
     forward.kill();
     wait_until(Duration::from_secs(15), "the killed agent's tunnel to leave the inventory", || {
-        listed_tunnels(&engine).is_empty().then_some(())
+        engine.tunnel_names().is_empty().then_some(())
     });
 }

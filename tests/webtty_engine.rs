@@ -6,63 +6,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use common::{wait_until, ChildGuard, Engine};
-
-/// A `webtty server --rstream` child with its stderr collected.
-struct TunnelServer {
-    _child: ChildGuard,
-    log: Arc<Mutex<String>>,
-    online: mpsc::Receiver<()>,
-}
-
-/// Waits until the engine has written its `local` context (it does so right after it starts listening).
-fn wait_for_context(engine: &Engine) {
-    wait_until(Duration::from_secs(20), "the engine's context in the config file", || {
-        std::fs::read_to_string(engine.config_path()).ok().filter(|c| c.contains("name: local")).map(drop)
-    });
-}
-
-impl TunnelServer {
-    fn start(engine: &Engine, args: &[&str]) -> TunnelServer {
-        wait_for_context(engine);
-        let mut child = Command::new(common::BIN)
-            .args(["webtty", "server", "--rstream", "--retry-interval", "200"])
-            .args(args)
-            .env("RSTREAM_CONFIG", engine.config_path())
-            .env_remove("RSTREAM_WEBTTY_AUTH_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn webtty server --rstream");
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, online) = mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("webtty server online as rstrm://") {
-                    let _ = tx.send(());
-                }
-                sink.lock().unwrap().push_str(&format!("{line}\n"));
-            }
-        });
-        let server = TunnelServer { _child: ChildGuard(child), log, online };
-        server.wait_online();
-        server
-    }
-
-    fn wait_online(&self) {
-        if self.online.recv_timeout(Duration::from_secs(30)).is_err() {
-            panic!("webtty server never came online:\n{}", self.log.lock().unwrap());
-        }
-    }
-}
+use common::tunnel::WebttyAgent;
+use common::{wait_until, Engine};
 
 fn exec(engine: &Engine, url: &str, args: &[&str], stdin: &[u8]) -> std::process::Output {
     let mut child = Command::new(common::BIN)
@@ -87,7 +36,7 @@ fn json(out: &std::process::Output) -> serde_json::Value {
 #[test]
 fn exec_through_the_engine_reaches_a_private_webtty_tunnel() {
     let engine = Engine::start();
-    let _server = TunnelServer::start(&engine, &["--name", "shell", "--no-publish", "--label", "role=codex"]);
+    let _server = WebttyAgent::start(&engine, &["--name", "shell", "--no-publish", "--label", "role=codex"]);
     let out = exec(&engine, "rstrm://shell", &["--", "sh", "-c", "echo out; echo err >&2; exit 3"], b"");
     assert_eq!(out.status.code(), Some(3), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     let result = json(&out);
@@ -103,25 +52,11 @@ fn exec_through_the_engine_reaches_a_private_webtty_tunnel() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("nope"));
 }
 
-/// `GET /api/tunnels` through curl, trusting the engine's CA, with the context's operator token.
-fn api_tunnels(engine: &Engine) -> serde_json::Value {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "10", "--cacert"])
-        .arg(engine.ca_path())
-        .args(["-H", &format!("Authorization: Bearer {}", engine.operator_token())])
-        .arg(format!("https://localhost:{}/api/tunnels", engine.port()))
-        .output()
-        .expect("run curl");
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("bad /api/tunnels answer ({e}): {}", String::from_utf8_lossy(&out.stdout)))
-}
-
 #[test]
 fn webtty_tunnel_labels_reach_the_inventory_and_list_filters_by_them() {
     let engine = Engine::start();
-    let _server = TunnelServer::start(&engine, &["--name", "labelled", "--no-publish", "--label", "role=codex"]);
-    let tunnels = api_tunnels(&engine);
-    let tunnel = tunnels.as_array().unwrap().iter().find(|t| t["name"] == "labelled").expect("tunnel listed");
+    let _server = WebttyAgent::start(&engine, &["--name", "labelled", "--no-publish", "--label", "role=codex"]);
+    let tunnel = engine.tunnels().into_iter().find(|t| t["name"] == "labelled").expect("tunnel listed");
     let labels = &tunnel["labels"];
     assert_eq!(labels["application-protocol"], "rstream.webtty");
     assert_eq!(labels["rstream.webtty.capabilities"], "exec");
@@ -151,9 +86,8 @@ fn fs_sidecar_server_advertises_exec_and_fs() {
     let root = common::TempDir::new("webtty-fs");
     let root_arg = root.path().to_str().unwrap().to_string();
     let _server =
-        TunnelServer::start(&engine, &["--name", "files", "--no-publish", "--fs-root", &root_arg, "--fs-read-only"]);
-    let tunnels = api_tunnels(&engine);
-    let tunnel = tunnels.as_array().unwrap().iter().find(|t| t["name"] == "files").expect("tunnel listed");
+        WebttyAgent::start(&engine, &["--name", "files", "--no-publish", "--fs-root", &root_arg, "--fs-read-only"]);
+    let tunnel = engine.tunnels().into_iter().find(|t| t["name"] == "files").expect("tunnel listed");
     assert_eq!(tunnel["labels"]["rstream.webtty.capabilities"], "exec,fs");
     assert_eq!(tunnel["labels"]["rstream.webtty.fs.path"], "/fs");
     assert_eq!(tunnel["labels"]["rstream.webtty.fs.mode"], "read-only");
@@ -162,7 +96,7 @@ fn fs_sidecar_server_advertises_exec_and_fs() {
 #[test]
 fn published_webtty_server_is_exec_reachable_by_name() {
     let engine = Engine::start();
-    let _server = TunnelServer::start(&engine, &["--name", "pub-shell"]);
+    let _server = WebttyAgent::start(&engine, &["--name", "pub-shell"]);
     let out = exec(&engine, "rstrm://pub-shell", &["--", "echo", "published"], b"");
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(json(&out)["stdout"], "published\n");
@@ -171,7 +105,7 @@ fn published_webtty_server_is_exec_reachable_by_name() {
 #[test]
 fn published_webtty_server_answers_wss_on_its_public_host_only_with_a_token() {
     let engine = Engine::start();
-    let _server = TunnelServer::start(&engine, &["--name", "public-shell"]);
+    let _server = WebttyAgent::start(&engine, &["--name", "public-shell"]);
     let token_file = engine.dir().join("operator-token");
     std::fs::write(&token_file, engine.operator_token()).unwrap();
     let url = format!("wss://127.0.0.1:{}", engine.port());
@@ -196,7 +130,7 @@ fn published_webtty_server_answers_wss_on_its_public_host_only_with_a_token() {
 #[test]
 fn webtty_server_comes_back_after_an_engine_restart() {
     let mut engine = Engine::start();
-    let server = TunnelServer::start(&engine, &["--name", "phoenix", "--no-publish"]);
+    let server = WebttyAgent::start(&engine, &["--name", "phoenix", "--no-publish"]);
     engine.restart();
     server.wait_online();
     let out = wait_until(Duration::from_secs(30), "exec after the engine restart", || {

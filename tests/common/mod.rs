@@ -12,14 +12,15 @@
 #![allow(dead_code)]
 
 pub mod fake_agent;
+pub mod proc;
 pub mod tls;
 pub mod tunnel;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The `rstream` binary under test.
@@ -37,14 +38,19 @@ pub const OPERATOR: [&str; 2] = ["tunnels.resources.read-only", "tunnels.streams
 pub const START_DEADLINE: Duration = Duration::from_secs(20);
 
 /// Polls `probe` every 20 ms until it returns `Some`, or panics after `deadline` naming `what`.
-pub fn wait_until<T>(deadline: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+pub fn wait_until<T>(deadline: Duration, what: &str, probe: impl FnMut() -> Option<T>) -> T {
+    wait_until_or(deadline, || what.to_owned(), probe)
+}
+
+/// [`wait_until`], describing what never happened (and the state it was in) only when the deadline passes.
+pub fn wait_until_or<T>(deadline: Duration, what: impl Fn() -> String, mut probe: impl FnMut() -> Option<T>) -> T {
     let end = Instant::now() + deadline;
     loop {
         if let Some(v) = probe() {
             return v;
         }
         if Instant::now() >= end {
-            panic!("timed out after {deadline:?} waiting for: {what}");
+            panic!("timed out after {deadline:?} waiting for: {}", what());
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -85,6 +91,20 @@ impl ChildGuard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+
+    /// Polls until the child exits or `deadline` passes; `None` means it is still running.
+    pub fn wait_exit(&mut self, deadline: Duration) -> Option<ExitStatus> {
+        let end = Instant::now() + deadline;
+        loop {
+            if let Some(status) = self.0.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() >= end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for ChildGuard {
@@ -113,6 +133,7 @@ pub struct Engine {
     http_port: Arc<Mutex<Option<u16>>>,
     extra: Vec<String>,
     logs: Arc<Mutex<String>>,
+    operator: OnceLock<String>,
 }
 
 impl Engine {
@@ -130,6 +151,7 @@ impl Engine {
             http_port: Arc::default(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
             logs: Arc::default(),
+            operator: OnceLock::new(),
         };
         engine.spawn("127.0.0.1:0");
         engine
@@ -199,6 +221,11 @@ impl Engine {
         }
     }
 
+    /// The engine's process id (panics while it is down).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("engine is running").0.id()
+    }
+
     /// The TLS port.
     pub fn port(&self) -> u16 {
         self.port
@@ -239,9 +266,9 @@ impl Engine {
         self.logs.lock().unwrap().clone()
     }
 
-    /// A token with every permission.
+    /// A token with every permission (minted once; it stays valid across restarts, the secret is kept).
     pub fn operator_token(&self) -> String {
-        self.token(&ALL, None)
+        self.operator.get_or_init(|| self.token(&ALL, None)).clone()
     }
 
     /// Mints a token with `permissions` and an optional `--ttl` through `rstream engine token`.
@@ -316,6 +343,24 @@ impl Engine {
     /// `GET https://localhost:<port><path>` with an optional bearer token.
     pub fn api(&self, path: &str, token: Option<&str>) -> HttpReply {
         self.curl_host("localhost", path, token, &[])
+    }
+
+    /// `GET /api/tunnels` with the operator token: the JSON array of tunnels.
+    pub fn tunnels(&self) -> Vec<serde_json::Value> {
+        let reply = self.api("/api/tunnels", Some(&self.operator_token()));
+        assert_eq!(reply.status, 200, "GET /api/tunnels: {reply:?}");
+        reply.json().as_array().expect("a JSON array").clone()
+    }
+
+    /// Names of the tunnels in `GET /api/tunnels`.
+    pub fn tunnel_names(&self) -> Vec<String> {
+        self.tunnels().iter().filter_map(|t| t["name"].as_str().map(str::to_owned)).collect()
+    }
+
+    /// The value of metric `name` in `GET /metrics` (None if the engine did not answer or lacks it).
+    pub fn metric(&self, name: &str) -> Option<u64> {
+        let reply = self.api("/metrics", Some(&self.operator_token()));
+        reply.body.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
     }
 }
 

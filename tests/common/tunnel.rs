@@ -1,11 +1,14 @@
-//! Tunnel-plane fixtures: local origin servers (HTTP, echo), `rstream forward` children with their output,
-//! and `curl` against published tunnels. Origins are plain `std::net` servers on 127.0.0.1:0, one thread per
-//! connection; they live as long as the test process.
+//! Tunnel-plane fixtures: local origin servers (HTTP, echo, endless), `rstream forward` and `webtty server
+//! --rstream` children with their output, `curl` against published tunnels, and client processes whose output is
+//! checked byte for byte as it streams ([`PatternClient`]). Origins are plain `std::net` servers on 127.0.0.1:0,
+//! one thread per connection; they live as long as the test process.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{wait_until, ChildGuard, Engine, TempDir, BIN};
@@ -15,17 +18,52 @@ pub const HELLO: &str = "hello from the origin\n";
 /// Size of the body served at `/big`.
 pub const BIG_LEN: usize = 10 << 20;
 
-/// The deterministic 10 MiB body served at `/big` (a xorshift stream, so misplaced chunks are caught).
+/// The deterministic 10 MiB body served at `/big`: the first [`BIG_LEN`] bytes of [`Pattern`].
 pub fn big_body() -> Vec<u8> {
-    let mut x: u32 = 0x9e37_79b9;
-    (0..BIG_LEN)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
+    let mut body = vec![0; BIG_LEN];
+    Pattern::default().fill(&mut body);
+    body
+}
+
+/// An endless deterministic byte stream (xorshift), so misplaced or corrupted chunks are caught; the endless
+/// origins send it and clients check what they got against a fresh one.
+#[derive(Clone)]
+pub struct Pattern(u32);
+
+impl Default for Pattern {
+    fn default() -> Self {
+        Pattern(0x9e37_79b9)
+    }
+}
+
+impl Pattern {
+    /// Fills `buf` with the next bytes of the stream.
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 17;
+            self.0 ^= self.0 << 5;
+            *b = self.0 as u8;
+        }
+    }
+
+    /// Whether `got` is what the stream yields next (and consumes it).
+    pub fn matches(&mut self, got: &[u8]) -> bool {
+        let mut want = vec![0; got.len()];
+        self.fill(&mut want);
+        want == got
+    }
+}
+
+/// Writes [`Pattern`] to `conn` until the peer goes away.
+fn send_pattern_forever(conn: &mut TcpStream) {
+    let (mut pattern, mut chunk) = (Pattern::default(), vec![0; 64 * 1024]);
+    loop {
+        pattern.fill(&mut chunk);
+        if conn.write_all(&chunk).is_err() {
+            return;
+        }
+    }
 }
 
 /// A local server: its port.
@@ -52,7 +90,8 @@ fn serve(handler: fn(TcpStream)) -> Origin {
     Origin { port }
 }
 
-/// An HTTP/1.1 origin: `/` → [`HELLO`], `/big` → [`big_body`], anything else 404; one request per connection.
+/// An HTTP/1.1 origin: `/` → [`HELLO`], `/big` → [`big_body`], `/endless` → [`Pattern`] until the client goes
+/// away (announced as 1 TiB), anything else 404; one request per connection.
 pub fn http_origin() -> Origin {
     serve(|conn| {
         let mut reader = BufReader::new(conn.try_clone().expect("clone"));
@@ -65,12 +104,19 @@ pub fn http_origin() -> Origin {
             line.clear();
         }
         let path = request_line.split_whitespace().nth(1).unwrap_or("");
+        let mut conn = conn;
+        if path == "/endless" {
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", 1u64 << 40);
+            if conn.write_all(head.as_bytes()).is_ok() {
+                send_pattern_forever(&mut conn);
+            }
+            return;
+        }
         let (status, body) = match path {
             "/" => ("200 OK", HELLO.as_bytes().to_vec()),
             "/big" => ("200 OK", big_body()),
             _ => ("404 Not Found", b"no such page\n".to_vec()),
         };
-        let mut conn = conn;
         let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
         let _ = conn.write_all(head.as_bytes()).and_then(|()| conn.write_all(&body));
         let _ = conn.shutdown(Shutdown::Write);
@@ -85,6 +131,11 @@ pub fn echo_origin() -> Origin {
         let _ = std::io::copy(&mut reader, &mut writer);
         let _ = writer.shutdown(Shutdown::Write);
     })
+}
+
+/// Sends [`Pattern`] from the moment a client connects until it goes away (ignores what the client sends).
+pub fn endless_origin() -> Origin {
+    serve(|mut conn| send_pattern_forever(&mut conn))
 }
 
 /// Reads everything until the client's EOF, then answers `got <n> bytes` (needs a working half-close).
@@ -202,6 +253,65 @@ impl Forward {
     }
 }
 
+/// A `rstream webtty server --rstream` child (the device side of a WebTTY tunnel) with its stderr collected.
+pub struct WebttyAgent {
+    child: ChildGuard,
+    log: Arc<Mutex<String>>,
+    online: mpsc::Receiver<()>,
+}
+
+impl WebttyAgent {
+    /// Starts `rstream webtty server --rstream --retry-interval 200 <args…>` against `engine`'s config and waits
+    /// until it is online.
+    pub fn start(engine: &Engine, args: &[&str]) -> WebttyAgent {
+        wait_for_context(engine);
+        let mut cmd = Command::new(BIN);
+        cmd.args(["webtty", "server", "--rstream", "--retry-interval", "200"])
+            .args(args)
+            .env("RSTREAM_CONFIG", engine.config_path());
+        WebttyAgent::spawn(cmd)
+    }
+
+    /// Runs `cmd` — a `webtty server --rstream`, possibly wrapped (e.g. in `ip netns exec`) — and waits until it
+    /// is online.
+    pub fn spawn(mut cmd: Command) -> WebttyAgent {
+        cmd.env_remove("RSTREAM_WEBTTY_AUTH_TOKEN").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn webtty server --rstream");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, online) = mpsc::channel();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("webtty server online as rstrm://") {
+                    let _ = tx.send(());
+                }
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        let agent = WebttyAgent { child: ChildGuard(child), log, online };
+        agent.wait_online();
+        agent
+    }
+
+    /// Waits (30 s at most) for the next "online" report.
+    pub fn wait_online(&self) {
+        if self.online.recv_timeout(Duration::from_secs(30)).is_err() {
+            panic!("webtty server never came online:\n{}", self.log());
+        }
+    }
+
+    /// Everything the server printed on stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+}
+
 /// Sends `signal` (e.g. "STOP", "CONT") to `pid` with kill(1).
 pub fn signal(pid: u32, signal: &str) {
     let ok = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().expect("kill");
@@ -226,12 +336,138 @@ pub fn https_get(engine: &Engine, host: &str, path: &str) -> (u16, Vec<u8>) {
     (status, std::fs::read(&body).unwrap_or_default())
 }
 
+/// What a [`PatternClient`] sends on its stdin.
+#[derive(Clone, Copy, Debug)]
+pub enum Feed {
+    /// Nothing; stdin stays open (the remote side does the talking).
+    Silent,
+    /// [`Pattern`] at about this many bytes per second, until the process stops reading (for an echo origin).
+    Paced(u64),
+}
+
+/// A client process (`rstream dial`, curl…) whose stdout must be [`Pattern`]: a thread checks every byte as it
+/// arrives, so a test can watch progress, kill things mid-transfer and still know the data was intact.
+pub struct PatternClient {
+    child: ChildGuard,
+    received: Arc<AtomicU64>,
+    intact: Arc<AtomicBool>,
+    stderr: Arc<Mutex<String>>,
+    _stdin: Option<std::process::ChildStdin>,
+}
+
+impl PatternClient {
+    /// Spawns `cmd` with piped stdio and starts checking its stdout.
+    pub fn spawn(mut cmd: Command, feed: Feed) -> PatternClient {
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+        let (mut stdout, stderr_pipe) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let stdin = child.stdin.take().unwrap();
+        let received = Arc::new(AtomicU64::new(0));
+        let intact = Arc::new(AtomicBool::new(true));
+        let (count, ok) = (Arc::clone(&received), Arc::clone(&intact));
+        std::thread::spawn(move || {
+            let (mut pattern, mut buf) = (Pattern::default(), vec![0; 64 * 1024]);
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if !pattern.matches(&buf[..n]) {
+                    ok.store(false, Ordering::Relaxed);
+                }
+                count.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let text = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = BufReader::new(stderr_pipe).read_to_string(&mut s);
+            text.lock().unwrap().push_str(&s);
+        });
+        let stdin = match feed {
+            Feed::Silent => Some(stdin),
+            Feed::Paced(rate) => {
+                std::thread::spawn(move || feed_pattern(stdin, rate));
+                None
+            }
+        };
+        PatternClient { child: ChildGuard(child), received, intact, stderr, _stdin: stdin }
+    }
+
+    /// Bytes received so far.
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// Whether every byte received so far was the pattern's.
+    pub fn intact(&self) -> bool {
+        self.intact.load(Ordering::Relaxed)
+    }
+
+    /// Stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits for the process to exit; `None` if it is still running after `deadline`.
+    pub fn wait_exit(&mut self, deadline: Duration) -> Option<std::process::ExitStatus> {
+        self.child.wait_exit(deadline)
+    }
+
+    /// Kills the process now.
+    pub fn kill(&mut self) {
+        self.child.kill();
+    }
+}
+
+/// Writes [`Pattern`] to `stdin` at about `rate` bytes per second (in 16 KiB steps) until the reader goes away.
+fn feed_pattern(mut stdin: std::process::ChildStdin, rate: u64) {
+    const STEP: usize = 16 * 1024;
+    let (mut pattern, mut chunk, started) = (Pattern::default(), vec![0; STEP], Instant::now());
+    for sent in (0u64..).step_by(STEP) {
+        // Pacing the load (not synchronising): stay about on schedule.
+        let due = Duration::from_secs_f64(sent as f64 / rate as f64);
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        pattern.fill(&mut chunk);
+        if stdin.write_all(&chunk).is_err() {
+            return;
+        }
+    }
+}
+
+/// An `rstream dial <target>` command against `engine`'s config.
+pub fn dial_command(engine: &Engine, target: &str) -> Command {
+    wait_for_context(engine);
+    let mut cmd = Command::new(BIN);
+    cmd.args(["dial", target]).env("RSTREAM_CONFIG", engine.config_path());
+    cmd
+}
+
+/// A curl command for `https://<host>:<engine port><path>` trusting the engine CA, `<host>` resolved to
+/// 127.0.0.1, the body on stdout, no overall time limit (the caller bounds it).
+pub fn curl_command(engine: &Engine, host: &str, path: &str) -> Command {
+    let port = engine.port();
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--cacert"]).arg(engine.ca_path()).args([
+        "--resolve",
+        &format!("{host}:{port}:127.0.0.1"),
+        &format!("https://{host}:{port}{path}"),
+    ]);
+    cmd
+}
+
 /// Runs `rstream dial <target>` with `input` on stdin against `engine`'s config (plus `envs`);
 /// returns (exit code, stdout bytes, stderr).
 pub fn dial(engine: &Engine, target: &str, input: &[u8], envs: &[(&str, &str)]) -> (i32, Vec<u8>, String) {
     wait_for_context(engine);
+    dial_with_config(&engine.config_path(), target, input, envs)
+}
+
+/// [`dial`] with the engine's config file only (usable from another thread while the engine restarts).
+pub fn dial_with_config(config: &Path, target: &str, input: &[u8], envs: &[(&str, &str)]) -> (i32, Vec<u8>, String) {
     let mut cmd = Command::new(BIN);
-    cmd.args(["dial", target]).env("RSTREAM_CONFIG", engine.config_path());
+    cmd.args(["dial", target]).env("RSTREAM_CONFIG", config);
     for (k, v) in envs {
         cmd.env(k, v);
     }

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../common/proc.rs"]
+pub mod proc;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
