@@ -64,12 +64,12 @@ mod tests {
     fn a_chain_is_remembered_only_for_its_anchor_host_and_exact_bytes() {
         let (anchor, other_anchor) = (b"anchor-under-test".to_vec(), b"another-anchor".to_vec());
         let chain: [&[u8]; 2] = [b"leaf-under-test", b"ca-under-test"];
-        assert!(!is_verified(&[anchor.clone()], Some("engine.test"), &chain));
+        assert!(!is_verified(std::slice::from_ref(&anchor), Some("engine.test"), &chain));
         remember(&anchor, Some("engine.test"), &chain);
         assert!(is_verified(&[other_anchor.clone(), anchor.clone()], Some("engine.test"), &chain));
         assert!(!is_verified(&[other_anchor], Some("engine.test"), &chain), "another trust anchor");
-        assert!(!is_verified(&[anchor.clone()], Some("other.test"), &chain), "another server name");
-        assert!(!is_verified(&[anchor.clone()], Some("engine.test"), &chain[..1]), "a shorter chain");
+        assert!(!is_verified(std::slice::from_ref(&anchor), Some("other.test"), &chain), "another server name");
+        assert!(!is_verified(std::slice::from_ref(&anchor), Some("engine.test"), &chain[..1]), "a shorter chain");
         let forged: [&[u8]; 2] = [b"leaf-under-tesT", b"ca-under-test"];
         assert!(!is_verified(&[anchor], Some("engine.test"), &forged), "other bytes");
     }
