@@ -263,7 +263,9 @@ impl Session {
     }
 }
 
-/// Engine → user: decrypted records straight into the pipe.
+/// Engine → user: decrypted records straight into the pipe. Yields to the TLS thread's other sessions after
+/// each record, so a busy stream cannot starve their handshakes (sockets that are always ready never make a
+/// future return `Pending` by themselves).
 async fn pump_in(
     mut reader: TlsReader<'_, RecordSocket, Suite>,
     mut to_user: piper::Writer,
@@ -276,7 +278,10 @@ async fn pump_in(
             Err(e) => Err(e),
         };
         match step {
-            Ok(Ok(n)) if n > 0 => reader.consume(n),
+            Ok(Ok(n)) if n > 0 => {
+                reader.consume(n);
+                futures_lite::future::yield_now().await;
+            }
             Ok(_) => return,                           // the user dropped its side
             Err(TlsError::ConnectionClosed) => return, // close_notify
             Err(_) if reader.as_ref().clean_eof => return peer_finished.store(true, Ordering::Release),
@@ -285,8 +290,9 @@ async fn pump_in(
     }
 }
 
-/// User → engine: pipe bytes into records, flushed whenever the pipe runs dry. Returns the close signal when
-/// the caller should end with a `close_notify` (peer already finished) instead of a FIN.
+/// User → engine: pipe bytes into records, flushed whenever the pipe runs dry, yielding after each write like
+/// [`pump_in`]. Returns the close signal when the caller should end with a `close_notify` (peer already
+/// finished) instead of a FIN.
 async fn pump_out(
     mut writer: TlsWriter<'_, RecordSocket, Suite>,
     mut from_user: piper::Reader,
@@ -315,6 +321,7 @@ async fn pump_out(
             faults.write.set(session_error(e, "writing to"));
             return None;
         }
+        futures_lite::future::yield_now().await;
     }
     if let Err(e) = writer.flush().await {
         faults.write.set(session_error(e, "writing to"));

@@ -296,3 +296,47 @@ fn a_remembered_chain_is_worth_nothing_without_the_leaf_key() {
         assert!(err.to_string().contains("handshake signature does not match its certificate"), "{err}");
     });
 }
+
+#[test]
+fn a_handshake_completes_while_another_session_streams_flat_out() {
+    let pki = pki(&["localhost"], false, &["rstrm/1"]);
+    let ca_pem = pki.ca_pem.clone();
+    // One server streams without pause until the client goes away.
+    let (busy_addr, _busy) = serve_one(pki.server.clone(), |mut tls| async move {
+        let chunk = pattern(64 * 1024, 1);
+        loop {
+            tls.write_all(&chunk).await?;
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), io::Error>(())
+    });
+    let (quiet_addr, _quiet) = serve_one(pki.server, |tls| async move { Ok(tls) });
+    smol::block_on(async {
+        let cfg = client_config(&ca_pem, "localhost");
+        let mut busy = dial(busy_addr, &cfg, "rstrm/1").await.unwrap();
+        let mut sink = vec![0u8; 64 * 1024];
+        let mut received = 0usize;
+        while received < 4 * MIB {
+            received += busy.read(&mut sink).await.unwrap();
+        }
+        // Keep draining the busy stream while a second handshake runs on the same TLS thread.
+        let drain = async {
+            loop {
+                if busy.read(&mut sink).await.unwrap() == 0 {
+                    break;
+                }
+            }
+        };
+        let second = crate::deadline::with_deadline(
+            std::time::Duration::from_secs(5),
+            "a handshake beside a busy stream",
+            dial(quiet_addr, &cfg, "rstrm/1"),
+        );
+        let done = futures_lite::future::or(async { Some(second.await) }, async {
+            drain.await;
+            None
+        })
+        .await;
+        done.expect("the busy stream ended first").expect("the second handshake starved");
+    });
+}
