@@ -74,3 +74,11 @@ test-cross:
 ## rss: device agent memory, idle and with 32 concurrent exec sessions (x86_64 musl release build).
 rss:
 	./cross/rss.sh
+
+## bench: rstream side by side with bore, rathole, ssh and rclone on loopback; ratios to stdout and bench/results.md.
+## BENCH_SECONDS=5 per wrk run, BENCH_RUNS=50 exec round trips.
+.PHONY: bench
+bench:
+	@./cross/install-deps.sh host bench
+	$(CARGO) build --release
+	./bench/run.sh target/release/rstream

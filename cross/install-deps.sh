@@ -7,6 +7,8 @@
 #   install-deps.sh qemu   — qemu-user-static (qemu-aarch64-static, qemu-arm-static); binfmt is not needed
 #   install-deps.sh bloat  — cargo-bloat, for `make size` reports when a budget is missed
 #   install-deps.sh cross  — musl + zig + qemu (everything `make boards` and `make test-cross` use)
+#   install-deps.sh bench  — the peers `make bench` measures against: nginx (origin), wrk, hyperfine, OpenSSH,
+#                            rclone, bore and rathole (cargo install, ≈3 min the first time)
 # Several modes may be given at once: `install-deps.sh host musl qemu`.
 set -uo pipefail
 
@@ -49,6 +51,16 @@ mode_zig() {
 
 mode_qemu() { need_deb qemu-user-static; }
 
+mode_bench() {
+  need_deb nginx-light; need_deb wrk; need_deb hyperfine; need_deb openssh-server; need_deb openssh-client
+  need_deb rclone; need_deb openssl; need_deb curl; need_deb python3; need_deb procps
+  need_deb pkg-config; need_deb libssl-dev # rathole's native-tls transport
+  install_debs
+  have_bin bore || cargo install --locked bore-cli
+  # Not --locked: rathole's locked `time` no longer compiles on current Rust.
+  have_bin rathole || cargo install rathole
+}
+
 mode_bloat() { have_bin cargo-bloat || cargo install --locked cargo-bloat; }
 
 install_debs() {
@@ -70,8 +82,9 @@ for mode in "$@"; do
     zig) mode_zig ;;
     qemu) mode_qemu ;;
     bloat) mode_bloat ;;
+    bench) mode_bench ;;
     cross) mode_musl; mode_zig; mode_qemu ;;
-    *) echo "usage: $0 [host|musl|zig|qemu|bloat|cross]..." >&2; exit 2 ;;
+    *) echo "usage: $0 [host|musl|zig|qemu|bloat|bench|cross]..." >&2; exit 2 ;;
   esac
 done
 install_debs
