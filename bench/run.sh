@@ -2,6 +2,8 @@
 # `make bench`: rstream side by side with its peers, on loopback only, every figure taken in the same run.
 #
 #   bench/run.sh [path/to/rstream]          BENCH_SECONDS=5 (per wrk run)  BENCH_RUNS=50 (exec round trips)
+#   BENCH_BASELINE=path/to/older/rstream    also runs the HTTP scenarios through that binary's `forward` (same
+#                                           engine), as "rstream (baseline)": the gain of a change, same run
 #
 # Scenarios (one nginx origin for everyone; peers from cross/install-deps.sh bench):
 #   http      published HTTP tunnel (engine's plain listener, routed by Host) vs rathole (TLS transport) and bore,
@@ -103,6 +105,11 @@ engine_pid=$spawned
 wait_for 30 "the engine's context" grep -q "engine: localhost:$engine_port" "$RSTREAM_CONFIG"
 spawn forward "$bin" forward "127.0.0.1:$origin" --name bench -o json
 forward_pid=$spawned
+if [ -n "${BENCH_BASELINE:-}" ]; then
+  spawn forward-baseline "$(realpath "$BENCH_BASELINE")" forward "127.0.0.1:$origin" --name bench-baseline -o json
+  wait_for 30 "the baseline tunnel" curl -sf -o /dev/null -H 'Host: bench-baseline.t.localhost' \
+    "http://127.0.0.1:$engine_http/1k.bin"
+fi
 spawn forward-private "$bin" forward "127.0.0.1:$origin" --name bench-private --no-publish -o json
 wait_for 30 "the published tunnel" curl -sf -o /dev/null -H 'Host: bench.t.localhost' \
   "http://127.0.0.1:$engine_http/1k.bin"
@@ -172,6 +179,8 @@ http_round() {
   log "http: $scenario"
   wrk_run "$scenario" direct "http://127.0.0.1:$origin$path" "$conns" "$@"
   wrk_run "$scenario" rstream "http://127.0.0.1:$engine_http$path" "$conns" -H 'Host: bench.t.localhost' "$@"
+  [ -z "${BENCH_BASELINE:-}" ] || wrk_run "$scenario" "rstream (baseline)" "http://127.0.0.1:$engine_http$path" \
+    "$conns" -H 'Host: bench-baseline.t.localhost' "$@"
   wrk_run "$scenario" rathole "http://127.0.0.1:$rathole_port$path" "$conns" "$@"
   wrk_run "$scenario" bore "http://127.0.0.1:$bore_port$path" "$conns" "$@"
 }

@@ -230,6 +230,10 @@ fn doctor_passes_on_a_healthy_setup_and_explains_broken_ones() {
     }
     assert_eq!(check(&report, "tls")["details"]["caFile"], engine.ca_path().to_str().unwrap());
     assert!(check(&report, "tls")["details"]["caNotAfter"].as_str().is_some());
+    // The engine's own certificate, as presented in the handshake, with a date still ahead.
+    let cert_not_after = check(&report, "tls")["details"]["certNotAfter"].as_str().unwrap_or_default().to_owned();
+    let now = rstream::http::date::format_rfc3339(std::time::SystemTime::now());
+    assert!(cert_not_after.len() == now.len() && cert_not_after > now, "certNotAfter {cert_not_after:?} vs now {now}");
     assert!(check(&report, "token")["details"]["permissions"]
         .as_str()
         .unwrap()

@@ -118,8 +118,16 @@ pub async fn connect_tls(tcp: TcpStream, cfg: &ClientTlsConfig, alpn: &str) -> i
     let task = spawn_session(move || session.run(tcp, ready_tx, to_user, from_user, done_tx, session_faults)).await?;
     let server = cfg.server_name.clone();
     let ready = async { ready_rx.recv().await.unwrap_or_else(|_| Err(io::Error::other("TLS session ended"))) };
-    crate::deadline::with_deadline(DIAL_TIMEOUT, format!("TLS handshake with {server}"), ready).await?;
-    Ok(TlsStream { from_engine, to_engine: Some(to_engine), write_done: Box::pin(write_done), faults, _session: task })
+    let peer_certificate =
+        crate::deadline::with_deadline(DIAL_TIMEOUT, format!("TLS handshake with {server}"), ready).await?;
+    Ok(TlsStream {
+        from_engine,
+        to_engine: Some(to_engine),
+        write_done: Box::pin(write_done),
+        faults,
+        peer_certificate,
+        _session: task,
+    })
 }
 
 /// An open TLS session to the engine: `AsyncRead + AsyncWrite + Unpin + Send + 'static`.
@@ -131,7 +139,16 @@ pub struct TlsStream {
     to_engine: Option<piper::Writer>,
     write_done: Pin<Box<async_channel::Receiver<()>>>,
     faults: Arc<Faults>,
+    peer_certificate: Option<Vec<u8>>,
     _session: smol::Task<()>,
+}
+
+impl TlsStream {
+    /// The engine's leaf certificate (DER) as verified in the handshake; `None` when verification was
+    /// disabled (`insecure_skip_verify`).
+    pub fn peer_certificate(&self) -> Option<&[u8]> {
+        self.peer_certificate.as_deref()
+    }
 }
 
 impl std::fmt::Debug for TlsStream {
@@ -211,7 +228,7 @@ impl Session {
     async fn run(
         self,
         tcp: TcpStream,
-        ready: async_channel::Sender<io::Result<()>>,
+        ready: async_channel::Sender<io::Result<Option<Vec<u8>>>>,
         to_user: piper::Writer,
         from_user: piper::Reader,
         done: async_channel::Sender<()>,
@@ -241,25 +258,32 @@ impl Session {
         }
     }
 
-    async fn handshake(&self, conn: &mut TlsConnection<'_, RecordSocket, Suite>, alert: &AtomicU16) -> io::Result<()> {
+    /// Runs the handshake; returns the verified leaf certificate (none when verification is disabled).
+    async fn handshake(
+        &self,
+        conn: &mut TlsConnection<'_, RecordSocket, Suite>,
+        alert: &AtomicU16,
+    ) -> io::Result<Option<Vec<u8>>> {
         let alpns = [self.alpn.as_bytes()];
         let config = TlsConfig::new().with_server_name(&self.server_name).with_alpn(&alpns);
-        let (result, failure) = match &self.trust {
+        let (result, failure, leaf) = match &self.trust {
             Trust::Insecure => {
                 let mut crypto = EngineCrypto { verifier: None };
-                (conn.open(TlsContext::new(&config, &mut crypto)).await, None)
+                (conn.open(TlsContext::new(&config, &mut crypto)).await, None, None)
             }
             Trust::Anchors(anchors) => {
                 let mut crypto = EngineCrypto { verifier: Some(EngineVerifier::new(anchors)) };
                 let result = conn.open(TlsContext::new(&config, &mut crypto)).await;
-                (result, crypto.verifier.and_then(|v| v.failure().map(str::to_owned)))
+                let verifier = crypto.verifier.as_mut();
+                let failure = verifier.as_ref().and_then(|v| v.failure().map(str::to_owned));
+                (result, failure, verifier.and_then(|v| v.take_verified_leaf()))
             }
         };
         let plaintext_alert = match alert.load(Ordering::Relaxed) {
             0 => None,
             a => Some(a as u8),
         };
-        result.map_err(|e| handshake_error(e, failure, plaintext_alert, &self.server_name, &self.alpn))
+        result.map(|()| leaf).map_err(|e| handshake_error(e, failure, plaintext_alert, &self.server_name, &self.alpn))
     }
 }
 

@@ -69,13 +69,20 @@ pub struct EngineVerifier<'a> {
     /// Once the chain is trusted: the leaf certificate (DER) and the transcript hash up to the Certificate
     /// message, which the handshake signature covers.
     trusted: Option<(Vec<u8>, Sha256)>,
+    /// The leaf certificate once its handshake signature verified too.
+    verified_leaf: Option<Vec<u8>>,
     failure: Option<String>,
 }
 
 impl<'a> EngineVerifier<'a> {
     /// A verifier trusting the certificates in `anchors` (DER, at least one).
     pub fn new(anchors: &'a [Vec<u8>]) -> Self {
-        EngineVerifier { anchors, host: None, trusted: None, failure: None }
+        EngineVerifier { anchors, host: None, trusted: None, verified_leaf: None, failure: None }
+    }
+
+    /// The engine's leaf certificate (DER), once chain and handshake signature both verified.
+    pub fn take_verified_leaf(&mut self) -> Option<Vec<u8>> {
+        self.verified_leaf.take()
     }
 
     /// Why verification failed, once it has.
@@ -182,11 +189,16 @@ impl<'a> TlsVerifier<Suite> for EngineVerifier<'a> {
             self.failure = Some("the server sent no certificate before its handshake signature".into());
             return Err(TlsError::InvalidSignature);
         };
-        let outcome = verify_handshake_signature(&leaf, transcript, &verify);
-        if let Err(why) = &outcome {
-            self.failure = Some(why.clone());
+        match verify_handshake_signature(&leaf, transcript, &verify) {
+            Ok(()) => {
+                self.verified_leaf = Some(leaf);
+                Ok(())
+            }
+            Err(why) => {
+                self.failure = Some(why);
+                Err(TlsError::InvalidSignature)
+            }
         }
-        outcome.map_err(|_| TlsError::InvalidSignature)
     }
 }
 

@@ -88,9 +88,15 @@ async fn check_tls(ctx: &ResolvedContext, checks: &mut Vec<Check>) -> bool {
     let started = Instant::now();
     let result = endpoint.connect(ALPN_HTTP1).await;
     let mut c = match result {
-        Ok(_) => Check::pass("tls", "TLS handshake succeeded")
-            .detail("version", "TLS 1.3")
-            .detail("handshakeMs", started.elapsed().as_millis()),
+        Ok(tls) => {
+            let c = Check::pass("tls", "TLS handshake succeeded")
+                .detail("version", "TLS 1.3")
+                .detail("handshakeMs", started.elapsed().as_millis());
+            match tls.peer_certificate().and_then(cert::not_after) {
+                Some(expiry) => c.detail("certNotAfter", crate::http::date::format_rfc3339(expiry)),
+                None => c,
+            }
+        }
         Err(e) => Check::fail("tls", e.to_string(), tls_hint(&e.to_string(), ctx)),
     };
     c = c.detail("serverName", &endpoint.tls.server_name);
