@@ -23,15 +23,9 @@ seconds=${BENCH_SECONDS:-5}
 runs=${BENCH_RUNS:-50}
 export PATH="$PATH:${CARGO_HOME:-$HOME/.cargo}/bin"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/rstream-bench.XXXXXX")
-chmod 755 "$work"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$repo/scripts/lib.sh"
+start_work bench
+chmod 755 "$work" # nginx workers (another user) read the origin's files
 results="$work/results.tsv"
 : >"$results"
 
@@ -41,15 +35,6 @@ unset RSTREAM_CONTEXT RSTREAM_ENGINE RSTREAM_AUTHENTICATION_TOKEN
 log() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
 # record SCENARIO SUBJECT METRIC VALUE: one measurement (rendered by bench/report.py).
 record() { printf '%s\t%s\t%s\t%s\n' "$@" >>"$results"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds, or fail after the deadline.
-wait_for() {
-  local deadline=$((SECONDS + $1)) what=$2; shift 2
-  until "$@" >/dev/null 2>&1; do
-    if ((SECONDS >= deadline)); then log "timed out waiting for $what"; exit 1; fi
-    sleep 0.1
-  done
-}
 # spawn NAME COMMAND...: runs COMMAND in the background with its output in $work/NAME.log; sets $spawned.
 spawn() {
   local name=$1; shift

@@ -6,28 +6,14 @@
 set -euo pipefail
 
 bin=$(realpath "${1:-target/release/rstream}")
-work=$(mktemp -d "${TMPDIR:-/tmp}/rstream-demo.XXXXXX")
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/lib.sh"
+start_work demo
 
 export RSTREAM_CONFIG="$work/config.yaml"
 unset RSTREAM_CONTEXT RSTREAM_ENGINE RSTREAM_AUTHENTICATION_TOKEN
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 show() { printf '$ %s\n' "$*"; "$@"; }
-# wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds, or fail after the deadline.
-wait_for() {
-  local deadline=$((SECONDS + $1)) what=$2; shift 2
-  until "$@" >/dev/null 2>&1; do
-    if (( SECONDS >= deadline )); then echo "demo: timed out waiting for $what" >&2; exit 1; fi
-    sleep 0.2
-  done
-}
 
 step "1. A local engine (embedded default: generated CA, certificate, secret and an operator context)"
 "$bin" engine serve --listen 127.0.0.1:0 --state-dir "$work/engine" >"$work/engine.log" 2>&1 &
@@ -65,7 +51,7 @@ show cat "$work/device-files/notes/hello.txt"
 
 step "7. Forward a local web service: a public URL, and a private one"
 mkdir -p "$work/www" && echo "hello from the origin behind the tunnel" >"$work/www/index.html"
-origin_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+origin_port=$(free_port)
 (cd "$work/www" && exec python3 -m http.server "$origin_port" --bind 127.0.0.1) >/dev/null 2>&1 &
 pids+=($!)
 wait_for 30 "the origin web server" curl -sf "http://127.0.0.1:$origin_port/"
