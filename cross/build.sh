@@ -5,8 +5,9 @@
 #
 # Modes (recipes verified in /work/shared/reference/cross-build.md; sizes in README "Boards and image sizes"):
 #   stable      x86_64/aarch64-unknown-linux-musl only: stable toolchain + rustup's musl std. aarch64 links with
-#               rust-lld (.cargo/config.toml) and drops .eh_frame_hdr (-52 KiB: a stripped panic=abort image
-#               cannot use it); x86_64 compiles C (ring, engine only) with Debian's musl-gcc.
+#               rust-lld (.cargo/config.toml) and drops the unwind tables prebuilt std brings: .eh_frame_hdr
+#               (--no-eh-frame-hdr), .eh_frame and .gcc_except_table (cross/no-unwind-tables.ld), ≈250 KiB a
+#               stripped panic=abort image cannot use; x86_64 compiles C (ring, engine only) with Debian's musl-gcc.
 #   size        any target (the default for 32-bit ARM and mipsel, which have no rustup std here): nightly
 #               `-Z build-std=std,panic_abort` with `optimize_for_size` and without the backtrace symbolizer,
 #               no unwind tables, linked by cargo-zigbuild (zig brings musl's crt, libc and unwinder for the
@@ -52,7 +53,9 @@ cargo_cmd=(cargo build)
 std_args=()
 case "$mode" in
   stable)
-    [ "$target" = aarch64-unknown-linux-musl ] && flags="$flags -C link-arg=--no-eh-frame-hdr"
+    # aarch64: drop prebuilt std's unwind tables, their index and LSDAs (see cross/no-unwind-tables.ld).
+    [ "$target" = aarch64-unknown-linux-musl ] &&
+      flags="$flags -C link-arg=--no-eh-frame-hdr -C link-arg=-T$PWD/cross/no-unwind-tables.ld"
     ;;
   size|size-abort)
     # zig supplies crt1.o, libc and the unwinder; rustc must not look for its own self-contained copies.
