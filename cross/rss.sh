@@ -8,6 +8,8 @@
 #   RSS_ARCH=aarch64 cross/rss.sh     the aarch64 image under qemu-aarch64-static: qemu's translator and code
 #                                     cache are counted too, so figures are inflated and budgets not enforced
 #   RSS_SESSIONS=32                   concurrent exec sessions (default 32)
+#   RSS_BUILD=size                    the image in another cross/build.sh mode (default stable; size is what the
+#                                     32-bit boards ship): shows how much of the idle figure is the image itself
 #
 # Budgets (issue 7; static musl release image): idle ≤ 2 MiB, 32 exec sessions ≤ 8 MiB.
 # Engine mode is the deployment: the agent holds a TLS control channel to the engine; each session is a proxy
@@ -28,7 +30,9 @@ esac
 case "$mode" in engine|local) ;; *) echo "error: RSS_MODE must be engine or local" >&2; exit 2 ;; esac
 ./cross/install-deps.sh host musl $([ "$arch" = aarch64 ] && echo qemu) >/dev/null
 
-image=$(./cross/build.sh --features device "$target")
+build_mode=${RSS_BUILD:-stable}
+[ "$build_mode" = stable ] || ./cross/install-deps.sh zig >/dev/null
+image=$(./cross/build.sh --features device --mode "$build_mode" "$target")
 cargo build --quiet # the host engine and operator
 host=target/debug/rstream
 
@@ -93,6 +97,8 @@ exec_once true >/dev/null
 no_children() { [ "$(children)" -eq 0 ]; }
 wait_for "the first session to end" 30 no_children
 idle_rss=$(kib VmRSS) idle_threads=$(kib Threads)
+cp "/proc/$server/smaps" "$work/smaps.idle"
+idle_anon=$(awk '/^Anonymous:/ { t += $2 } END { print t }' "$work/smaps.idle")
 
 for _ in $(seq "$sessions"); do
   exec_once sleep 600 >/dev/null 2>>"$work/clients.log" &
@@ -102,17 +108,25 @@ all_running() { [ "$(children)" -ge "$sessions" ]; }
 wait_for "$sessions sessions to run" 120 all_running
 busy_rss=$(kib VmRSS) busy_hwm=$(kib VmHWM) busy_threads=$(kib Threads)
 
-echo "rstream webtty server: $target image ($(stat -c %s "$image") bytes), $mode mode${runner:+, under ${runner[*]}}"
-printf '  %-30s %6s KiB  (budget %s KiB)  threads %s\n' "idle" "$idle_rss" "$IDLE_BUDGET_KIB" "$idle_threads"
+echo "rstream webtty server: $target $build_mode image ($(stat -c %s "$image") bytes), $mode mode${runner:+, under ${runner[*]}}"
+printf '  %-30s %6s KiB  (budget %s KiB)  threads %s  anonymous %s KiB\n' "idle" "$idle_rss" "$IDLE_BUDGET_KIB" \
+  "$idle_threads" "$idle_anon"
 printf '  %-30s %6s KiB  (budget %s KiB)  threads %s  peak %s KiB\n' "$sessions concurrent exec sessions" \
   "$busy_rss" "$BUSY_BUDGET_KIB" "$busy_threads" "$busy_hwm"
 printf '  %-30s %6s KiB\n' "per session" $(((busy_rss - idle_rss) / sessions))
-echo "  resident memory by mapping, with $sessions sessions (/proc/PID/smaps):"
-awk '
-  /^[0-9a-f]+-[0-9a-f]+ / { name = ($6 == "" ? "[anon]" : $6); sub(".*/", "", name) }
-  /^Rss:/ { rss[name] += $2 }
-  END { for (n in rss) if (rss[n] > 0) printf "    %-30s %6d KiB\n", n, rss[n] }
-' "/proc/$server/smaps" | sort -k2 -nr | head -8
+# by_mapping SMAPS: resident KiB per mapping (the image's own segments by permission), largest first.
+by_mapping() {
+  awk '
+    /^[0-9a-f]+-[0-9a-f]+ / { name = ($6 == "" ? "[anon]" : $6); sub(".*/", "", name); if ($6 ~ /^\//) name = name " " $2 }
+    /^Rss:/ { rss[name] += $2 }
+    /^Anonymous:/ { anon[name] += $2 }
+    END { for (n in rss) if (rss[n] > 0) printf "%6d KiB  %-22s (anonymous %d KiB)\n", rss[n], n, anon[n] }
+  ' "$1" | sort -nr | head -10 | sed 's/^/    /'
+}
+echo "  resident memory by mapping, idle (/proc/PID/smaps):"
+by_mapping "$work/smaps.idle"
+echo "  resident memory by mapping, with $sessions sessions:"
+by_mapping "/proc/$server/smaps"
 grep -E '^(Anonymous|Private_Dirty|Private_Clean|Shared_Clean):' "/proc/$server/smaps_rollup" | sed 's/^/    /'
 
 status=0
