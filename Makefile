@@ -61,9 +61,10 @@ board: cross-deps
 boards: cross-deps
 	./cross/board.sh --all
 
-## size: size table (target × features → stripped static bytes); fails when a budget is exceeded. QUICK=1: budgets only.
-size: cross-deps
-	./cross/size.sh $(if $(QUICK),--quick)
+## size: size table (target × features → stripped static bytes); fails when a budget is exceeded.
+## QUICK=1: the two budgeted rows only; DEVICE=1: the aarch64 device row only (CI, after test-cross).
+size:
+	./cross/size.sh $(if $(DEVICE),--device,$(if $(QUICK),--quick))
 
 ## test-cross: the device half of the end-to-end flow under qemu (aarch64, armv7) against a host engine.
 ## CROSS_ARCHES=aarch64 limits it (CI).

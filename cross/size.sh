@@ -2,8 +2,11 @@
 # Builds static, stripped release images and prints a size table (target × feature set × build → bytes);
 # exits non-zero when a budgeted row is over its budget.
 #
-#   cross/size.sh           budgeted rows + the other shipped variants (32-bit ARM, device+operator, size modes)
-#   cross/size.sh --quick   only the budgeted rows (what CI checks)
+#   cross/size.sh            budgeted rows + the other shipped variants (32-bit ARM, device+operator, size modes)
+#   cross/size.sh --quick    only the two budgeted rows (cold ≈ 7.5 min on 2 busy cores, 4.7 of them for x86_64)
+#   cross/size.sh --device   only the aarch64 device row: what .ci/run checks, right after `make test-cross`
+#                            built that very image (so it costs seconds)
+# Figures and build times: README "Boards and image sizes".
 #
 # Budgets (DESIGN: "firmware images", issue 7), stripped and static:
 #   device on aarch64-unknown-linux-musl (stable)  ≤ 1.5 MiB (aim ≤ 1.2 MiB)
@@ -14,15 +17,19 @@ cd "$(dirname "$0")/.."
 MIB=1048576
 DEVICE_BUDGET=$((3 * MIB / 2)) DEVICE_AIM=$((6 * MIB / 5)) FULL_BUDGET=$((8 * MIB))
 
-quick=0
-[ "${1:-}" = --quick ] && quick=1
+set_=full
+case "${1:-}" in
+  "") ;;
+  --quick) set_=quick ;;
+  --device) set_=device ;;
+  *) echo "usage: $0 [--quick|--device]" >&2; exit 2 ;;
+esac
+if [ "$set_" = full ]; then ./cross/install-deps.sh musl zig >/dev/null; else ./cross/install-deps.sh musl >/dev/null; fi
 
 # rows: target|features|mode (cross/build.sh --mode)|budget bytes (0: none)
-rows=(
-  "x86_64-unknown-linux-musl|default|stable|$FULL_BUDGET"
-  "aarch64-unknown-linux-musl|device|stable|$DEVICE_BUDGET"
-)
-if [ "$quick" = 0 ]; then
+rows=("aarch64-unknown-linux-musl|device|stable|$DEVICE_BUDGET")
+[ "$set_" = device ] || rows=("x86_64-unknown-linux-musl|default|stable|$FULL_BUDGET" "${rows[@]}")
+if [ "$set_" = full ]; then
   rows+=(
     "x86_64-unknown-linux-musl|device|stable|0"
     "aarch64-unknown-linux-musl|device,operator|stable|0"
