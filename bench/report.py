@@ -48,7 +48,9 @@ def table(scenario, rows):
     out = [head, "|" + "---|" * (len(metrics) + 2)]
     for subject, values in rows.items():
         cells = [values.get(m, "") for m in metrics]
-        vs = "" if ours_key is None or subject == ours_key else ratio_note(rows[ours_key].get(lead), values.get(lead), lead)
+        vs = ""
+        if ours_key is not None and subject != ours_key:
+            vs = ratio_note(rows[ours_key].get(lead), values.get(lead), lead)
         out.append(f"| {subject} | " + " | ".join(cells) + f" | {vs} |")
     return "\n".join(out)
 

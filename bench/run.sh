@@ -2,8 +2,9 @@
 # `make bench`: rstream side by side with its peers, on loopback only, every figure taken in the same run.
 #
 #   bench/run.sh [path/to/rstream]          BENCH_SECONDS=5 (per wrk run)  BENCH_RUNS=50 (exec round trips)
-#   BENCH_BASELINE=path/to/older/rstream    also runs the HTTP scenarios through that binary's `forward` (same
-#                                           engine), as "rstream (baseline)": the gain of a change, same run
+#   BENCH_EXTRA="LABEL=PATH …"              also runs the HTTP scenarios through each of those binaries'
+#                                           `forward` (same engine), as "rstream (LABEL)": e.g. the gain of a
+#                                           change (baseline=old/rstream) or of a build profile (fast=…)
 #
 # Scenarios (one nginx origin for everyone; peers from cross/install-deps.sh bench):
 #   http      published HTTP tunnel (engine's plain listener, routed by Host) vs rathole (TLS transport) and bore,
@@ -90,11 +91,14 @@ engine_pid=$spawned
 wait_for 30 "the engine's context" grep -q "engine: localhost:$engine_port" "$RSTREAM_CONFIG"
 spawn forward "$bin" forward "127.0.0.1:$origin" --name bench -o json
 forward_pid=$spawned
-if [ -n "${BENCH_BASELINE:-}" ]; then
-  spawn forward-baseline "$(realpath "$BENCH_BASELINE")" forward "127.0.0.1:$origin" --name bench-baseline -o json
-  wait_for 30 "the baseline tunnel" curl -sf -o /dev/null -H 'Host: bench-baseline.t.localhost' \
+extras=()
+for extra in ${BENCH_EXTRA:-}; do
+  label=${extra%%=*}
+  spawn "forward-$label" "$(realpath "${extra#*=}")" forward "127.0.0.1:$origin" --name "bench-$label" -o json
+  wait_for 30 "the $label tunnel" curl -sf -o /dev/null -H "Host: bench-$label.t.localhost" \
     "http://127.0.0.1:$engine_http/1k.bin"
-fi
+  extras+=("$label")
+done
 spawn forward-private "$bin" forward "127.0.0.1:$origin" --name bench-private --no-publish -o json
 wait_for 30 "the published tunnel" curl -sf -o /dev/null -H 'Host: bench.t.localhost' \
   "http://127.0.0.1:$engine_http/1k.bin"
@@ -164,8 +168,10 @@ http_round() {
   log "http: $scenario"
   wrk_run "$scenario" direct "http://127.0.0.1:$origin$path" "$conns" "$@"
   wrk_run "$scenario" rstream "http://127.0.0.1:$engine_http$path" "$conns" -H 'Host: bench.t.localhost' "$@"
-  [ -z "${BENCH_BASELINE:-}" ] || wrk_run "$scenario" "rstream (baseline)" "http://127.0.0.1:$engine_http$path" \
-    "$conns" -H 'Host: bench-baseline.t.localhost' "$@"
+  for label in ${extras[@]+"${extras[@]}"}; do
+    wrk_run "$scenario" "rstream ($label)" "http://127.0.0.1:$engine_http$path" "$conns" \
+      -H "Host: bench-$label.t.localhost" "$@"
+  done
   wrk_run "$scenario" rathole "http://127.0.0.1:$rathole_port$path" "$conns" "$@"
   wrk_run "$scenario" bore "http://127.0.0.1:$bore_port$path" "$conns" "$@"
 }
@@ -285,15 +291,16 @@ timed_mb "$dav" rclone "GET MB/s" "$size" curl -sf -o /dev/null "http://127.0.0.
 timed_mb "$dav" rclone "PUT MB/s" "$size" curl -sf -T "$work/dl.bin" "http://127.0.0.1:$rclone_port/up.bin"
 
 # ---------------------------------------------------------------- 5. memory and sizes
-mem="memory after the runs (KiB)"
-record "$mem" "rstream webtty server" "idle RSS" "$webtty_idle_rss"
-record "$mem" "rstream webtty server" "peak RSS" "$(hwm_kib "$webtty_pid")"
-record "$mem" "rstream forward" "peak RSS" "$(hwm_kib "$forward_pid")"
-record "$mem" "rathole client" "peak RSS" "$(hwm_kib "$rathole_client_pid")"
-record "$mem" "bore local" "peak RSS" "$(hwm_kib "$bore_local_pid")"
-record "$mem" "rstream engine" "peak RSS" "$(hwm_kib "$engine_pid")"
-record "$mem" "rathole server" "peak RSS" "$(hwm_kib "$rathole_server_pid")"
-record "$mem" "bore server" "peak RSS" "$(hwm_kib "$bore_server_pid")"
+device="device side, peak RSS after the runs"
+record "$device" "rstream forward" "peak KiB" "$(hwm_kib "$forward_pid")"
+record "$device" "rathole client" "peak KiB" "$(hwm_kib "$rathole_client_pid")"
+record "$device" "bore local" "peak KiB" "$(hwm_kib "$bore_local_pid")"
+relay="relay, peak RSS after the runs"
+record "$relay" "rstream engine" "peak KiB" "$(hwm_kib "$engine_pid")"
+record "$relay" "rathole server" "peak KiB" "$(hwm_kib "$rathole_server_pid")"
+record "$relay" "bore server" "peak KiB" "$(hwm_kib "$bore_server_pid")"
+record "webtty server RSS" "rstream webtty server" "idle KiB" "$webtty_idle_rss"
+record "webtty server RSS" "rstream webtty server" "peak KiB (exec + 100 MiB WebDAV)" "$(hwm_kib "$webtty_pid")"
 sizes="binary size (KiB)"
 record "$sizes" "rstream (all roles)" "KiB" $(($(stat -c %s "$bin") / 1024))
 device_image=$(ls -t "$repo"/target/cross/*/x86_64-unknown-linux-musl/release/rstream 2>/dev/null | head -1 || true)
