@@ -22,8 +22,7 @@ use common::proc::{memory_kib, raise_nofile_limit};
 use common::tunnel::{http_origin, https_get, Forward, HELLO};
 use common::{curl, Engine};
 use rstream::limits::{HTTP_HEAD_TIMEOUT, HTTP_IDLE_TIMEOUT, MAX_WEBTTY_CONNECTIONS, TLS_HANDSHAKE_TIMEOUT};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use webtty_support::LocalServer;
 
 /// Half-open connections of each kind.
@@ -132,18 +131,7 @@ fn connect(addr: &str) -> TcpStream {
 
 /// A rustls client config for the engine (trusting `ca`, if any), offering ALPN `http/1.1`.
 fn tls_config(ca: Option<&std::path::Path>) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in ca.into_iter().flat_map(|ca| CertificateDer::pem_file_iter(ca).expect("read CA")) {
-        roots.add(cert.expect("CA PEM")).expect("add CA");
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .expect("TLS 1.3")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
+    Arc::new(common::tls::client_config(ca, Some("http/1.1")))
 }
 
 fn tls_client(config: &Arc<rustls::ClientConfig>) -> rustls::ClientConnection {

@@ -54,11 +54,11 @@ pub async fn within<T>(limit: Duration, what: &str, fut: impl std::future::Futur
     .await
 }
 
-/// Connects to `addr` with TLS 1.3, trusting `ca`, verifying `server_name`, offering `alpn` (if any).
-pub async fn connect_to(addr: &str, ca: &Path, server_name: &str, alpn: Option<&str>) -> std::io::Result<Conn> {
+/// A rustls TLS 1.3 client config trusting `ca` (none: trusts nothing), offering `alpn` (if any).
+pub fn client_config(ca: Option<&Path>, alpn: Option<&str>) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).expect("read CA").map(|c| c.expect("CA PEM")) {
-        roots.add(cert).expect("add CA");
+    for cert in ca.into_iter().flat_map(|ca| CertificateDer::pem_file_iter(ca).expect("read CA")) {
+        roots.add(cert.expect("CA PEM")).expect("add CA");
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
@@ -67,6 +67,12 @@ pub async fn connect_to(addr: &str, ca: &Path, server_name: &str, alpn: Option<&
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = alpn.into_iter().map(|p| p.as_bytes().to_vec()).collect();
+    config
+}
+
+/// Connects to `addr` with TLS 1.3, trusting `ca`, verifying `server_name`, offering `alpn` (if any).
+pub async fn connect_to(addr: &str, ca: &Path, server_name: &str, alpn: Option<&str>) -> std::io::Result<Conn> {
+    let config = client_config(Some(ca), alpn);
     let tcp = TcpStream::connect(addr).await?;
     let name = ServerName::try_from(server_name.to_owned()).expect("server name");
     within(IO_DEADLINE, "TLS handshake", TlsConnector::from(Arc::new(config)).connect(name, tcp)).await.map(Conn)
