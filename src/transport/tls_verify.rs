@@ -164,20 +164,17 @@ impl<'a> TlsVerifier<Suite> for EngineVerifier<'a> {
             self.trusted = Some((leaf.to_vec(), transcript.clone()));
             return Ok(());
         }
-        let anchors = self.anchors;
-        // All anchors but the last are tried on a copy; the winner (or the last anchor) verifies the chain for
-        // real. One anchor = one verification.
-        let winner = anchors[..anchors.len().saturating_sub(1)]
-            .iter()
-            .find(|a| self.checked(a).is_ok_and(|mut v| v.verify_certificate(transcript, rebuild(&cert)).is_ok()));
-        let anchor = winner.or(anchors.last()).ok_or(TlsError::InvalidCertificate)?;
-        match self.checked(anchor)?.verify_certificate(transcript, rebuild(&cert)) {
-            Ok(()) => {
+        // The first anchor the chain verifies against wins; the handshake signature is checked separately.
+        let winner = self.anchors.iter().find(|anchor| {
+            self.checked(anchor).is_ok_and(|mut v| v.verify_certificate(transcript, rebuild(&cert)).is_ok())
+        });
+        match winner {
+            Some(anchor) => {
                 verified_chains::remember(anchor, host, &chain);
                 self.trusted = Some((leaf.to_vec(), transcript.clone()));
                 Ok(())
             }
-            Err(_) => {
+            None => {
                 self.failure = Some(self.diagnose(transcript, &cert));
                 Err(TlsError::InvalidCertificate)
             }
