@@ -26,6 +26,12 @@ fn fs(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `rstream webtty fs --url <server> --auth-token-file <its token> <args…>`.
+fn fs_on(server: &LocalServer, args: &[&str]) -> Output {
+    let url = format!("http://{}", server.addr);
+    fs(&[&["--url", &url, "--auth-token-file", server.token_file.to_str().unwrap()], args].concat())
+}
+
 /// Runs a bash script with `$RSTREAM` set to the binary and `$URL`/`$TOKEN` naming the server.
 fn bash(server: &LocalServer, script: &str) -> Output {
     Command::new("bash")
@@ -136,23 +142,21 @@ fn directories_are_refused_by_read_download_and_upload() {
     std::fs::create_dir_all(root.join("logs")).unwrap();
     std::fs::write(root.join("logs/app.log"), "line\n").unwrap();
     let server = served(&root.0);
-    let url = format!("http://{}", server.addr);
-    let token = server.token_file.to_str().unwrap();
     let local = TempDir::new("fscli-dirs-local");
     let target = local.join("logs-copy");
 
-    let out = fs(&["--url", &url, "--auth-token-file", token, "download", "/logs", target.to_str().unwrap()]);
+    let out = fs_on(&server, &["download", "/logs", target.to_str().unwrap()]);
     assert!(!out.status.success(), "downloading a directory succeeded");
     assert!(text(&out.stderr).contains("/logs is a directory"), "{}", text(&out.stderr));
     assert!(!target.exists(), "a refused download left {}", target.display());
     assert_eq!(std::fs::read_dir(&local.0).unwrap().count(), 0, "a refused download left a file");
 
-    let out = fs(&["--url", &url, "--auth-token-file", token, "read", "/logs"]);
+    let out = fs_on(&server, &["read", "/logs"]);
     assert!(!out.status.success(), "reading a directory succeeded: {:?}", text(&out.stdout));
     assert!(text(&out.stderr).contains("/logs is a directory"), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty(), "read printed {:?}", text(&out.stdout));
 
-    let out = fs(&["--url", &url, "--auth-token-file", token, "upload", local.0.to_str().unwrap(), "/dir"]);
+    let out = fs_on(&server, &["upload", local.0.to_str().unwrap(), "/dir"]);
     assert!(!out.status.success() && text(&out.stderr).contains("is a directory"), "{}", text(&out.stderr));
     assert!(!root.join("dir").exists());
 }
@@ -233,15 +237,14 @@ fn download_never_writes_through_a_planted_symlink() {
     // A symlink planted at the destination itself is replaced, never followed.
     std::fs::remove_file(&dest).unwrap();
     std::os::unix::fs::symlink(&victim_file, &dest).unwrap();
-    ok(fs(&[
-        "--url",
-        &format!("http://{}", server.addr),
-        "--auth-token-file",
-        server.token_file.to_str().unwrap(),
-        "download",
-        "/secret.txt",
-        dest.to_str().unwrap(),
-    ]));
+    ok(fs_on(&server, &["download", "/secret.txt", dest.to_str().unwrap()]));
     assert_eq!(std::fs::read_to_string(&victim_file).unwrap(), "victim\n", "the download followed the destination");
     assert_eq!(std::fs::read_to_string(&dest).unwrap(), "from the device\n");
+
+    // Nor does a symlink to a directory redirect the file into it (unless the user wrote the trailing `/`).
+    let redirect = local.join("into");
+    std::os::unix::fs::symlink(&victim.0, &redirect).unwrap();
+    let out = fs_on(&server, &["download", "/secret.txt", redirect.to_str().unwrap()]);
+    assert!(!out.status.success() && text(&out.stderr).contains("symlink to a directory"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_dir(&victim.0).unwrap().count(), 1, "the download landed in the linked directory");
 }

@@ -59,6 +59,10 @@ fn reorder<'a>(
         if let Some(verb) = verbs.iter().find(|v| v.name == arg) {
             break verb;
         }
+        if HELP_TRIGGERS.contains(&arg) {
+            ordered.push(arg);
+            continue;
+        }
         if !arg.starts_with('-') || arg == "-" || arg == "--" {
             return unchanged;
         }
@@ -270,6 +274,8 @@ mod tests {
         assert!(own_help.is_some() && help.output.contains("Examples:"), "{}", help.output);
         assert!(help.output.starts_with("Usage: grp copy --url <url> [--force] [--] <from> <to>\n"), "{}", help.output);
         assert_eq!(help.output.matches("--help").count(), 1, "{}", help.output);
+        let before = parse(&["help", "copy"]).err().unwrap();
+        assert_eq!(before.output, help.output);
         let group = parse(&["--help"]).err().unwrap();
         assert!(group.output.contains("copy") && group.output.contains("--url"), "{}", group.output);
     }

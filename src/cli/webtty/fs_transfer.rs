@@ -58,7 +58,7 @@ pub async fn read_to_stdout(s: &mut FsSession, remote: &str) -> Result<u64, CliE
 /// written and its size.
 pub async fn download(s: &mut FsSession, remote: &str, local: &Path) -> Result<(PathBuf, u64), CliError> {
     let entry = stat_file(s, "download", remote).await?;
-    let dest = if local.is_dir() { local.join(remote_name(&entry.path)) } else { local.to_path_buf() };
+    let dest = destination(local, remote_name(&entry.path))?;
     let fail = |e: &dyn std::fmt::Display| CliError::new(format!("download {} to {}: {e}", entry.path, dest.display()));
     let mut file = AtomicFile::create(&dest, DOWNLOAD_MODE).map_err(|e| fail(&e))?;
     let mut progress = Progress::new(format!("download {}", entry.path), entry.size);
@@ -67,6 +67,28 @@ pub async fn download(s: &mut FsSession, remote: &str, local: &Path) -> Result<(
     file.commit().map_err(|e| fail(&e))?;
     progress.finish();
     Ok((dest, bytes))
+}
+
+/// Where a download of the file `name` to `local` lands: inside `local` when it is a directory (a symlink to one
+/// only when written with a trailing `/`, so a link planted in a shared directory cannot redirect the file);
+/// else at `local` itself, whose rename replaces a symlink there instead of following it.
+fn destination(local: &Path, name: &str) -> Result<PathBuf, CliError> {
+    let shown = local.display();
+    let into_dir = local.as_os_str().as_encoded_bytes().ends_with(b"/");
+    match std::fs::symlink_metadata(local) {
+        Ok(meta) if meta.is_dir() => Ok(local.join(name)),
+        Ok(meta) if meta.file_type().is_symlink() && local.is_dir() => {
+            if into_dir {
+                Ok(local.join(name))
+            } else {
+                Err(CliError::new(format!(
+                    "download to {shown}: it is a symlink to a directory; write {shown}/ to download into it"
+                )))
+            }
+        }
+        _ if into_dir => Err(CliError::new(format!("download to {shown}: no such directory"))),
+        _ => Ok(local.to_path_buf()),
+    }
 }
 
 /// The last component of a normalised remote file path.
@@ -148,6 +170,22 @@ mod tests {
         assert!(err.contains("is a directory"), "{err}");
         let err = Source::open(dir.join("missing").to_str().unwrap()).err().unwrap().to_string();
         assert!(err.contains("missing") && err.contains("No such file"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn downloads_land_inside_real_directories_and_symlinks_to_them_only_with_a_slash() {
+        let dir = std::env::temp_dir().join(format!("rstream-fs-dest-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("real")).unwrap();
+        std::os::unix::fs::symlink(dir.join("real"), dir.join("link")).unwrap();
+        let at = |p: &str| destination(&dir.join(p), "app.log").map(|d| d.strip_prefix(&dir).unwrap().to_owned());
+        assert_eq!(at("real").unwrap(), Path::new("real/app.log"));
+        assert_eq!(at("real/").unwrap(), Path::new("real/app.log"));
+        assert_eq!(at("link/").unwrap(), Path::new("link/app.log"));
+        assert!(at("link").unwrap_err().to_string().contains("symlink to a directory"));
+        assert_eq!(at("new.log").unwrap(), Path::new("new.log"));
+        assert!(at("missing/").unwrap_err().to_string().contains("no such directory"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
