@@ -248,3 +248,22 @@ fn download_never_writes_through_a_planted_symlink() {
     assert!(!out.status.success() && text(&out.stderr).contains("symlink to a directory"), "{}", text(&out.stderr));
     assert_eq!(std::fs::read_dir(&victim.0).unwrap().count(), 1, "the download landed in the linked directory");
 }
+
+#[test]
+fn a_streamed_upload_over_the_servers_size_cap_fails_and_leaves_nothing() {
+    let root = TempDir::new("fscli-cap");
+    let server = LocalServer::start(&["--fs-root", root.0.to_str().unwrap(), "--fs-max-upload-size", "100000"]);
+    let out = bash(
+        &server,
+        r#"head -c 300000 /dev/zero | "$RSTREAM" webtty fs upload --url "$URL" --auth-token-file "$TOKEN" - /big"#,
+    );
+    assert!(!out.status.success(), "an oversize streamed upload succeeded");
+    assert!(text(&out.stderr).contains("413"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_dir(&root.0).unwrap().count(), 0, "the refused upload left a file");
+    let out = bash(
+        &server,
+        r#"head -c 100000 /dev/zero | "$RSTREAM" webtty fs upload --url "$URL" --auth-token-file "$TOKEN" - /fits"#,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::metadata(root.join("fits")).unwrap().len(), 100_000);
+}
