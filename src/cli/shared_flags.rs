@@ -109,20 +109,16 @@ fn reorder<'a>(
 
 /// The lines of the `Options:` block of an argh help text, without the help flag's own line.
 fn options_block(help: &str) -> Vec<&str> {
-    let mut lines = help.lines().skip_while(|l| *l != "Options:").skip(1);
-    let block: Vec<&str> = lines.by_ref().take_while(|l| !l.is_empty()).collect();
-    let mut kept = Vec::new();
+    let block = help.lines().skip_while(|l| *l != "Options:").skip(1).take_while(|l| !l.is_empty());
     let mut in_help = false;
-    for line in block {
-        let starts_flag = line.starts_with("  -");
-        if starts_flag {
-            in_help = HELP_TRIGGERS.iter().any(|t| line.trim_start().starts_with(t));
-        }
-        if !in_help {
-            kept.push(line);
-        }
-    }
-    kept
+    block
+        .filter(|line| {
+            if line.starts_with("  -") {
+                in_help = HELP_TRIGGERS.iter().any(|t| line.trim_start().starts_with(t));
+            }
+            !in_help
+        })
+        .collect()
 }
 
 /// `verb_help` with the group's options (from `group_help`) added to its `Options:` block, before `--help`.
