@@ -249,3 +249,60 @@ fn pem_blocks(pem: &str) -> Vec<Vec<u8>> {
     use rustls::pki_types::pem::PemObject;
     rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()).map(|c| c.unwrap().to_vec()).collect()
 }
+
+/// A `localhost` leaf signed by an intermediate that the trusted CA issued with `is_ca`; chain: leaf,
+/// intermediate (what an operator's `webtty server --listen` certificate could be turned into).
+fn via_intermediate(pki: &Pki, is_ca: rcgen::IsCa) -> Identity {
+    let mut params = server_params(&["device.example"]);
+    params.is_ca = is_ca;
+    params.distinguished_name.push(rcgen::DnType::CommonName, "an operator's device certificate");
+    let intermediate = rcgen::CertifiedIssuer::signed_by(params, rcgen::KeyPair::generate().unwrap(), &pki.ca).unwrap();
+    leaf(server_params(&["localhost"]), &intermediate, &[intermediate.der().to_vec()])
+}
+
+/// `tunnels list` completes against the fake engine presenting `identity` (control for the chain tests).
+fn tunnels_list_succeeds(pki: &Pki, identity: Identity) {
+    let attempt = attempt(Flight::Honest, identity, &pki.ca_file, &["tunnels", "list", "-o", "json"]);
+    assert!(attempt.out.status.success(), "tunnels list failed: {}", attempt.stderr());
+    assert!(contains(&attempt.app_data(), TOKEN.as_bytes()));
+}
+
+#[test]
+fn a_certificate_that_is_not_a_ca_cannot_issue_the_engine_certificate() {
+    let pki = Pki::new();
+    let forged = via_intermediate(&pki, rcgen::IsCa::ExplicitNoCa);
+    every_client_refuses(Flight::Honest, &forged, &pki.ca_file, Some("not a CA (no basicConstraints CA:TRUE)"));
+    let unmarked = via_intermediate(&pki, rcgen::IsCa::NoCa);
+    every_client_refuses(Flight::Honest, &unmarked, &pki.ca_file, Some("not a CA (no basicConstraints CA:TRUE)"));
+    // Control: the same shape of chain with a real (CA:TRUE) intermediate is accepted.
+    tunnels_list_succeeds(&pki, via_intermediate(&pki, rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained)));
+}
+
+#[test]
+fn a_leaf_for_tls_clients_only_is_refused() {
+    let pki = Pki::new();
+    let mut params = server_params(&["localhost"]);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let identity = leaf(params, &pki.ca, &[pki.ca.der().to_vec()]);
+    every_client_refuses(Flight::Honest, &identity, &pki.ca_file, Some("lacks serverAuth"));
+}
+
+#[test]
+fn an_expired_leaf_is_refused() {
+    let pki = Pki::new();
+    let mut params = server_params(&["localhost"]);
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let identity = leaf(params, &pki.ca, &[pki.ca.der().to_vec()]);
+    every_client_refuses(Flight::Honest, &identity, &pki.ca_file, Some("certificate expired"));
+}
+
+#[test]
+fn a_name_only_in_the_subject_cn_is_refused() {
+    let pki = Pki::new();
+    let mut params = server_params(&[]);
+    params.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
+    let identity = leaf(params, &pki.ca, &[pki.ca.der().to_vec()]);
+    every_client_refuses(Flight::Honest, &identity, &pki.ca_file, Some("do not include the server name"));
+    tunnels_list_succeeds(&pki, pki.localhost());
+}
