@@ -128,7 +128,7 @@ fn explain(e: Error, host: &str) -> String {
         Error::BadDer | Error::BadDerTime | Error::TrailingData(_) => {
             format!("the server's certificate chain is not valid DER ({e:?})")
         }
-        other => format!("certificate refused ({other:?})"),
+        other => format!("certificate not accepted ({other:?})"),
     }
 }
 
