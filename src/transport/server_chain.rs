@@ -4,6 +4,11 @@
 //! name against the leaf's subjectAltName DNS names only (never the subject CN). Signatures are ECDSA P-256 /
 //! SHA-256 through [`super::ecdsa_p256`]; nothing here parses DER by hand.
 //!
+//! webpki does not look at an issuer's keyUsage (its path builder requires basicConstraints CA:TRUE, and keeps
+//! keyUsage for CRL checks only), and neither does rustls; so a CA:TRUE certificate without keyCertSign that
+//! the trusted CA issued can issue too. Checking it would take a second X.509 parser (or DER walking by hand)
+//! for a certificate that only the CA's owner can make.
+//!
 //! A chain that verified is remembered ([`super::verified_chains`], bound to its exact bytes, anchor and server
 //! name) so the agent's per-stream connections do not re-verify it every time.
 //!
@@ -174,6 +179,20 @@ mod tests {
         cn_only.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
         let err = verify_at(&anchors, "localhost", &[&leaf_of(cn_only, &ca)], now()).unwrap_err();
         assert!(err.contains("do not include the server name"), "{err}");
+    }
+
+    #[test]
+    fn every_san_counts_and_wildcards_cover_one_label() {
+        let ca = ca();
+        let anchors = vec![ca.der().to_vec()];
+        let names = ["a.example", "b.example", "c.example", "d.example", "*.t.localhost", "localhost"];
+        let leaf = leaf_of(rcgen::CertificateParams::new(names.map(String::from).to_vec()).unwrap(), &ca);
+        for host in ["localhost", "d.example", "web.t.localhost"] {
+            assert!(verify_at(&anchors, host, &[&leaf], now()).is_ok(), "{host}");
+        }
+        for host in ["a.b.t.localhost", "t.localhost", "example"] {
+            assert!(verify_at(&anchors, host, &[&leaf], now()).is_err(), "{host}");
+        }
     }
 
     #[test]
