@@ -14,11 +14,12 @@ mod common;
 #[path = "common/fake_tls13.rs"]
 mod fake_tls13;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{wait_until, TempDir, BIN};
+use common::{wait_until, ChildGuard, TempDir, BIN};
 use fake_tls13::{FakeTls13, Flight, Identity};
 
 /// Longest a client command may take (a hang is a failure).
@@ -90,7 +91,7 @@ const CLIENTS: [&[&str]; 5] = [
     &["doctor", "-o", "json"],
 ];
 
-/// Runs `rstream args…` with `config` as its only configuration, within [`CLIENT_DEADLINE`].
+/// Runs `rstream args…` with `config` as its only configuration, within [`CLIENT_DEADLINE`] (killed otherwise).
 fn run(config: &Path, args: &[&str]) -> Output {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
@@ -103,25 +104,19 @@ fn run(config: &Path, args: &[&str]) -> Output {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn rstream");
-    let exited = wait_until_some(CLIENT_DEADLINE, || child.try_wait().unwrap());
-    if exited.is_none() {
-        let _ = child.kill();
-        panic!("rstream {args:?} still running after {CLIENT_DEADLINE:?}");
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn wait_until_some<T>(deadline: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
-    let end = std::time::Instant::now() + deadline;
-    loop {
-        if let Some(v) = probe() {
-            return Some(v);
-        }
-        if std::time::Instant::now() >= end {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let mut child = ChildGuard(child);
+    let status = child.wait_exit(CLIENT_DEADLINE);
+    let status = status.unwrap_or_else(|| panic!("rstream {args:?} still running after {CLIENT_DEADLINE:?}"));
+    Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
 }
 
 /// What one client command did against one fake server.
