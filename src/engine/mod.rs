@@ -6,7 +6,8 @@
 //! control     an agent's control channel: tunnels, heartbeats, liveness
 //! streams     StreamReq / ProxyReq: pending streams, agent legs, splice
 //! http_side   HTTP connections: published tunnel by SNI/Host, else the REST API
-//! published   <name>.t.<host> → the tunnel's agent (404 / 401 / 502 pages)
+//! published   <name>.t.<host> → the tunnel's agent (404 / 401 / 502 pages, 308 to https for token_auth)
+//! onward      a token_auth request as the device sees it: without the caller's token, one per connection
 //! api         REST API (/api/auth, /api/tunnels, /api/clients, /metrics); filters, inventory: its JSON
 //! registry    clients, tunnels, pending streams (one mutex, never held across .await)
 //! names       who owns a tunnel name (the registering token's subject), reserved through a grace period
@@ -27,6 +28,7 @@ pub mod inventory;
 pub mod jwt;
 pub mod metrics;
 pub mod names;
+pub mod onward;
 pub mod published;
 pub mod registry;
 pub mod revocation;
