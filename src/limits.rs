@@ -199,3 +199,11 @@ pub const MAX_TUNNEL_NAME_LEN: usize = 63;
 pub const MAX_JWT_LEN: usize = 8 * 1024;
 /// Most executor threads the engine runs (it uses at most the machine's parallelism).
 pub const MAX_ENGINE_THREADS: usize = 8;
+/// How long a tunnel name stays reserved for the token subject that registered it after its control channel
+/// drops (`engine serve --name-grace`): three heartbeat deadlines, so a device that reboots or loses its link
+/// gets its name back before anyone else can take it.
+pub const NAME_GRACE_DEFAULT: Duration = Duration::from_secs(3 * HEARTBEAT_DEAD_AFTER.as_secs());
+/// Names held in reserve at once on one engine; beyond it a dropped tunnel's name is freed at once.
+pub const MAX_NAME_RESERVATIONS: usize = 16_384;
+/// Largest token revocation list the engine reads (`<state>/revoked-tokens`, one `jti` per line).
+pub const MAX_REVOCATION_LIST_LEN: u64 = 1024 * 1024;

@@ -25,7 +25,8 @@ use crate::transport::EngineEndpoint;
     subcommand,
     name = "forward",
     example = "rstream forward 3000 --name web",
-    example = "rstream forward 127.0.0.1:8080 --name api --no-publish --label role=api -o json"
+    example = "rstream forward 127.0.0.1:8080 --name api --no-publish --label role=api -o json",
+    example = "rstream forward 8000 --name hooks --token-auth   # callers need a token with tunnels.streams.create-delete"
 )]
 pub struct ForwardCommand {
     /// local target, [host:]port (default localhost:8080)
@@ -52,6 +53,10 @@ pub struct ForwardCommand {
     /// raw TCP tunnel (the self-hosted engine: with --no-publish only)
     #[argh(switch)]
     pub tcp: bool,
+    /// published HTTP only: the engine admits a request only with a token allowed to open streams
+    /// (`Authorization: Bearer` or `?rstream.token=`) and strips it before the request reaches the service
+    #[argh(switch)]
+    pub token_auth: bool,
     /// output: text or json (one JSON object per line)
     #[argh(option, short = 'o')]
     pub output: Option<String>,
@@ -92,12 +97,16 @@ impl ForwardCommand {
             (false, false, true) => Some("tcp"),
             _ => return Err(CliError::new("--http, --tls and --tcp are mutually exclusive")),
         };
+        if self.token_auth && (self.no_publish || protocol != Some("http")) {
+            return Err(CliError::new("--token-auth needs a published HTTP tunnel (not --no-publish, --tls or --tcp)"));
+        }
         let mut tunnel = TunnelProperties {
             name: some_str(self.name.clone().map_or_else(generated_name, Ok)?),
             r#type: some_str("bytestream"),
             publish: Some((!self.no_publish).into()),
             protocol: protocol.map(Into::into),
             http_version: protocol.filter(|p| *p == "http").map(|_| "http/1.1".into()),
+            token_auth: self.token_auth.then(|| true.into()),
             ..Default::default()
         };
         for label in &self.label {
@@ -190,7 +199,9 @@ mod tests {
         assert!(t.is_published());
         assert_eq!(t.labels.get("role").map(String::as_str), Some("api"));
         let t = cmd(&["--name", "db", "--no-publish"]).tunnel_properties().unwrap();
-        assert_eq!((t.protocol.clone(), t.is_published()), (None, false));
+        assert_eq!((t.protocol.clone(), t.is_published(), t.token_auth), (None, false, None));
+        let t = cmd(&["--name", "api", "--token-auth"]).tunnel_properties().unwrap();
+        assert_eq!((t.protocol.clone(), t.token_auth), (some_str("http"), Some(true.into())));
         let t = cmd(&["--tcp", "--no-publish"]).tunnel_properties().unwrap();
         assert_eq!(t.protocol, some_str("tcp"));
         assert!(crate::proto::rstream::opt_str(&t.name).unwrap().starts_with('r'));
@@ -200,6 +211,8 @@ mod tests {
     fn contradictory_or_malformed_flags_are_refused() {
         assert!(cmd(&["--publish", "--no-publish"]).tunnel_properties().is_err());
         assert!(cmd(&["--http", "--tls"]).tunnel_properties().is_err());
+        assert!(cmd(&["--token-auth", "--no-publish"]).tunnel_properties().is_err());
+        assert!(cmd(&["--token-auth", "--tcp"]).tunnel_properties().is_err());
         let err = cmd(&["--label", "novalue"]).tunnel_properties().unwrap_err();
         assert!(err.message.contains("\"novalue\" is not key=value"), "{err}");
         assert!(cmd(&["--retry-interval", "0"]).retry().is_err());

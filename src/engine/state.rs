@@ -8,6 +8,8 @@
 //! <state>/key.pem       leaf private key (0600)
 //! <state>/cert-names    the names the leaf was issued for (a change of --host re-issues the leaf)
 //! <state>/jwt-secret    32 random bytes, hex (0600); the HMAC key is the file's text
+//! <state>/operator-token the local operator token written into the `local` context (0600), minted once
+//! <state>/revoked-tokens token ids refused from now on, one per line (0600; `engine token revoke`)
 //! ```
 //! Every key is ECDSA P-256: the device's TLS client (embedded-tls) verifies only ECDSA-P256-SHA256.
 //! Files are written atomically (temp file + rename) with the modes above; the directory is 0700.
@@ -21,6 +23,7 @@ use rcgen::{
     KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
 };
 
+use super::auth::{Authorizer, ALL_PERMISSIONS};
 use super::clock::unix_now;
 use super::ids;
 use crate::http::date::civil_from_days;
@@ -33,6 +36,8 @@ const LEAF_RENEW_AFTER_DAYS: u64 = 365;
 const CA_VALID_YEARS: i64 = 20;
 /// Shortest HS256 secret accepted from `--jwt-secret-file`.
 pub const MIN_SECRET_LEN: usize = 16;
+/// Subject of the local operator token (the engine's owner).
+pub const OPERATOR_SUBJECT: &str = "operator";
 
 /// A state-directory failure, naming the file involved.
 #[derive(Debug)]
@@ -101,6 +106,32 @@ impl StateDir {
     /// HS256 secret path.
     pub fn secret(&self) -> PathBuf {
         self.dir.join("jwt-secret")
+    }
+    /// The local operator token's path.
+    pub fn operator_token(&self) -> PathBuf {
+        self.dir.join("operator-token")
+    }
+    /// The revocation list's path ([`super::revocation`]).
+    pub fn revocations(&self) -> PathBuf {
+        self.dir.join("revoked-tokens")
+    }
+
+    /// The local operator token (subject `operator`, every permission, no expiry): the stored one while `auth`
+    /// still accepts it with every permission, else a new one, stored. So the `local` context keeps its token
+    /// across restarts, and a revoked or foreign one is replaced.
+    pub fn ensure_operator_token(&self, auth: &Authorizer) -> Result<String, StateError> {
+        let path = self.operator_token();
+        if let Ok(text) = fs::read_to_string(&path) {
+            let token = text.trim();
+            match auth.authorize(Some(token), None) {
+                Ok(claims) if ALL_PERMISSIONS.iter().all(|p| claims.allows(p)) => return Ok(token.to_owned()),
+                Ok(_) => log_info!("operator token in {} lacks a permission: minting a new one", path.display()),
+                Err(e) => log_info!("operator token in {} is refused ({e}): minting a new one", path.display()),
+            }
+        }
+        let token = auth.mint(OPERATOR_SUBJECT, &ALL_PERMISSIONS, None);
+        write_atomic(&path, format!("{token}\n").as_bytes(), 0o600)?;
+        Ok(token)
     }
 
     /// Creates the directory (0700) if needed.
@@ -290,6 +321,22 @@ mod tests {
         assert_eq!(fs::read(state.ca_cert()).unwrap(), ca, "CA kept");
         let chain = fs::read_to_string(state.cert()).unwrap();
         assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2, "leaf + CA");
+        let _ = fs::remove_dir_all(&state.dir);
+    }
+
+    #[test]
+    fn the_operator_token_is_minted_once_and_replaced_when_refused() {
+        let state = temp_state("operator");
+        let auth = Authorizer::new(state.ensure_secret().unwrap());
+        let token = state.ensure_operator_token(&auth).unwrap();
+        assert_eq!(state.ensure_operator_token(&auth).unwrap(), token, "reused");
+        assert_eq!(fs::metadata(state.operator_token()).unwrap().permissions().mode() & 0o777, 0o600);
+        let claims = auth.authorize(Some(&token), None).unwrap();
+        assert_eq!(claims.permissions.len(), ALL_PERMISSIONS.len());
+        let other = Authorizer::new(b"another secret, another engine".to_vec());
+        let fresh = state.ensure_operator_token(&other).unwrap();
+        assert_ne!(fresh, token, "a token the secret no longer verifies is replaced");
+        assert!(other.authorize(Some(&fresh), None).is_ok());
         let _ = fs::remove_dir_all(&state.dir);
     }
 

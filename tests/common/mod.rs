@@ -14,6 +14,7 @@
 pub mod fake_agent;
 pub mod proc;
 pub mod tls;
+pub mod tokens;
 pub mod tunnel;
 
 use std::io::{BufRead, BufReader};
