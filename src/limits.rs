@@ -199,3 +199,9 @@ pub const MAX_TUNNEL_NAME_LEN: usize = 63;
 pub const MAX_JWT_LEN: usize = 8 * 1024;
 /// Most executor threads the engine runs (it uses at most the machine's parallelism).
 pub const MAX_ENGINE_THREADS: usize = 8;
+
+/// After SIGKILL, how long a session's supervisor gets to reap the last of its processes before it is killed
+/// too (and a sweep of strays gets to find nothing left).
+pub const WEBTTY_KILL_DEADLINE: Duration = Duration::from_secs(5);
+/// How often the end of a session re-checks its process tree (and sends SIGKILL to what is left).
+pub const WEBTTY_KILL_POLL: Duration = Duration::from_millis(20);

@@ -71,20 +71,26 @@ pub struct LocalServer {
 impl LocalServer {
     /// Starts `rstream webtty server --listen 127.0.0.1:0 --auth-token-file <tmp>` plus `extra`.
     pub fn start(extra: &[&str]) -> LocalServer {
+        Self::start_with(extra, |_, _| {})
+    }
+
+    /// [`LocalServer::start`], letting `prepare` adjust the server command (environment, inherited
+    /// descriptors) and fill the server's temp dir (passed as the second argument) before it starts.
+    pub fn start_with(extra: &[&str], prepare: impl FnOnce(&mut Command, &Path)) -> LocalServer {
         let dir = TempDir::new("webtty");
         let token = format!("tok-{}", std::process::id());
         let token_file = dir.join("token");
         std::fs::write(&token_file, format!("{token}\n")).unwrap();
-        let mut child = Command::new(BIN)
-            .args(["webtty", "server", "--listen", "127.0.0.1:0", "--auth-token-file"])
+        let mut cmd = Command::new(BIN);
+        cmd.args(["webtty", "server", "--listen", "127.0.0.1:0", "--auth-token-file"])
             .arg(&token_file)
             .args(extra)
             .env_remove("RSTREAM_WEBTTY_AUTH_TOKEN")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn rstream webtty server");
+            .stderr(Stdio::piped());
+        prepare(&mut cmd, &dir.0);
+        let mut child = cmd.spawn().expect("spawn rstream webtty server");
         let (tx, rx) = mpsc::channel();
         let stderr = child.stderr.take().unwrap();
         std::thread::spawn(move || {
