@@ -7,6 +7,10 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
+/// Prefix of the temp files [`write_atomic`] creates next to their target (the WebDAV sidecar hides and refuses
+/// such names: one may hold a config or key being written).
+pub const TEMP_PREFIX: &str = ".rstream-write-";
+
 /// Creates the parent directory of `path` (mode 0700) if it is missing.
 pub fn create_parent(path: &Path) -> io::Result<()> {
     match path.parent() {
@@ -20,7 +24,7 @@ pub fn create_parent(path: &Path) -> io::Result<()> {
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     create_parent(path)?;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".rstream-write-{}-{}.tmp", std::process::id(), unique_suffix()));
+    let tmp = dir.join(format!("{TEMP_PREFIX}{}-{}.tmp", std::process::id(), unique_suffix()));
     let result = (|| {
         let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
         f.write_all(bytes)?;

@@ -174,3 +174,20 @@ pub fn read_pid(path: &Path) -> i32 {
     poll(Duration::from_secs(10), || std::fs::read_to_string(path).ok()?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no pid in {}", path.display()))
 }
+
+/// Sends one HTTP/1.1 request (`Connection: close`, bearer `token` when given, `extra` header lines ending in
+/// CRLF) and returns the whole response as text.
+pub fn http_request(addr: &str, method: &str, path: &str, token: Option<&str>, extra: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    let _ = tcp.read_to_string(&mut resp);
+    resp
+}

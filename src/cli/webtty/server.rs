@@ -17,7 +17,7 @@ use crate::config;
 use crate::limits;
 use crate::proto::rstream::opt_str;
 use crate::transport::EngineEndpoint;
-use crate::webdav::{FsConfig, WebDav};
+use crate::webdav::{FsConfig, ProtectedPaths, WebDav};
 use crate::webtty::gate::AccessPolicy;
 use crate::webtty::labels::{parse_user_label, server_labels, server_tunnel, ServerFeatures, FS_PATH};
 use crate::webtty::policy::{Orphanage, SessionPolicy, SessionSlots, Shutdown, ShutdownTrigger};
@@ -207,6 +207,8 @@ impl ServerCommand {
                     read_only: self.fs_read_only,
                     max_upload: self.fs_max_upload_size.unwrap_or(limits::DEFAULT_FS_MAX_UPLOAD),
                     mount: FS_PATH.to_string(),
+                    protected: ProtectedPaths::agent_defaults()
+                        .with(self.auth_token_file.iter().chain(&self.tls_key_file).cloned()),
                 };
                 let dav = WebDav::new(config)
                     .map_err(|e| CliError::new(format!("--fs-root {:?}: {e}", root.display().to_string())))?;
