@@ -57,3 +57,5 @@ pub mod operator;
 pub mod mcp;
 
 pub mod cli;
+
+pub mod state_home;

@@ -207,3 +207,9 @@ pub const NAME_GRACE_DEFAULT: Duration = Duration::from_secs(3 * HEARTBEAT_DEAD_
 pub const MAX_NAME_RESERVATIONS: usize = 16_384;
 /// Largest token revocation list the engine reads (`<state>/revoked-tokens`, one `jti` per line).
 pub const MAX_REVOCATION_LIST_LEN: u64 = 1024 * 1024;
+
+/// After SIGKILL, how long a session's supervisor gets to reap the last of its processes before it is killed
+/// too (and a sweep of strays gets to find nothing left).
+pub const WEBTTY_KILL_DEADLINE: Duration = Duration::from_secs(5);
+/// How often the end of a session re-checks its process tree (and sends SIGKILL to what is left).
+pub const WEBTTY_KILL_POLL: Duration = Duration::from_millis(20);

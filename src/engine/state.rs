@@ -72,15 +72,8 @@ impl StateDir {
     pub fn resolve(flag: Option<&str>) -> Result<StateDir, StateError> {
         let dir = match flag {
             Some(d) => PathBuf::from(d),
-            None => match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
-                Some(x) => PathBuf::from(x).join("rstream/engine"),
-                None => {
-                    let home = std::env::var_os("HOME")
-                        .filter(|v| !v.is_empty())
-                        .ok_or_else(|| StateError("neither --state-dir, XDG_STATE_HOME nor HOME is set".into()))?;
-                    PathBuf::from(home).join(".local/state/rstream/engine")
-                }
-            },
+            None => crate::state_home::default_engine_state_dir()
+                .ok_or_else(|| StateError("neither --state-dir, XDG_STATE_HOME nor HOME is set".into()))?,
         };
         Ok(StateDir { dir })
     }
