@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-/// Prefix of the temp files [`write_atomic`] creates next to their target (the WebDAV sidecar hides and refuses
+/// Prefix of the temp files [`AtomicFile`] (and so [`write_atomic`]) creates next to their target (the WebDAV sidecar hides and refuses
 /// such names: one may hold a config or key being written).
 pub const TEMP_PREFIX: &str = ".rstream-write-";
 
