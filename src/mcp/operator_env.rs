@@ -20,12 +20,21 @@ pub const RSTREAM_VARS: [&str; 5] = [
     "RSTREAM_WEBTTY_AUTH_TOKEN",
 ];
 
-/// The operator's config path and `RSTREAM_*` variables.
-#[derive(Clone, Debug, Default)]
+/// The operator's config path and `RSTREAM_*` variables (`Debug` names the variables, never their values).
+#[derive(Clone, Default)]
 pub struct OperatorEnv {
     /// The config file (`$RSTREAM_CONFIG` or `~/.rstream/config.yaml`).
     pub config_path: PathBuf,
     vars: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for OperatorEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorEnv")
+            .field("config_path", &self.config_path)
+            .field("vars", &self.vars.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl OperatorEnv {
@@ -83,7 +92,9 @@ impl OperatorEnv {
             .filter_map(|k| self.var(k).map(str::to_owned))
             .collect();
         if let Ok(cfg) = self.load_config() {
-            out.extend(cfg.contexts.iter().filter_map(|c| c.inline_token().ok().flatten().map(str::to_owned)));
+            out.extend(
+                cfg.contexts.iter().filter_map(|c| c.inline_token().ok().flatten().map(|t| t.expose().to_owned())),
+            );
         }
         out.retain(|s| !s.is_empty());
         out
@@ -113,9 +124,10 @@ mod tests {
         let env = OperatorEnv::new(path, &[("RSTREAM_CONTEXT", "b"), ("RSTREAM_AUTHENTICATION_TOKEN", "tok-env")]);
         assert_eq!(env.resolve(None).unwrap().engine, "b:2");
         let a = env.resolve(Some("a")).unwrap();
-        assert_eq!((a.engine.as_str(), a.token.as_deref()), ("a:1", Some("tok-env")));
+        assert_eq!((a.engine.as_str(), a.token.as_ref().map(|t| t.expose())), ("a:1", Some("tok-env")));
         let mut secrets = env.secrets();
         secrets.sort();
         assert_eq!(secrets, ["tok-a", "tok-b", "tok-env"]);
+        assert!(!format!("{env:?}").contains("tok-env"), "{env:?}");
     }
 }

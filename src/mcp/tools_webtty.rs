@@ -118,7 +118,7 @@ fn run(args: &Args, env: &OperatorEnv) -> Result<ToolOutput, ToolError> {
     });
     req.output_cap = MCP_EXEC_OUTPUT_CAP;
     req.connect.exec_path = args.opt_str("exec_path")?;
-    req.connect.auth_token = env.var("RSTREAM_WEBTTY_AUTH_TOKEN").map(str::to_owned);
+    req.connect.auth_token = env.var("RSTREAM_WEBTTY_AUTH_TOKEN").map(crate::secret::Secret::from);
     let r = smol::block_on(exec(&url, req)).map_err(|e| ToolError(e.to_string()))?;
     let mut value = json!({
         "url": r.url,
