@@ -32,6 +32,7 @@ pub mod limits;
 pub mod log;
 pub mod proto;
 pub mod secret;
+pub mod state_layout;
 
 pub mod http;
 

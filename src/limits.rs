@@ -199,3 +199,7 @@ pub const MAX_TUNNEL_NAME_LEN: usize = 63;
 pub const MAX_JWT_LEN: usize = 8 * 1024;
 /// Most executor threads the engine runs (it uses at most the machine's parallelism).
 pub const MAX_ENGINE_THREADS: usize = 8;
+
+/// MCP server: the most bytes read from one engine state file (HS256 secret, private key) to learn the secrets
+/// results must not contain; a longer file is not one the engine wrote.
+pub const MCP_SECRET_FILE_MAX: u64 = 64 * 1024;

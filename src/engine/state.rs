@@ -24,6 +24,7 @@ use rcgen::{
 use super::clock::unix_now;
 use super::ids;
 use crate::http::date::civil_from_days;
+use crate::state_layout::{self, CA_CERT, CA_KEY, CERT, CERT_NAMES, JWT_SECRET, KEY};
 
 /// Days a generated leaf certificate is valid (under Apple's 825-day ceiling for locally trusted roots).
 const LEAF_VALID_DAYS: i64 = 800;
@@ -67,40 +68,36 @@ impl StateDir {
     pub fn resolve(flag: Option<&str>) -> Result<StateDir, StateError> {
         let dir = match flag {
             Some(d) => PathBuf::from(d),
-            None => match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
-                Some(x) => PathBuf::from(x).join("rstream/engine"),
-                None => {
-                    let home = std::env::var_os("HOME")
-                        .filter(|v| !v.is_empty())
-                        .ok_or_else(|| StateError("neither --state-dir, XDG_STATE_HOME nor HOME is set".into()))?;
-                    PathBuf::from(home).join(".local/state/rstream/engine")
-                }
-            },
+            None => state_layout::default_dir(
+                std::env::var_os("XDG_STATE_HOME").as_deref(),
+                std::env::var_os("HOME").as_deref(),
+            )
+            .ok_or_else(|| StateError("neither --state-dir, XDG_STATE_HOME nor HOME is set".into()))?,
         };
         Ok(StateDir { dir })
     }
 
     /// CA certificate path.
     pub fn ca_cert(&self) -> PathBuf {
-        self.dir.join("ca.pem")
+        self.dir.join(CA_CERT)
     }
     fn ca_key(&self) -> PathBuf {
-        self.dir.join("ca-key.pem")
+        self.dir.join(CA_KEY)
     }
     /// Leaf certificate chain path (leaf then CA).
     pub fn cert(&self) -> PathBuf {
-        self.dir.join("cert.pem")
+        self.dir.join(CERT)
     }
     /// Leaf private key path.
     pub fn key(&self) -> PathBuf {
-        self.dir.join("key.pem")
+        self.dir.join(KEY)
     }
     fn cert_names(&self) -> PathBuf {
-        self.dir.join("cert-names")
+        self.dir.join(CERT_NAMES)
     }
     /// HS256 secret path.
     pub fn secret(&self) -> PathBuf {
-        self.dir.join("jwt-secret")
+        self.dir.join(JWT_SECRET)
     }
 
     /// Creates the directory (0700) if needed.
