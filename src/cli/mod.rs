@@ -23,6 +23,8 @@ pub mod progress;
 #[cfg(feature = "operator")]
 pub mod setup;
 #[cfg(feature = "operator")]
+pub mod terminal_text;
+#[cfg(feature = "operator")]
 pub mod tunnels;
 #[cfg(any(feature = "device", feature = "operator"))]
 pub mod webtty;
