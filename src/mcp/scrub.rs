@@ -122,14 +122,30 @@ impl Scrubber {
         candidates.iter().find_map(|&f| match_spanning_lines(hay, at, &self.forms[f]))
     }
 
-    /// Length of the longest suffix of `hay` that is a proper beginning of some form.
+    /// Length of the longest suffix of `hay` that is a proper beginning of some form (line breaks inside it
+    /// skipped, as for matches).
     fn partial_tail(&self, hay: &[u8]) -> usize {
-        self.forms
-            .iter()
-            .filter_map(|form| (1..form.len().min(hay.len() + 1)).rev().find(|&n| hay.ends_with(&form[..n])))
-            .max()
-            .unwrap_or(0)
+        // A beginning is shorter than the longest form; allow as many line breaks again.
+        let start = hay.len().saturating_sub(2 * self.lookahead());
+        let begins_a_form = |at: usize| {
+            let candidates = self.by_first.get(usize::from(hay[at]));
+            candidates.is_some_and(|c| c.iter().any(|&f| is_partial_spanning_lines(&hay[at..], &self.forms[f])))
+        };
+        (start..hay.len()).find(|&at| begins_a_form(at)).map_or(0, |at| hay.len() - at)
     }
+}
+
+/// Whether all of `tail` is a proper beginning of `needle`, `\r` and `\n` in `tail` after its first byte skipped.
+fn is_partial_spanning_lines(tail: &[u8], needle: &[u8]) -> bool {
+    let mut k = 0;
+    for &b in tail {
+        match needle.get(k) {
+            Some(&n) if n == b => k += 1,
+            _ if k > 0 && (b == b'\n' || b == b'\r') => {}
+            _ => return false,
+        }
+    }
+    k < needle.len()
 }
 
 /// End of `needle` in `hay` starting at `at`, where `\r` and `\n` in `hay` between needle bytes are skipped.
@@ -271,6 +287,17 @@ mod tests {
         assert_eq!((out.as_str(), truncated), ("abc", true));
         let (out, truncated) = s.scrub_and_cut("short", 100, false);
         assert_eq!((out.as_str(), truncated), ("short", false));
+    }
+
+    #[test]
+    fn a_wrapped_beginning_of_a_secret_at_the_cut_is_dropped_too() {
+        let s = scrubber();
+        let wrapped = Base64::Standard.encode(TOKEN.as_bytes());
+        let text = format!("head\n{}\n{}", &wrapped[..20], &wrapped[20..50]);
+        assert_eq!(s.scrub_and_cut(&text, 100, true), ("head\n".to_owned(), true));
+        // A complete form followed by other text is not a beginning.
+        assert!(!is_partial_spanning_lines(b"abcdef!", b"abcdef"));
+        assert!(is_partial_spanning_lines(b"ab\r\ncd", b"abcdef"));
     }
 
     #[test]
