@@ -181,14 +181,14 @@ impl std::fmt::Debug for ClientDetails {
             .field("version", &opt_str(&self.version))
             .field("os", &opt_str(&self.os))
             .field("arch", &opt_str(&self.arch))
-            .field("token", &masked(&self.token))
+            .field("token", &credential_mask(&self.token))
             .field("protocol_version", &opt_str(&self.protocol_version))
             .finish()
     }
 }
 
 /// The `Debug` stand-in of an optional credential field.
-pub fn masked(value: &Option<StringValue>) -> Option<Redacted> {
+pub fn credential_mask(value: &Option<StringValue>) -> Option<Redacted> {
     value.as_ref().map(|v| Redacted(v.value.len()))
 }
 

@@ -1,7 +1,7 @@
 //! Stream messages: the engine asking an agent for a leg (`ProxyConnReq`), the agent's leg (`ProxyReq`), a
 //! client dialing a tunnel (`StreamReq`), their replies, heartbeats and server notices.
 
-use super::common::{masked, BoolValue, ClientDetails, Error, IpAddress, StringValue};
+use super::common::{credential_mask, BoolValue, ClientDetails, Error, IpAddress, StringValue};
 
 /// Engine → agent on the control channel: a connection arrived for one of your tunnels; dial back. `Debug`
 /// masks the secret.
@@ -27,7 +27,7 @@ impl std::fmt::Debug for ProxyConnReq {
         f.debug_struct("ProxyConnReq")
             .field("tunnel_id", &self.tunnel_id)
             .field("stream_id", &self.stream_id)
-            .field("secret", &masked(&self.secret))
+            .field("secret", &credential_mask(&self.secret))
             .field("source_ip", &self.source_ip.as_ref().and_then(IpAddress::to_ip))
             .finish()
     }
