@@ -213,3 +213,7 @@ pub const MAX_REVOCATION_LIST_LEN: u64 = 1024 * 1024;
 pub const WEBTTY_KILL_DEADLINE: Duration = Duration::from_secs(5);
 /// How often the end of a session re-checks its process tree (and sends SIGKILL to what is left).
 pub const WEBTTY_KILL_POLL: Duration = Duration::from_millis(20);
+
+/// MCP server: the most bytes read from one engine state file (HS256 secret, private key) to learn the secrets
+/// results must not contain; a longer file is not one the engine wrote.
+pub const MCP_SECRET_FILE_MAX: u64 = 64 * 1024;

@@ -110,7 +110,7 @@ fn serve_writes_a_default_context_that_reaches_the_api() {
     assert_eq!(ctx.engine.as_deref(), Some(format!("localhost:{}", engine.port()).as_str()));
     let ca = ctx.tls().and_then(|t| t.ca_file.clone()).expect("caFile");
     assert_eq!(std::fs::read(&ca).unwrap(), std::fs::read(engine.ca_path()).unwrap());
-    let token = ctx.inline_token().unwrap().expect("inline token").to_owned();
+    let token = ctx.inline_token().unwrap().expect("inline token").expose().to_owned();
     let auth = engine.api("/api/auth", Some(&token));
     assert_eq!(auth.status, 200);
     let permissions = auth.json()["permissions"].as_array().unwrap().clone();

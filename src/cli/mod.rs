@@ -25,6 +25,8 @@ pub mod setup;
 #[cfg(feature = "operator")]
 pub mod shared_flags;
 #[cfg(feature = "operator")]
+pub mod terminal_text;
+#[cfg(feature = "operator")]
 pub mod tunnels;
 #[cfg(any(feature = "device", feature = "operator"))]
 pub mod webtty;

@@ -27,6 +27,7 @@ use super::auth::{Authorizer, ALL_PERMISSIONS};
 use super::clock::unix_now;
 use super::ids;
 use crate::http::date::civil_from_days;
+use crate::state_layout::{self, CA_CERT, CA_KEY, CERT, CERT_NAMES, JWT_SECRET, KEY, OPERATOR_TOKEN, REVOKED_TOKENS};
 
 /// Days a generated leaf certificate is valid (under Apple's 825-day ceiling for locally trusted roots).
 const LEAF_VALID_DAYS: i64 = 800;
@@ -72,7 +73,7 @@ impl StateDir {
     pub fn resolve(flag: Option<&str>) -> Result<StateDir, StateError> {
         let dir = match flag {
             Some(d) => PathBuf::from(d),
-            None => crate::state_home::default_engine_state_dir()
+            None => state_layout::default_dir_from_env()
                 .ok_or_else(|| StateError("neither --state-dir, XDG_STATE_HOME nor HOME is set".into()))?,
         };
         Ok(StateDir { dir })
@@ -80,33 +81,33 @@ impl StateDir {
 
     /// CA certificate path.
     pub fn ca_cert(&self) -> PathBuf {
-        self.dir.join("ca.pem")
+        self.dir.join(CA_CERT)
     }
     fn ca_key(&self) -> PathBuf {
-        self.dir.join("ca-key.pem")
+        self.dir.join(CA_KEY)
     }
     /// Leaf certificate chain path (leaf then CA).
     pub fn cert(&self) -> PathBuf {
-        self.dir.join("cert.pem")
+        self.dir.join(CERT)
     }
     /// Leaf private key path.
     pub fn key(&self) -> PathBuf {
-        self.dir.join("key.pem")
+        self.dir.join(KEY)
     }
     fn cert_names(&self) -> PathBuf {
-        self.dir.join("cert-names")
+        self.dir.join(CERT_NAMES)
     }
     /// HS256 secret path.
     pub fn secret(&self) -> PathBuf {
-        self.dir.join("jwt-secret")
+        self.dir.join(JWT_SECRET)
     }
     /// The local operator token's path.
     pub fn operator_token(&self) -> PathBuf {
-        self.dir.join("operator-token")
+        self.dir.join(OPERATOR_TOKEN)
     }
     /// The revocation list's path ([`super::revocation`]).
     pub fn revocations(&self) -> PathBuf {
-        self.dir.join("revoked-tokens")
+        self.dir.join(REVOKED_TOKENS)
     }
 
     /// The local operator token (subject `operator`, every permission, no expiry): the stored one while `auth`

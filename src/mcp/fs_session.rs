@@ -40,8 +40,8 @@ pub struct FsSession {
 /// Connects to the sidecar of the server `url` names, refusing what its capabilities rule out.
 pub async fn open(env: &OperatorEnv, url: &str, fs_path: Option<&str>, access: Access) -> Result<FsSession, ToolError> {
     let url = server_url(url);
-    let token = env.var("RSTREAM_WEBTTY_AUTH_TOKEN");
-    let session = fs_session::open(&url, fs_path, token, &DirectTls::default()).await.map_err(|e| {
+    let token = env.webtty_token();
+    let session = fs_session::open(&url, fs_path, token.as_ref(), &DirectTls::default()).await.map_err(|e| {
         let hint = if e.0.contains("exec-only") { "; with MCP, use rstream_webtty_exec on it" } else { "" };
         ToolError(format!("{e}{hint}"))
     })?;

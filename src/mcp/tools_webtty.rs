@@ -116,22 +116,28 @@ fn run(args: &Args, env: &OperatorEnv) -> Result<ToolOutput, ToolError> {
     req.stdin = args.raw_str("stdin")?.map(|s| {
         Box::new(futures_lite::io::Cursor::new(s.into_bytes())) as Box<dyn futures_lite::AsyncRead + Unpin + Send>
     });
-    req.output_cap = MCP_EXEC_OUTPUT_CAP;
+    // Keep the longest secret form past the cap: output is scrubbed first and cut afterwards.
+    let secrets = env.secrets();
+    req.output_cap = MCP_EXEC_OUTPUT_CAP + secrets.lookahead();
     req.connect.exec_path = args.opt_str("exec_path")?;
-    req.connect.auth_token = env.var("RSTREAM_WEBTTY_AUTH_TOKEN").map(str::to_owned);
+    req.connect.auth_token = env.webtty_token();
     let r = smol::block_on(exec(&url, req)).map_err(|e| ToolError(e.to_string()))?;
+    let (stdout, stdout_cut) =
+        secrets.scrub_and_cut(&String::from_utf8_lossy(&r.stdout), MCP_EXEC_OUTPUT_CAP, r.truncated);
+    let (stderr, stderr_cut) =
+        secrets.scrub_and_cut(&String::from_utf8_lossy(&r.stderr), MCP_EXEC_OUTPUT_CAP, r.truncated);
     let mut value = json!({
         "url": r.url,
         "command": r.command,
         "exit_code": r.exit_code,
-        "stdout": String::from_utf8_lossy(&r.stdout),
-        "stderr": String::from_utf8_lossy(&r.stderr),
+        "stdout": stdout,
+        "stderr": stderr,
         "duration_ms": r.duration_ms,
     });
     if r.timed_out {
         value["timed_out"] = Value::Bool(true);
     }
-    if r.truncated {
+    if stdout_cut || stderr_cut {
         value["truncated"] = Value::Bool(true);
     }
     Ok(ToolOutput::Json { value, is_error: r.exit_code != 0 })

@@ -31,7 +31,7 @@ impl ProtectedPaths {
         let config = crate::config::config_path();
         let lock = config.with_extension("yaml.lock");
         let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".rstream"));
-        let state = crate::state_home::default_engine_state_dir();
+        let state = crate::state_layout::default_dir_from_env();
         ProtectedPaths::new([config, lock].into_iter().chain(home).chain(state))
     }
 

@@ -51,7 +51,7 @@ impl Engine {
     pub fn context_token(&self) -> String {
         let cfg = rstream::config::ConfigFile::load(&self.config_path()).expect("config written");
         let ctx = cfg.context("local").expect("context local");
-        ctx.inline_token().expect("inline token").expect("a token").to_owned()
+        ctx.inline_token().expect("inline token").expect("a token").expose().to_owned()
     }
 
     /// `GET /api/auth` with `token`: the JSON claims (panics unless 200).

@@ -199,7 +199,7 @@ impl FsCommand {
             insecure_skip_verify: self.tls_insecure_skip_verify,
         };
         smol::block_on(async {
-            let session = fs_session::open(&self.url, self.fs_path.as_deref(), token.as_deref(), &tls).await?;
+            let session = fs_session::open(&self.url, self.fs_path.as_deref(), token.as_ref(), &tls).await?;
             run_verb(session, self.command, output).await
         })
     }
