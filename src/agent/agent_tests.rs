@@ -229,7 +229,7 @@ fn without_retry_the_first_failure_ends_the_agent() {
     let mut endpoint = FakeEngine::start().endpoint;
     endpoint.addr = addr.to_string();
     let agent =
-        Agent::new(endpoint, vec![web_tunnel()], Greeter).with_retry(Retry { enabled: false, max_interval: None });
+        Agent::new(endpoint, vec![web_tunnel()], Greeter).with_retry(Retry { enabled: false, ..Retry::default() });
     let error = smol::block_on(agent.run());
     assert!(matches!(error, AgentError::Connect(_)), "{error}");
     assert!(error.to_string().contains("cannot reach the engine"), "{error}");

@@ -163,7 +163,7 @@ fn create(path: &Path, c: CreateCommand) -> CliResult {
         make_default
     })?;
     let note = if made_default { " (default)" } else { "" };
-    println!("context {:?} written to {}{note}", c.name, path.display());
+    outln!("context {:?} written to {}{note}", c.name, path.display())?;
     Ok(0)
 }
 
@@ -183,15 +183,15 @@ fn list(path: &Path, output: OutputFormat) -> CliResult {
     let cfg = ConfigFile::load(path)?;
     let views: Vec<_> = cfg.contexts.iter().map(|e| view(&cfg, e)).collect();
     match output {
-        OutputFormat::Json => println!("{}", to_json(&views)?),
+        OutputFormat::Json => outln!("{}", to_json(&views)?)?,
         OutputFormat::None => {}
         _ => {
             let width = views.iter().map(|v| v.name.unwrap_or("").len()).max().unwrap_or(4).max(4);
-            println!("{:<width$}  {:<7}  {:<32}  CA FILE", "NAME", "DEFAULT", "ENGINE");
+            outln!("{:<width$}  {:<7}  {:<32}  CA FILE", "NAME", "DEFAULT", "ENGINE")?;
             for v in &views {
                 let default = if v.default { "*" } else { "" };
                 let ca = v.ca_file.as_deref().unwrap_or("-");
-                println!("{:<width$}  {default:<7}  {:<32}  {ca}", v.name.unwrap_or(""), v.engine);
+                outln!("{:<width$}  {default:<7}  {:<32}  {ca}", v.name.unwrap_or(""), v.engine)?;
             }
         }
     }
@@ -209,7 +209,7 @@ fn use_context(path: &Path, name: &str) -> CliResult {
     if !found {
         return Err(CliError::new(format!("context {name:?} not found in {}", path.display())));
     }
-    println!("default context is now {name:?}");
+    outln!("default context is now {name:?}")?;
     Ok(0)
 }
 
@@ -229,14 +229,14 @@ fn show(name: Option<String>, output: OutputFormat) -> CliResult {
         config_path: Some(r.config_path.display().to_string()),
     };
     match output {
-        OutputFormat::Json => println!("{}", to_json(&v)?),
+        OutputFormat::Json => outln!("{}", to_json(&v)?)?,
         OutputFormat::None => {}
         _ => {
-            println!("context  : {}", v.name.unwrap_or("(environment)"));
-            println!("engine   : {}", v.engine);
-            println!("ca file  : {}", v.ca_file.as_deref().unwrap_or("-"));
-            println!("token    : {}", if v.token { "present" } else { "missing" });
-            println!("config   : {}", v.config_path.as_deref().unwrap_or("-"));
+            outln!("context  : {}", v.name.unwrap_or("(environment)"))?;
+            outln!("engine   : {}", v.engine)?;
+            outln!("ca file  : {}", v.ca_file.as_deref().unwrap_or("-"))?;
+            outln!("token    : {}", if v.token { "present" } else { "missing" })?;
+            outln!("config   : {}", v.config_path.as_deref().unwrap_or("-"))?;
         }
     }
     Ok(0)
@@ -246,6 +246,6 @@ fn delete(path: &Path, name: &str) -> CliResult {
     if !config::update(path, |cfg| cfg.remove_context(name))? {
         return Err(CliError::new(format!("context {name:?} not found in {}", path.display())));
     }
-    println!("context {name:?} deleted");
+    outln!("context {name:?} deleted")?;
     Ok(0)
 }

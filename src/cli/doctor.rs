@@ -27,9 +27,9 @@ impl DoctorCommand {
         let output = output_or(&self.output, OutputFormat::Table)?;
         let report = smol::block_on(doctor::run());
         match output {
-            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report).map_err(CliError::from)?),
+            OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&report).map_err(CliError::from)?)?,
             OutputFormat::None => {}
-            _ => print!("{}", doctor::render_table(&report)),
+            _ => out!("{}", doctor::render_table(&report))?,
         }
         Ok(if report.failed() { 1 } else { 0 })
     }

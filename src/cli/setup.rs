@@ -137,8 +137,8 @@ fn report_format(v: &Option<String>) -> Result<ReportFormat, CliError> {
 fn print_report<T: Serialize>(format: ReportFormat, report: &T) -> Result<(), CliError> {
     match format {
         ReportFormat::None => {}
-        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(report)?),
-        ReportFormat::Yaml => print!("{}", serde_yaml_ng::to_string(report)?),
+        ReportFormat::Json => outln!("{}", serde_json::to_string_pretty(report)?)?,
+        ReportFormat::Yaml => out!("{}", serde_yaml_ng::to_string(report)?)?,
     }
     Ok(())
 }
@@ -169,7 +169,7 @@ impl CodexCommand {
         }
         let desired = DesiredEntry::new(resolve_command(&c.command)?, &env_var);
         if c.print {
-            print!("{}", desired.print_block());
+            out!("{}", desired.print_block())?;
             return Ok(0);
         }
         let path = match &c.config {
@@ -223,7 +223,7 @@ impl CodexCommand {
                         _ => "already configured",
                     };
                     let reload = if report.changed { "; restart Codex to load it" } else { "" };
-                    println!("[mcp_servers.rstream] {what} in {}{reload}", report.config);
+                    outln!("[mcp_servers.rstream] {what} in {}{reload}", report.config)?;
                 }
                 Ok(0)
             }
@@ -252,7 +252,7 @@ impl ClaudeCommand {
             rstream_config: env_var("RSTREAM_CONFIG").filter(|v| !v.is_empty()),
         };
         if c.print {
-            print!("{}", entry.print_text());
+            out!("{}", entry.print_text())?;
             return Ok(0);
         }
         let claude = find_on_path("claude", env_var("PATH").as_deref()).ok_or_else(|| {
@@ -276,7 +276,7 @@ impl ClaudeCommand {
         let report = ClaudeReport { name: entry.name.clone(), scope: scope.as_str(), changed: true };
         print_report(format, &report)?;
         if format == ReportFormat::None {
-            println!("registered MCP server {:?} with Claude Code (scope {})", entry.name, scope.as_str());
+            outln!("registered MCP server {:?} with Claude Code (scope {})", entry.name, scope.as_str())?;
         }
         Ok(0)
     }

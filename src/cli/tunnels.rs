@@ -51,9 +51,9 @@ impl TunnelsCommand {
         let api = EngineApi::from_context(&config::resolve()?)?;
         let tunnels = smol::block_on(api.list_tunnels(&filter.tunnels))?;
         match output {
-            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&tunnels).map_err(CliError::from)?),
+            OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&tunnels).map_err(CliError::from)?)?,
             OutputFormat::None => {}
-            _ => print_table(&tunnels),
+            _ => print_table(&tunnels)?,
         }
         Ok(0)
     }
@@ -70,13 +70,13 @@ fn ellipsize(text: &str, width: usize) -> String {
     }
 }
 
-fn print_table(tunnels: &[TunnelInventory]) {
+fn print_table(tunnels: &[TunnelInventory]) -> Result<(), CliError> {
     let name_w = tunnels.iter().map(|t| t.name.len()).max().unwrap_or(0).max(4);
     let id_w = tunnels.iter().map(|t| t.id.len()).max().unwrap_or(0).max(2);
-    println!(
+    outln!(
         "{:<id_w$}  {:<name_w$}  {:<7}  {:<8}  {:<7}  {:<30}  LABELS",
         "ID", "NAME", "STATUS", "PROTOCOL", "PUBLISH", "HOST"
-    );
+    )?;
     for t in tunnels {
         let labels: Vec<String> = t.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let labels = ellipsize(&labels.join(","), TABLE_LABELS_WIDTH);
@@ -84,9 +84,10 @@ fn print_table(tunnels: &[TunnelInventory]) {
         let protocol = if t.protocol.is_empty() { "-" } else { &t.protocol };
         let host = t.display_host();
         let host = if host.is_empty() { "-".to_owned() } else { host };
-        println!(
+        outln!(
             "{:<id_w$}  {:<name_w$}  {:<7}  {protocol:<8}  {publish:<7}  {host:<30}  {}",
             t.id, t.name, t.status, labels
-        );
+        )?;
     }
+    Ok(())
 }

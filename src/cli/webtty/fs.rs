@@ -186,17 +186,17 @@ async fn run_sub(mut s: FsSession, command: FsSub) -> CliResult {
         FsSub::Ls(c) => {
             let entries = dav.list(c.path.as_deref().unwrap_or("/")).await?;
             match output_or(&c.output, OutputFormat::Table)? {
-                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
+                OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&entries)?)?,
                 OutputFormat::None => {}
-                _ => print_entries(&entries),
+                _ => print_entries(&entries)?,
             }
         }
         FsSub::Stat(c) => {
             let entry = dav.stat(&c.path).await?;
             match output_or(&c.output, OutputFormat::Text)? {
-                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&entry)?),
+                OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&entry)?)?,
                 OutputFormat::None => {}
-                _ => print_entries(std::slice::from_ref(&entry)),
+                _ => print_entries(std::slice::from_ref(&entry))?,
             }
         }
         FsSub::Read(c) => {
@@ -259,15 +259,16 @@ async fn download_to_file(s: &mut FsSession, remote: &str, local: &Path, size: O
     result.map_err(|e| CliError::new(format!("download {remote} to {}: {e}", local.display())))
 }
 
-fn print_entries(entries: &[DavEntry]) {
+fn print_entries(entries: &[DavEntry]) -> Result<(), CliError> {
     let w = entries.iter().map(|e| e.path.len()).max().unwrap_or(4).max(4);
-    println!("{:<w$}  {:<9}  {:>12}  MODIFIED", "PATH", "KIND", "SIZE");
+    outln!("{:<w$}  {:<9}  {:>12}  MODIFIED", "PATH", "KIND", "SIZE")?;
     for e in entries {
         let kind = match e.kind {
             EntryKind::Directory => "directory",
             EntryKind::File => "file",
         };
         let size = e.size.map_or_else(|| "-".to_owned(), |s| s.to_string());
-        println!("{:<w$}  {kind:<9}  {size:>12}  {}", e.path, e.modified.as_deref().unwrap_or("-"));
+        outln!("{:<w$}  {kind:<9}  {size:>12}  {}", e.path, e.modified.as_deref().unwrap_or("-"))?;
     }
+    Ok(())
 }

@@ -35,17 +35,17 @@ impl ListCommand {
         let api = EngineApi::from_context(&config::resolve()?)?;
         let servers = smol::block_on(list_webtty_servers(&api, &filter))?;
         match output {
-            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&servers).map_err(CliError::from)?),
+            OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&servers).map_err(CliError::from)?)?,
             OutputFormat::None => {}
-            _ => print_table(&servers),
+            _ => print_table(&servers)?,
         }
         Ok(0)
     }
 }
 
-fn print_table(servers: &[ServerInfo]) {
+fn print_table(servers: &[ServerInfo]) -> Result<(), CliError> {
     let w = servers.iter().map(|s| s.target.len()).max().unwrap_or(0).max(6);
-    println!("{:<w$}  {:<7}  {:<12}  {:<10}  {:<24}  LABELS", "TARGET", "STATUS", "CAPABILITIES", "FS MODE", "HOST");
+    outln!("{:<w$}  {:<7}  {:<12}  {:<10}  {:<24}  LABELS", "TARGET", "STATUS", "CAPABILITIES", "FS MODE", "HOST")?;
     for s in servers {
         let fs_mode = if s.has("fs") { s.fs_mode.as_str() } else { "-" };
         let host = [s.hostname.as_str(), s.os_id.as_str(), s.arch.as_str()]
@@ -55,12 +55,13 @@ fn print_table(servers: &[ServerInfo]) {
             .collect::<Vec<_>>()
             .join("/");
         let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        println!(
+        outln!(
             "{:<w$}  {:<7}  {:<12}  {fs_mode:<10}  {host:<24}  {}",
             s.target,
             s.status,
             s.capabilities.join(","),
             labels.join(",")
-        );
+        )?;
     }
+    Ok(())
 }
