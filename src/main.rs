@@ -10,9 +10,9 @@ use std::process::ExitCode;
 use argh::FromArgs;
 use rstream::cli::args::{hoist_global_flags, GlobalFlag};
 use rstream::cli::output;
+use rstream::cli::output::Stdout;
 use rstream::cli::version::{VersionCommand, VersionInfo};
 use rstream::cli::{self, CliError, CliResult};
-use rstream::outln;
 
 /// rstream: agent-native network layer for edge devices. Devices dial out to an engine; operators and AI
 /// agents reach their commands, files and services through it.
@@ -123,7 +123,7 @@ fn main() -> ExitCode {
 
 /// What the command line asks for: a command to run, or help / usage already answered.
 enum Parsed {
-    Run(Cli),
+    Run(Box<Cli>),
     Answered(u8),
 }
 
@@ -135,9 +135,9 @@ fn parse() -> Result<Parsed, CliError> {
     let args = hoist_global_flags::<Cli>(&[PROGRAM], args, GLOBAL_FLAGS);
     let strs: Vec<&str> = args.iter().map(String::as_str).collect();
     match Cli::from_args(&[PROGRAM], &strs) {
-        Ok(cli) => Ok(Parsed::Run(cli)),
+        Ok(cli) => Ok(Parsed::Run(Box::new(cli))),
         Err(exit) if exit.status.is_ok() => {
-            outln!("{}", exit.output)?;
+            writeln!(Stdout, "{}", exit.output)?;
             Ok(Parsed::Answered(0))
         }
         Err(exit) => {
@@ -165,7 +165,7 @@ fn run(parsed: Parsed) -> CliResult {
     match cli.command {
         Some(command) => command.run(),
         None if cli.version => {
-            outln!("{}", VersionInfo::current().text())?;
+            writeln!(Stdout, "{}", VersionInfo::current().text())?;
             Ok(0)
         }
         None => {

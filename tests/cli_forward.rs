@@ -40,7 +40,8 @@ fn a_name_held_by_another_tunnel_ends_forward_at_once_unless_retry() {
     );
     holder.wait_online(1, DEADLINE);
 
-    let mut second = Forward::start(&engine, &origin.target(), &["--name", "web"], &[("RSTREAM_AUTHENTICATION_TOKEN", &bob)]);
+    let mut second =
+        Forward::start(&engine, &origin.target(), &["--name", "web"], &[("RSTREAM_AUTHENTICATION_TOKEN", &bob)]);
     let code = second.wait_exit(DEADLINE);
     assert_ne!(code, 0);
     let err = second.stderr();
@@ -58,8 +59,11 @@ fn a_name_held_by_another_tunnel_ends_forward_at_once_unless_retry() {
         DEADLINE,
         || format!("--retry to try again after a refusal: {:#?}\n{}", retrying.lines(), retrying.stderr()),
         || {
-            let failures =
-                retrying.statuses().iter().filter(|s| s["status"].as_str().is_some_and(|s| s.contains("failed"))).count();
+            let failures = retrying
+                .statuses()
+                .iter()
+                .filter(|s| s["status"].as_str().is_some_and(|s| s.contains("failed")))
+                .count();
             (failures >= 2).then_some(())
         },
     );

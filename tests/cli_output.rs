@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::process::{Command, Stdio};
 
 use common::tunnel::WebttyAgent;
@@ -71,20 +72,36 @@ fn a_closed_stdout_ends_every_data_command_quietly() {
     let engine = Engine::start();
     let root = TempDir::new("fsroot");
     std::fs::write(root.path().join("a.txt"), "a").unwrap();
-    let _pi = WebttyAgent::start(&engine, &["--name", "pi", "--no-publish", "--fs-root", root.path().to_str().unwrap()]);
+    let _pi =
+        WebttyAgent::start(&engine, &["--name", "pi", "--no-publish", "--fs-root", root.path().to_str().unwrap()]);
     for args in data_commands() {
         let (code, stderr) = run_into(&engine, &args, closed_pipe());
         assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{args:?} panicked:\n{stderr}");
         assert_eq!(code, BROKEN_PIPE_EXIT, "{args:?} on a closed stdout; stderr:\n{stderr}");
         assert_eq!(stderr, "", "{args:?} must exit quietly on a closed stdout");
     }
+
+    // `dial` copies what the remote side answers to stdout.
+    let mut dial = Command::new(BIN)
+        .args(["dial", "rstrm://pi"])
+        .env("RSTREAM_CONFIG", engine.config_path())
+        .stdin(Stdio::piped())
+        .stdout(closed_pipe())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    dial.stdin.take().unwrap().write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let out = dial.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!((out.status.code(), stderr.as_ref()), (Some(BROKEN_PIPE_EXIT), ""), "dial on a closed stdout");
 }
 
 #[test]
 fn a_full_stdout_is_a_clear_error_not_a_panic() {
     let engine = Engine::start();
     let root = TempDir::new("fsroot");
-    let _pi = WebttyAgent::start(&engine, &["--name", "pi", "--no-publish", "--fs-root", root.path().to_str().unwrap()]);
+    let _pi =
+        WebttyAgent::start(&engine, &["--name", "pi", "--no-publish", "--fs-root", root.path().to_str().unwrap()]);
     for args in data_commands() {
         let (code, stderr) = run_into(&engine, &args, dev_full());
         assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");

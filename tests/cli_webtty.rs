@@ -78,11 +78,17 @@ fn exit_codes_tell_remote_status_from_rstream_failures_and_missing_commands() {
     assert!(stderr(&out).contains("nobody"), "{}", stderr(&out));
 
     let down = format!("127.0.0.1:{}", closed_port());
-    let out = rstream(&engine, &["webtty", "exec", "--url", "rstrm://pi", "--", "true"], &[("RSTREAM_ENGINE", &down)], b"");
+    let out =
+        rstream(&engine, &["webtty", "exec", "--url", "rstrm://pi", "--", "true"], &[("RSTREAM_ENGINE", &down)], b"");
     assert_eq!(out.status.code(), Some(RSTREAM_FAILED), "engine down: {}", stderr(&out));
     let out = exec(&engine, &["--url", &format!("ws://{down}"), "--", "true"]);
     assert_eq!(out.status.code(), Some(RSTREAM_FAILED), "direct server down: {}", stderr(&out));
-    let out = rstream(&engine, &["webtty", "exec", "--url", "rstrm://pi", "--", "true"], &[("RSTREAM_AUTHENTICATION_TOKEN", "not-a-jwt")], b"");
+    let out = rstream(
+        &engine,
+        &["webtty", "exec", "--url", "rstrm://pi", "--", "true"],
+        &[("RSTREAM_AUTHENTICATION_TOKEN", "not-a-jwt")],
+        b"",
+    );
     assert_eq!(out.status.code(), Some(RSTREAM_FAILED), "bad token: {}", stderr(&out));
 
     let out = exec(&engine, &["--url", "rstrm://pi", "-o", "text", "--", "no-such-command-xyz"]);
@@ -121,8 +127,10 @@ fn output_beyond_the_cap_is_reported_in_json_and_streamed_whole_as_text() {
     assert_eq!(result["stdout"].as_str().map(str::len), Some(1000), "{result}");
     assert_ne!(out.status.code(), Some(0), "truncated output must not look like a clean success");
 
-    let out =
-        exec(&engine, &["--url", "rstrm://pi", "--max-output", "1000", "-o", "text", "--", "head", "-c", "5000", "/dev/zero"]);
+    let out = exec(
+        &engine,
+        &["--url", "rstrm://pi", "--max-output", "1000", "-o", "text", "--", "head", "-c", "5000", "/dev/zero"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(out.stdout.len(), 5000, "text output streams whole, no cap applies");
 }

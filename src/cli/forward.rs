@@ -17,6 +17,7 @@ use futures_lite::future;
 use super::{output_or, to_json, CliError, CliResult, OutputFormat};
 use crate::agent::status::{forwarded_address, stream_line, TunnelStatus};
 use crate::agent::{Agent, AgentError, AgentEvent, EventSink, Retry, TcpTarget};
+use crate::cli::output::Stdout;
 use crate::config;
 use crate::proto::rstream::{some_str, TunnelProperties};
 use crate::transport::EngineEndpoint;
@@ -211,39 +212,55 @@ impl EventPrinter {
     }
 
     fn print(&self, event: &AgentEvent) -> Result<(), CliError> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match self.render(&mut state, event, SystemTime::now())? {
+            Some(text) => {
+                write!(Stdout, "{text}")?;
+                crate::cli::output::flush()
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// What `event` adds to the output (`None`: nothing), updating what has been printed.
+    fn render(
+        &self,
+        state: &mut PrinterState,
+        event: &AgentEvent,
+        now: SystemTime,
+    ) -> Result<Option<String>, CliError> {
         if self.output == OutputFormat::None {
-            return Ok(());
+            return Ok(None);
         }
         let json = self.output == OutputFormat::Json;
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(line) = stream_line(event, json, SystemTime::now()) {
+        if let Some(line) = stream_line(event, json, now) {
             if let Some((_, last)) = state.last_block.as_mut() {
                 *last = false;
             }
-            return outln!("{line}");
+            return Ok(Some(format!("{line}\n")));
         }
         if !state.status.apply(event, self.engine_port) {
-            return Ok(());
+            return Ok(None);
         }
         if json {
-            return outln!("{}", to_json(&state.status)?);
+            return Ok(Some(format!("{}\n", to_json(&state.status)?)));
         }
         let block = state.status.text();
         let redraw = match &state.last_block {
-            Some((previous, _)) if *previous == block => return Ok(()),
+            Some((previous, _)) if *previous == block => return Ok(None),
             Some((previous, true)) if self.terminal => erase_lines_above(previous.lines().count()),
             _ => String::new(),
         };
-        out!("{redraw}{block}")?;
-        crate::cli::output::flush()?;
+        let text = format!("{redraw}{block}");
         state.last_block = Some((block, true));
-        Ok(())
+        Ok(Some(text))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::rstream::Error as WireError;
 
     fn cmd(args: &[&str]) -> ForwardCommand {
         ForwardCommand::from_args(&["forward"], args).unwrap()
@@ -274,6 +291,51 @@ mod tests {
         assert!(crate::proto::rstream::opt_str(&t.name).unwrap().starts_with('r'));
     }
 
+    fn printer(output: OutputFormat, terminal: bool) -> (EventPrinter, PrinterState) {
+        let status = TunnelStatus::new("localhost:9".into());
+        let (printer, _failed) = EventPrinter::new(output, terminal, status.clone(), 443);
+        (printer, PrinterState { status, last_block: None })
+    }
+
+    #[test]
+    fn on_a_terminal_a_changed_block_replaces_the_previous_one_unless_lines_came_after_it() {
+        let (p, mut state) = printer(OutputFormat::Text, true);
+        let at = SystemTime::UNIX_EPOCH;
+        let mut render = |event: AgentEvent| p.render(&mut state, &event, at).unwrap();
+        let first = render(AgentEvent::Connecting { engine: "e".into() }).unwrap();
+        assert!(first.starts_with("tunnel status\n"), "{first:?}");
+        assert_eq!(render(AgentEvent::Connecting { engine: "e".into() }), None, "an unchanged block is not repeated");
+        let failed = render(AgentEvent::ConnectionFailed { error: "refused".into() }).unwrap();
+        assert!(failed.starts_with(&format!("{}tunnel status\n", erase_lines_above(10))), "{failed:?}");
+        assert!(render(AgentEvent::StreamClosed { idx: 1 }).unwrap().starts_with("connection closed"));
+        let after_line = render(AgentEvent::Connecting { engine: "e".into() }).unwrap();
+        assert!(after_line.starts_with("tunnel status\n"), "a line printed after the block stays: {after_line:?}");
+    }
+
+    #[test]
+    fn off_a_terminal_blocks_scroll_and_json_reports_every_change() {
+        let (p, mut state) = printer(OutputFormat::Text, false);
+        let at = SystemTime::UNIX_EPOCH;
+        p.render(&mut state, &AgentEvent::Connecting { engine: "e".into() }, at).unwrap();
+        let next = p.render(&mut state, &AgentEvent::ConnectionFailed { error: "x".into() }, at).unwrap().unwrap();
+        assert!(next.starts_with("tunnel status\n"), "{next:?}");
+        let (p, mut state) = printer(OutputFormat::Json, true);
+        let line = p.render(&mut state, &AgentEvent::Connecting { engine: "e".into() }, at).unwrap().unwrap();
+        assert_eq!(line, "{\"status\":\"connecting\",\"forwarded\":\"localhost:9\"}\n");
+    }
+
+    #[test]
+    fn a_name_in_use_is_said_in_words_with_the_way_out() {
+        for code in [409, 2000] {
+            let refused = AgentError::TunnelRefused { name: "web".into(), error: WireError::new(code, "taken") };
+            let msg = stopped(refused).message;
+            assert!(msg.starts_with("tunnel \"web\": name in use by another tunnel"), "{msg}");
+            assert!(msg.contains("--retry") && msg.contains("taken"), "{msg}");
+        }
+        let bad = AgentError::TunnelRefused { name: "web".into(), error: WireError::new(400, "bad protocol") };
+        assert_eq!(stopped(bad).message, "the engine refused tunnel \"web\": engine error 400: bad protocol");
+    }
+
     #[test]
     fn contradictory_or_malformed_flags_are_refused() {
         assert!(cmd(&["--publish", "--no-publish"]).tunnel_properties().is_err());
@@ -283,5 +345,8 @@ mod tests {
         assert!(cmd(&["--retry-interval", "0"]).retry().is_err());
         let retry = cmd(&["--retry-interval", "1500", "--no-retry"]).retry().unwrap();
         assert_eq!((retry.enabled, retry.max_interval), (false, Some(Duration::from_millis(1500))));
+        assert!(!cmd(&[]).retry().unwrap().name_in_use, "a name in use ends forward unless --retry");
+        assert!(cmd(&["--retry"]).retry().unwrap().name_in_use);
+        assert!(cmd(&["--retry", "--no-retry"]).retry().is_err());
     }
 }

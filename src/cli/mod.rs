@@ -2,13 +2,9 @@
 //! library modules; no protocol or I/O logic lives here.
 //!
 //! A command returns [`CliResult`]: `Ok(code)` is the process exit code, `Err` prints `error: …` on stderr and
-//! exits with the error's code (1 unless stated). Output goes through [`output`] (`outln!`), never `println!`.
+//! exits with the error's code (1 unless stated). Output goes through [`output::Stdout`] (`writeln!(Stdout, …)?`), never `println!`.
 
 use std::fmt;
-
-// First, so that `out!` / `outln!` are in scope in every command module below.
-#[macro_use]
-pub mod output;
 
 pub mod args;
 #[cfg(feature = "client")]
@@ -23,6 +19,7 @@ pub mod engine;
 pub mod forward;
 #[cfg(feature = "mcp")]
 pub mod mcp;
+pub mod output;
 #[cfg(feature = "operator")]
 pub mod progress;
 #[cfg(feature = "operator")]

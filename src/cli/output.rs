@@ -1,8 +1,8 @@
 //! The one way command output reaches stdout, and what a failed write means.
 //!
 //! `println!` panics when stdout fails (a closed pipe, a full disk), which with `panic = "abort"` is a core dump
-//! for `rstream webtty list | head -1`. Commands print with [`outln!`] / [`out!`] (or [`write_bytes`] for raw
-//! output) and propagate the error with `?`; [`main`](crate) flushes once more at the end with [`flush`].
+//! for `rstream webtty list | head -1`. Commands print with `writeln!(Stdout, …)?` (see [`Stdout`]), or
+//! [`write_bytes`] for raw output, and propagate the error; `main` flushes once more at the end with [`flush`].
 //!
 //! - The reader went away (`EPIPE`): the command ends quietly with [`BROKEN_PIPE_EXIT`] (128 + SIGPIPE, the status
 //!   a shell reports for `cat big | head -1`). Nothing is printed: the user asked for less output, not an error.
@@ -16,9 +16,16 @@ use super::CliError;
 /// Exit code when stdout's reader went away: 128 + SIGPIPE, as a shell reports for coreutils.
 pub const BROKEN_PIPE_EXIT: u8 = 141;
 
-/// Writes formatted text to stdout (see the module doc for what a failure becomes).
-pub fn write_fmt(args: fmt::Arguments<'_>) -> Result<(), CliError> {
-    io::stdout().lock().write_fmt(args).map_err(stdout_error)
+/// This process's stdout for `write!` / `writeln!`: `writeln!(Stdout, "{x}")?` is `println!` returning
+/// `Result<(), CliError>` instead of panicking (see the module doc for what a failure becomes).
+#[derive(Clone, Copy, Debug)]
+pub struct Stdout;
+
+impl Stdout {
+    /// Writes formatted text (what `write!` / `writeln!` call).
+    pub fn write_fmt(self, args: fmt::Arguments<'_>) -> Result<(), CliError> {
+        io::stdout().lock().write_fmt(args).map_err(stdout_error)
+    }
 }
 
 /// Writes bytes to stdout and flushes them (raw remote output).
@@ -39,19 +46,6 @@ pub fn stdout_error(e: io::Error) -> CliError {
         return CliError::quiet(BROKEN_PIPE_EXIT);
     }
     CliError::new(format!("writing to stdout: {e}"))
-}
-
-/// Like `print!`, but returns `Result<(), CliError>` instead of panicking when stdout fails.
-#[macro_export]
-macro_rules! out {
-    ($($arg:tt)*) => { $crate::cli::output::write_fmt(format_args!($($arg)*)) };
-}
-
-/// Like `println!`, but returns `Result<(), CliError>` instead of panicking when stdout fails.
-#[macro_export]
-macro_rules! outln {
-    () => { $crate::cli::output::write_fmt(format_args!("\n")) };
-    ($($arg:tt)*) => { $crate::cli::output::write_fmt(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use argh::FromArgs;
 
 use super::{output_or, CliError, CliResult, OutputFormat};
+use crate::cli::output::Stdout;
 use crate::config;
 use crate::operator::api::EngineApi;
 use crate::operator::filter::{parse, BareWords};
@@ -51,7 +52,9 @@ impl TunnelsCommand {
         let api = EngineApi::from_context(&config::resolve()?)?;
         let tunnels = smol::block_on(api.list_tunnels(&filter.tunnels))?;
         match output {
-            OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&tunnels).map_err(CliError::from)?)?,
+            OutputFormat::Json => {
+                writeln!(Stdout, "{}", serde_json::to_string_pretty(&tunnels).map_err(CliError::from)?)?
+            }
             OutputFormat::None => {}
             _ => print_table(&tunnels)?,
         }
@@ -73,7 +76,8 @@ fn ellipsize(text: &str, width: usize) -> String {
 fn print_table(tunnels: &[TunnelInventory]) -> Result<(), CliError> {
     let name_w = tunnels.iter().map(|t| t.name.len()).max().unwrap_or(0).max(4);
     let id_w = tunnels.iter().map(|t| t.id.len()).max().unwrap_or(0).max(2);
-    outln!(
+    writeln!(
+        Stdout,
         "{:<id_w$}  {:<name_w$}  {:<7}  {:<8}  {:<7}  {:<30}  LABELS",
         "ID", "NAME", "STATUS", "PROTOCOL", "PUBLISH", "HOST"
     )?;
@@ -84,7 +88,8 @@ fn print_table(tunnels: &[TunnelInventory]) -> Result<(), CliError> {
         let protocol = if t.protocol.is_empty() { "-" } else { &t.protocol };
         let host = t.display_host();
         let host = if host.is_empty() { "-".to_owned() } else { host };
-        outln!(
+        writeln!(
+            Stdout,
             "{:<id_w$}  {:<name_w$}  {:<7}  {protocol:<8}  {publish:<7}  {host:<30}  {}",
             t.id, t.name, t.status, labels
         )?;

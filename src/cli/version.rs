@@ -5,6 +5,7 @@ use argh::FromArgs;
 use serde::Serialize;
 
 use super::{output_or, CliError, CliResult, OutputFormat};
+use crate::cli::output::Stdout;
 
 /// print the version, git commit, target and the features this binary was built with
 #[derive(FromArgs)]
@@ -58,9 +59,9 @@ impl VersionCommand {
     pub fn run(self) -> CliResult {
         let info = VersionInfo::current();
         match output_or(&self.output, OutputFormat::Text)? {
-            OutputFormat::Json => outln!("{}", json(&info)?)?,
+            OutputFormat::Json => writeln!(Stdout, "{}", json(&info)?)?,
             OutputFormat::None => {}
-            _ => outln!("{}", info.text())?,
+            _ => writeln!(Stdout, "{}", info.text())?,
         }
         Ok(0)
     }

@@ -11,11 +11,13 @@ use argh::FromArgs;
 use serde::Serialize;
 
 use super::auth_token;
+use crate::cli::output::Stdout;
 use crate::cli::output::BROKEN_PIPE_EXIT;
 use crate::cli::{output_or, CliError, CliResult, OutputFormat, RSTREAM_FAILED_EXIT};
 use crate::limits;
 use crate::webtty::client::{
-    command_exit_code, exec, ConnectOptions, DirectTls, ExecOutput, ExecRequest, ExecResult, COMMAND_NOT_FOUND_EXIT_CODE,
+    command_exit_code, exec, ConnectOptions, DirectTls, ExecOutput, ExecRequest, ExecResult,
+    COMMAND_NOT_FOUND_EXIT_CODE,
 };
 use crate::webtty::WebttyError;
 
@@ -196,7 +198,7 @@ fn rstream_failure(e: CliError) -> CliError {
 
 fn print<T: Serialize>(value: &T) -> Result<(), CliError> {
     let text = serde_json::to_string(value).map_err(|e| CliError::new(format!("json output: {e}")))?;
-    outln!("{text}")
+    writeln!(Stdout, "{text}")
 }
 
 /// Prints the captured result as one JSON object.

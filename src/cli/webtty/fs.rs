@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use argh::FromArgs;
 use futures_lite::AsyncWriteExt;
 
+use crate::cli::output::Stdout;
 use crate::cli::progress::{MeteredReader, MeteredWriter, Progress};
 use crate::cli::{output_or, CliError, CliResult, OutputFormat};
 use crate::operator::fs_session::{self, FsSession};
@@ -186,7 +187,7 @@ async fn run_sub(mut s: FsSession, command: FsSub) -> CliResult {
         FsSub::Ls(c) => {
             let entries = dav.list(c.path.as_deref().unwrap_or("/")).await?;
             match output_or(&c.output, OutputFormat::Table)? {
-                OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&entries)?)?,
+                OutputFormat::Json => writeln!(Stdout, "{}", serde_json::to_string_pretty(&entries)?)?,
                 OutputFormat::None => {}
                 _ => print_entries(&entries)?,
             }
@@ -194,7 +195,7 @@ async fn run_sub(mut s: FsSession, command: FsSub) -> CliResult {
         FsSub::Stat(c) => {
             let entry = dav.stat(&c.path).await?;
             match output_or(&c.output, OutputFormat::Text)? {
-                OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&entry)?)?,
+                OutputFormat::Json => writeln!(Stdout, "{}", serde_json::to_string_pretty(&entry)?)?,
                 OutputFormat::None => {}
                 _ => print_entries(std::slice::from_ref(&entry))?,
             }
@@ -261,14 +262,14 @@ async fn download_to_file(s: &mut FsSession, remote: &str, local: &Path, size: O
 
 fn print_entries(entries: &[DavEntry]) -> Result<(), CliError> {
     let w = entries.iter().map(|e| e.path.len()).max().unwrap_or(4).max(4);
-    outln!("{:<w$}  {:<9}  {:>12}  MODIFIED", "PATH", "KIND", "SIZE")?;
+    writeln!(Stdout, "{:<w$}  {:<9}  {:>12}  MODIFIED", "PATH", "KIND", "SIZE")?;
     for e in entries {
         let kind = match e.kind {
             EntryKind::Directory => "directory",
             EntryKind::File => "file",
         };
         let size = e.size.map_or_else(|| "-".to_owned(), |s| s.to_string());
-        outln!("{:<w$}  {kind:<9}  {size:>12}  {}", e.path, e.modified.as_deref().unwrap_or("-"))?;
+        writeln!(Stdout, "{:<w$}  {kind:<9}  {size:>12}  {}", e.path, e.modified.as_deref().unwrap_or("-"))?;
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use argh::FromArgs;
 
+use crate::cli::output::Stdout;
 use crate::cli::{output_or, CliError, CliResult, OutputFormat};
 use crate::config;
 use crate::operator::api::EngineApi;
@@ -35,7 +36,9 @@ impl ListCommand {
         let api = EngineApi::from_context(&config::resolve()?)?;
         let servers = smol::block_on(list_webtty_servers(&api, &filter))?;
         match output {
-            OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&servers).map_err(CliError::from)?)?,
+            OutputFormat::Json => {
+                writeln!(Stdout, "{}", serde_json::to_string_pretty(&servers).map_err(CliError::from)?)?
+            }
             OutputFormat::None => {}
             _ => print_table(&servers)?,
         }
@@ -45,7 +48,11 @@ impl ListCommand {
 
 fn print_table(servers: &[ServerInfo]) -> Result<(), CliError> {
     let w = servers.iter().map(|s| s.target.len()).max().unwrap_or(0).max(6);
-    outln!("{:<w$}  {:<7}  {:<12}  {:<10}  {:<24}  LABELS", "TARGET", "STATUS", "CAPABILITIES", "FS MODE", "HOST")?;
+    writeln!(
+        Stdout,
+        "{:<w$}  {:<7}  {:<12}  {:<10}  {:<24}  LABELS",
+        "TARGET", "STATUS", "CAPABILITIES", "FS MODE", "HOST"
+    )?;
     for s in servers {
         let fs_mode = if s.has("fs") { s.fs_mode.as_str() } else { "-" };
         let host = [s.hostname.as_str(), s.os_id.as_str(), s.arch.as_str()]
@@ -55,7 +62,8 @@ fn print_table(servers: &[ServerInfo]) -> Result<(), CliError> {
             .collect::<Vec<_>>()
             .join("/");
         let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        outln!(
+        writeln!(
+            Stdout,
             "{:<w$}  {:<7}  {:<12}  {fs_mode:<10}  {host:<24}  {}",
             s.target,
             s.status,

@@ -218,7 +218,10 @@ async fn receive_output(rx: &mut ClientRx, result: &mut ExecResult, cap: usize, 
                 if let ExecOutput::Stream { stdout, stderr } = &mut output {
                     let writer = if is_stderr { stderr } else { stdout };
                     if let Err(e) = write_through(writer, &bytes).await {
-                        return Finish::OutputFailed(WebttyError::output(if is_stderr { "stderr" } else { "stdout" }, e));
+                        return Finish::OutputFailed(WebttyError::output(
+                            if is_stderr { "stderr" } else { "stdout" },
+                            e,
+                        ));
                     }
                     continue;
                 }
