@@ -84,7 +84,7 @@ fn a_bare_server_name_in_url_is_an_rstrm_target() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((json["url"].as_str(), json["stdout"].as_str()), (Some("rstrm://homelab-macmini/"), Some("hi\n")));
 
-    let out = rstream(&engine, &["webtty", "fs", "--url", "homelab-macmini", "ls", "/", "-o", "json"], true);
+    let out = rstream(&engine, &["webtty", "fs", "ls", "/", "--url", "homelab-macmini", "-o", "json", "-v"], true);
     assert!(out.status.success(), "fs --url NAME: {}", stderr(&out));
     assert!(stdout(&out).contains("/hello.txt"), "{}", stdout(&out));
 

@@ -43,6 +43,14 @@ fn run_into(engine: &Engine, args: &[&str], stdout: Stdio) -> (i32, String) {
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// The WebTTY server `pi`, with a filesystem holding `/a.txt`.
+fn start_pi(engine: &Engine) -> (TempDir, WebttyAgent) {
+    let root = TempDir::new("fsroot");
+    std::fs::write(root.path().join("a.txt"), "a").unwrap();
+    let pi = WebttyAgent::start(engine, &["--name", "pi", "--no-publish", "--fs-root", root.path().to_str().unwrap()]);
+    (root, pi)
+}
+
 /// Every data command, with the servers it needs (`pi` has a filesystem).
 fn data_commands() -> Vec<Vec<&'static str>> {
     let commands: &[&[&str]] = &[
@@ -63,6 +71,8 @@ fn data_commands() -> Vec<Vec<&'static str>> {
         &["webtty", "exec", "--url", "rstrm://pi", "-o", "text", "--", "echo", "hi"],
         &["webtty", "fs", "--url", "rstrm://pi", "ls", "/"],
         &["webtty", "fs", "--url", "rstrm://pi", "ls", "/", "-o", "json"],
+        &["webtty", "fs", "read", "--url", "rstrm://pi", "/a.txt"],
+        &["webtty", "fs", "download", "--url", "rstrm://pi", "/a.txt", "-"],
     ];
     commands.iter().map(|c| c.to_vec()).collect()
 }
@@ -70,10 +80,7 @@ fn data_commands() -> Vec<Vec<&'static str>> {
 #[test]
 fn a_closed_stdout_ends_every_data_command_quietly() {
     let engine = Engine::start();
-    let root = TempDir::new("fsroot");
-    std::fs::write(root.path().join("a.txt"), "a").unwrap();
-    let _pi =
-        WebttyAgent::start(&engine, &["--name", "pi", "--no-publish", "--fs-root", root.path().to_str().unwrap()]);
+    let (_root, _pi) = start_pi(&engine);
     for args in data_commands() {
         let (code, stderr) = run_into(&engine, &args, closed_pipe());
         assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{args:?} panicked:\n{stderr}");
@@ -99,9 +106,7 @@ fn a_closed_stdout_ends_every_data_command_quietly() {
 #[test]
 fn a_full_stdout_is_a_clear_error_not_a_panic() {
     let engine = Engine::start();
-    let root = TempDir::new("fsroot");
-    let _pi =
-        WebttyAgent::start(&engine, &["--name", "pi", "--no-publish", "--fs-root", root.path().to_str().unwrap()]);
+    let (_root, _pi) = start_pi(&engine);
     for args in data_commands() {
         let (code, stderr) = run_into(&engine, &args, dev_full());
         assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");

@@ -25,6 +25,8 @@ pub mod progress;
 #[cfg(feature = "operator")]
 pub mod setup;
 #[cfg(feature = "operator")]
+pub mod shared_flags;
+#[cfg(feature = "operator")]
 pub mod tunnels;
 pub mod version;
 #[cfg(any(feature = "device", feature = "operator"))]

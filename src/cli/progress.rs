@@ -40,6 +40,11 @@ impl Progress {
         }
     }
 
+    /// Bytes counted so far.
+    pub fn bytes(&self) -> u64 {
+        self.done
+    }
+
     fn draw(&mut self) {
         self.last_draw = Some(Instant::now());
         let mib = |b: u64| b as f64 / (1024.0 * 1024.0);

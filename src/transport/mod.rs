@@ -12,7 +12,11 @@ mod splice;
 #[cfg(feature = "client")]
 mod dial;
 #[cfg(feature = "client")]
+mod ecdsa_p256;
+#[cfg(feature = "client")]
 mod pem;
+#[cfg(feature = "client")]
+mod server_chain;
 #[cfg(feature = "client")]
 pub(crate) mod tls_client;
 #[cfg(feature = "client")]

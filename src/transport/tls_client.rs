@@ -23,8 +23,9 @@
 //! - A peer `close_notify` reads as EOF, but embedded-tls then refuses further writes on the connection, so
 //!   writes fail with `BrokenPipe`. Peers that want to half-close towards us should send a FIN, not close_notify.
 //!
-//! Certificates are always verified ([`super::tls_verify`]) unless `insecure_skip_verify` is set explicitly,
-//! which logs a warning once per process. There is no built-in root store: a CA file is required.
+//! The server is always authenticated ([`super::tls_verify`]: a chain that verifies, then a CertificateVerify by
+//! its leaf's key; a handshake without both fails) unless `insecure_skip_verify` is set explicitly, which logs a
+//! warning once per process. There is no built-in root store: a CA file is required.
 
 use std::io;
 use std::net::Shutdown;
@@ -266,24 +267,29 @@ impl Session {
     ) -> io::Result<Option<Vec<u8>>> {
         let alpns = [self.alpn.as_bytes()];
         let config = TlsConfig::new().with_server_name(&self.server_name).with_alpn(&alpns);
-        let (result, failure, leaf) = match &self.trust {
+        let (result, verdict) = match &self.trust {
             Trust::Insecure => {
                 let mut crypto = EngineCrypto { verifier: None };
-                (conn.open(TlsContext::new(&config, &mut crypto)).await, None, None)
+                (conn.open(TlsContext::new(&config, &mut crypto)).await, None)
             }
             Trust::Anchors(anchors) => {
                 let mut crypto = EngineCrypto { verifier: Some(EngineVerifier::new(anchors)) };
                 let result = conn.open(TlsContext::new(&config, &mut crypto)).await;
-                let verifier = crypto.verifier.as_mut();
-                let failure = verifier.as_ref().and_then(|v| v.failure().map(str::to_owned));
-                (result, failure, verifier.and_then(|v| v.take_verified_leaf()))
+                (result, crypto.verifier.map(|v| (v.failure().map(str::to_owned), v.authenticated_leaf())))
             }
         };
         let plaintext_alert = match alert.load(Ordering::Relaxed) {
             0 => None,
             a => Some(a as u8),
         };
-        result.map(|()| leaf).map_err(|e| handshake_error(e, failure, plaintext_alert, &self.server_name, &self.alpn))
+        let fail = |e, why| handshake_error(e, why, plaintext_alert, &self.server_name, &self.alpn);
+        match (result, verdict) {
+            (Ok(()), None) => Ok(None), // insecure_skip_verify: nothing was meant to be verified
+            (Ok(()), Some((_, Ok(leaf)))) => Ok(Some(leaf)),
+            // embedded-tls finished a handshake in which the server did not authenticate itself: refused.
+            (Ok(()), Some((_, Err(why)))) => Err(fail(TlsError::InvalidCertificate, Some(why))),
+            (Err(e), verdict) => Err(fail(e, verdict.and_then(|(refused, _)| refused))),
+        }
     }
 }
 

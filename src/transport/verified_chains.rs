@@ -22,7 +22,7 @@ use crate::limits::{VERIFIED_CHAIN_CACHE_LEN, VERIFIED_CHAIN_TTL};
 /// One chain that verified: against which anchor, for which server name, when.
 struct VerifiedChain {
     anchor: Vec<u8>,
-    host: Option<String>,
+    host: String,
     chain: Vec<Vec<u8>>,
     verified_at: Instant,
 }
@@ -31,11 +31,11 @@ static VERIFIED: Mutex<VecDeque<VerifiedChain>> = Mutex::new(VecDeque::new());
 
 /// Whether `chain` (DER, leaf first) verified for `host` against one of `anchors` less than
 /// [`VERIFIED_CHAIN_TTL`] ago.
-pub(super) fn is_verified(anchors: &[Vec<u8>], host: Option<&str>, chain: &[&[u8]]) -> bool {
+pub(super) fn is_verified(anchors: &[Vec<u8>], host: &str, chain: &[&[u8]]) -> bool {
     let mut verified = VERIFIED.lock().unwrap_or_else(|p| p.into_inner());
     verified.retain(|v| v.verified_at.elapsed() < VERIFIED_CHAIN_TTL);
     verified.iter().any(|v| {
-        v.host.as_deref() == host
+        v.host == host
             && anchors.contains(&v.anchor)
             && v.chain.len() == chain.len()
             && v.chain.iter().zip(chain).all(|(a, b)| a == b)
@@ -43,14 +43,14 @@ pub(super) fn is_verified(anchors: &[Vec<u8>], host: Option<&str>, chain: &[&[u8
 }
 
 /// Remembers that `chain` verified for `host` against `anchor`.
-pub(super) fn remember(anchor: &[u8], host: Option<&str>, chain: &[&[u8]]) {
+pub(super) fn remember(anchor: &[u8], host: &str, chain: &[&[u8]]) {
     let mut verified = VERIFIED.lock().unwrap_or_else(|p| p.into_inner());
     if verified.len() >= VERIFIED_CHAIN_CACHE_LEN {
         verified.pop_front();
     }
     verified.push_back(VerifiedChain {
         anchor: anchor.to_vec(),
-        host: host.map(str::to_owned),
+        host: host.to_owned(),
         chain: chain.iter().map(|c| c.to_vec()).collect(),
         verified_at: Instant::now(),
     });
@@ -64,13 +64,13 @@ mod tests {
     fn a_chain_is_remembered_only_for_its_anchor_host_and_exact_bytes() {
         let (anchor, other_anchor) = (b"anchor-under-test".to_vec(), b"another-anchor".to_vec());
         let chain: [&[u8]; 2] = [b"leaf-under-test", b"ca-under-test"];
-        assert!(!is_verified(std::slice::from_ref(&anchor), Some("engine.test"), &chain));
-        remember(&anchor, Some("engine.test"), &chain);
-        assert!(is_verified(&[other_anchor.clone(), anchor.clone()], Some("engine.test"), &chain));
-        assert!(!is_verified(&[other_anchor], Some("engine.test"), &chain), "another trust anchor");
-        assert!(!is_verified(std::slice::from_ref(&anchor), Some("other.test"), &chain), "another server name");
-        assert!(!is_verified(std::slice::from_ref(&anchor), Some("engine.test"), &chain[..1]), "a shorter chain");
+        assert!(!is_verified(std::slice::from_ref(&anchor), "engine.test", &chain));
+        remember(&anchor, "engine.test", &chain);
+        assert!(is_verified(&[other_anchor.clone(), anchor.clone()], "engine.test", &chain));
+        assert!(!is_verified(&[other_anchor], "engine.test", &chain), "another trust anchor");
+        assert!(!is_verified(std::slice::from_ref(&anchor), "other.test", &chain), "another server name");
+        assert!(!is_verified(std::slice::from_ref(&anchor), "engine.test", &chain[..1]), "a shorter chain");
         let forged: [&[u8]; 2] = [b"leaf-under-tesT", b"ca-under-test"];
-        assert!(!is_verified(&[anchor], Some("engine.test"), &forged), "other bytes");
+        assert!(!is_verified(&[anchor], "engine.test", &forged), "other bytes");
     }
 }

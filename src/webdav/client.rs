@@ -76,6 +76,8 @@ pub enum DavClientError {
     Protocol(String),
     /// Copying to or from the local side failed.
     Local(io::Error),
+    /// A file was wanted and the path (normalised) is a directory: its GET would be a listing, not its bytes.
+    IsDirectory(String),
 }
 
 impl fmt::Display for DavClientError {
@@ -87,6 +89,7 @@ impl fmt::Display for DavClientError {
             }
             DavClientError::Protocol(why) => write!(f, "webtty filesystem answer not understood: {why}"),
             DavClientError::Local(e) => write!(f, "local i/o: {e}"),
+            DavClientError::IsDirectory(path) => write!(f, "{path} is a directory"),
         }
     }
 }
@@ -210,7 +213,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> DavClient<S> {
         entries.into_iter().next().ok_or_else(|| DavClientError::Protocol("empty multistatus".into()))
     }
 
-    /// Streams the file at `path` into `out`; returns the number of bytes copied.
+    /// The file at `path` (PROPFIND Depth 0); a directory is [`DavClientError::IsDirectory`].
+    pub async fn stat_file(&mut self, path: &str) -> Result<DavEntry, DavClientError> {
+        let entry = self.stat(path).await?;
+        if entry.kind == EntryKind::Directory {
+            return Err(DavClientError::IsDirectory(entry.path));
+        }
+        Ok(entry)
+    }
+
+    /// Streams the body of `GET path` into `out`; returns the number of bytes copied. A directory answers with
+    /// a listing: call [`DavClient::stat_file`] first when only a file will do.
     pub async fn read<W: AsyncWrite + Unpin>(&mut self, path: &str, mut out: W) -> Result<u64, DavClientError> {
         let resp = self.http.request(&self.head("GET", path), b"").await?;
         if resp.status != 200 {

@@ -1,7 +1,7 @@
 //! `rstream webtty server|client|exec|list|fs`: remote commands, terminals and files.
 //!
 //! One file per subcommand: `server` (device), `client` and `exec` (operator sessions), `list` (inventory),
-//! `fs` (WebDAV sidecar client).
+//! `fs` (WebDAV sidecar client: flags and dispatch) with `fs_transfer` (its reads, downloads and uploads).
 
 use std::path::Path;
 
@@ -15,6 +15,8 @@ pub mod client;
 pub mod exec;
 #[cfg(feature = "operator")]
 pub mod fs;
+#[cfg(feature = "operator")]
+pub mod fs_transfer;
 #[cfg(feature = "operator")]
 pub mod list;
 #[cfg(feature = "device")]
@@ -41,7 +43,7 @@ pub enum WebttySub {
     #[cfg(feature = "operator")]
     List(list::ListCommand),
     #[cfg(feature = "operator")]
-    Fs(fs::FsCommand),
+    Fs(fs::FsGroup),
 }
 
 impl WebttyCommand {
@@ -57,7 +59,7 @@ impl WebttyCommand {
             #[cfg(feature = "operator")]
             WebttySub::List(c) => c.run(),
             #[cfg(feature = "operator")]
-            WebttySub::Fs(c) => c.run(),
+            WebttySub::Fs(c) => c.0.run(),
         }
     }
 }
