@@ -32,8 +32,8 @@ use crate::webtty::WebttyError;
     example = "rstream webtty exec --url wss://pi.lan:8443 --tls-ca-file ca.pem --auth-token-file token -- uptime",
     note = "Exit codes: the remote command's status (128+N when signal N ended it); 124 when --timeout ended the \
             session; 126 the command is not executable, 127 it was not found on the server; 255 rstream itself \
-            failed (arguments, config, connect, authentication, unknown server, refused or lost session) or -o json \
-            output was cut at --max-output (`truncated`). With -o json a failure is still one JSON object, with \
+            failed (arguments, config, connect, authentication, unknown server, refused or lost session) or, with \
+            -o json, cut a successful command's output at --max-output (`truncated`). With -o json a failure is still one JSON object, with \
             `error`. -o text streams the output as it arrives (no cap). stdin is forwarded when it is not a \
             terminal (unless --no-stdin). A bare --url NAME is rstrm://NAME. Environment: RSTREAM_WEBTTY_AUTH_TOKEN."
 )]
