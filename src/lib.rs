@@ -60,4 +60,3 @@ pub mod operator;
 pub mod mcp;
 
 pub mod cli;
-

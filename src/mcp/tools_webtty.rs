@@ -30,8 +30,9 @@ pub fn specs() -> Vec<ToolSpec> {
             name: LIST,
             title: "List WebTTY servers",
             description: "Lists the WebTTY servers online behind the selected engine: rstream_url (pass it as `url` \
-                          to the other tools), capabilities (exec, fs), fs_mode, host facts (os, arch, hostname) \
-                          and user labels. Read `capabilities` before choosing a tool.",
+                          to the other tools), capabilities (exec, fs), fs_path and fs_mode (only on servers with \
+                          fs), host facts (os, arch, hostname) and user labels. Read `capabilities` before choosing \
+                          a tool.",
             properties: vec![
                 (
                     "filter",

@@ -48,10 +48,12 @@ pub enum FsTarget {
 }
 
 impl FsTarget {
-    /// Parses `rstrm://NAME`, `http(s)://HOST[:PORT]`, `ws(s)://HOST[:PORT]` (a path part is ignored).
+    /// Parses `rstrm://NAME` (or a bare NAME), `http(s)://HOST[:PORT]`, `ws(s)://HOST[:PORT]` (a path part is
+    /// ignored).
     pub fn parse(url: &str) -> Result<FsTarget, FsOpenError> {
         let bad = |why: &str| FsOpenError(format!("invalid --url {url:?}: {why}"));
-        let (scheme, rest) = url.split_once("://").unwrap_or(("ws", url));
+        let bare_name = crate::webtty::client::target::is_bare_server_name(url);
+        let (scheme, rest) = url.split_once("://").unwrap_or((if bare_name { "rstrm" } else { "ws" }, url));
         let authority = rest.split(['/', '?']).next().unwrap_or("");
         if authority.is_empty() {
             return Err(bad("missing host"));

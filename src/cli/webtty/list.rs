@@ -2,6 +2,7 @@
 
 use argh::FromArgs;
 
+use crate::cli::output::Stdout;
 use crate::cli::terminal_text::printable;
 use crate::cli::{output_or, CliError, CliResult, OutputFormat};
 use crate::config;
@@ -36,20 +37,26 @@ impl ListCommand {
         let api = EngineApi::from_context(&config::resolve()?)?;
         let servers = smol::block_on(list_webtty_servers(&api, &filter))?;
         match output {
-            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&servers).map_err(CliError::from)?),
+            OutputFormat::Json => {
+                writeln!(Stdout, "{}", serde_json::to_string_pretty(&servers).map_err(CliError::from)?)?
+            }
             OutputFormat::None => {}
-            _ => print_table(&servers),
+            _ => print_table(&servers)?,
         }
         Ok(0)
     }
 }
 
 /// Prints the table; every cell is [`printable`] (device-chosen labels cannot drive the terminal).
-fn print_table(servers: &[ServerInfo]) {
+fn print_table(servers: &[ServerInfo]) -> Result<(), CliError> {
     let cell = |text: &str| printable(text).into_owned();
     let targets: Vec<String> = servers.iter().map(|s| cell(&s.target)).collect();
     let w = targets.iter().map(|t| t.chars().count()).fold(6, usize::max);
-    println!("{:<w$}  {:<7}  {:<12}  {:<10}  {:<24}  LABELS", "TARGET", "STATUS", "CAPABILITIES", "FS MODE", "HOST");
+    writeln!(
+        Stdout,
+        "{:<w$}  {:<7}  {:<12}  {:<10}  {:<24}  LABELS",
+        "TARGET", "STATUS", "CAPABILITIES", "FS MODE", "HOST"
+    )?;
     for (s, target) in servers.iter().zip(&targets) {
         let fs_mode = if s.has("fs") { cell(&s.fs_mode) } else { "-".to_owned() };
         let host = [s.hostname.as_str(), s.os_id.as_str(), s.arch.as_str()]
@@ -59,12 +66,14 @@ fn print_table(servers: &[ServerInfo]) {
             .collect::<Vec<_>>()
             .join("/");
         let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{}={}", cell(k), cell(v))).collect();
-        println!(
+        writeln!(
+            Stdout,
             "{target:<w$}  {:<7}  {:<12}  {fs_mode:<10}  {:<24}  {}",
             cell(&s.status),
             cell(&s.capabilities.join(",")),
             cell(&host),
             labels.join(",")
-        );
+        )?;
     }
+    Ok(())
 }

@@ -138,7 +138,11 @@ impl ServerCommand {
         let (trigger, shutdown) = Shutdown::new();
         server.sessions.shutdown = shutdown.clone();
         let slots = server.sessions.slots.clone();
-        let retry = Retry { enabled: !self.no_retry, max_interval: Some(Duration::from_millis(self.retry_interval)) };
+        let retry = Retry {
+            enabled: !self.no_retry,
+            max_interval: Some(Duration::from_millis(self.retry_interval)),
+            ..Retry::default()
+        };
         let agent = Agent::new(endpoint, vec![tunnel], server).with_events(log_events()).with_retry(retry);
         smol::block_on(async {
             smol::spawn(watch_signals(trigger)?).detach();

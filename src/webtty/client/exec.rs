@@ -1,11 +1,14 @@
-//! Run one command on a WebTTY server and capture its output: a non-interactive session (no PTY) whose
-//! stdout and stderr are collected up to a cap, with an optional client-side timeout that ends the session
-//! (the server then kills the remote process group).
+//! Run one command on a WebTTY server: a non-interactive session (no PTY) whose stdout and stderr are either
+//! collected up to a cap ([`ExecOutput::Capture`]) or written to two local writers as they arrive
+//! ([`ExecOutput::Stream`]), with an optional client-side timeout that ends the session (the server then kills the
+//! remote process group). [`command_exit_code`] tells a command the server could not start (127 / 126, as a
+//! shell reports it) from every other failure.
 
+use std::io;
 use std::time::{Duration, Instant};
 
 use async_io::Timer;
-use futures_lite::{future, AsyncRead, AsyncReadExt};
+use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::super::error::WebttyError;
 use super::connect::{connect, ClientWs, ConnectOptions};
@@ -31,10 +34,31 @@ pub struct ExecRequest {
     pub timeout: Option<Duration>,
     /// Bytes forwarded to the remote stdin, ended with `eos`; `None` gives the remote process `/dev/null`.
     pub stdin: Option<Box<dyn AsyncRead + Unpin + Send>>,
-    /// Most stdout+stderr bytes kept; the rest is dropped and `truncated` set.
+    /// Most stdout+stderr bytes kept with [`ExecOutput::Capture`]; the rest is dropped and `truncated` set.
     pub output_cap: usize,
+    /// Where the remote output goes (default: captured into the result).
+    pub output: ExecOutput,
     /// How to authenticate and the exec path.
     pub connect: ConnectOptions,
+}
+
+/// A local writer remote output streams into.
+pub type OutputWriter = Box<dyn AsyncWrite + Unpin + Send>;
+
+/// Where an exec session's output goes.
+#[derive(Default)]
+pub enum ExecOutput {
+    /// Into [`ExecResult::stdout`] / [`ExecResult::stderr`], up to [`ExecRequest::output_cap`].
+    #[default]
+    Capture,
+    /// Written (and flushed) to these as it arrives, in order; the result's buffers stay empty. A failed write
+    /// ends the session ([`WebttyError::OutputClosed`] when the reader went away).
+    Stream {
+        /// Receives remote stdout.
+        stdout: OutputWriter,
+        /// Receives remote stderr.
+        stderr: OutputWriter,
+    },
 }
 
 impl ExecRequest {
@@ -51,6 +75,7 @@ impl ExecRequest {
             timeout: None,
             stdin: None,
             output_cap: limits::EXEC_OUTPUT_CAP,
+            output: ExecOutput::Capture,
             connect: ConnectOptions::default(),
         }
     }
@@ -131,7 +156,7 @@ pub async fn exec_on(ws: ClientWs, url: String, req: ExecRequest, started: Insta
     };
 
     let finish = {
-        let receive = receive_output(&mut rx, &mut result, req.output_cap);
+        let receive = receive_output(&mut rx, &mut result, req.output_cap, req.output);
         let stdin = forward_stdin(&tx, req.stdin);
         let heartbeats = async { Finish::Failed(protocol::heartbeats(&tx).await) };
         let expiry = async {
@@ -153,6 +178,10 @@ pub async fn exec_on(ws: ClientWs, url: String, req: ExecRequest, started: Insta
             result.exit_code = TIMED_OUT_EXIT_CODE;
             result.timed_out = true;
         }
+        Finish::OutputFailed(e) => {
+            protocol::abandon(&tx, &mut rx).await;
+            return Err(e);
+        }
         Finish::Failed(e) => return Err(e),
     }
     result.duration_ms = started.elapsed().as_millis().try_into().unwrap_or(u64::MAX);
@@ -163,11 +192,14 @@ pub async fn exec_on(ws: ClientWs, url: String, req: ExecRequest, started: Insta
 enum Finish {
     Closed(i32),
     TimedOut,
+    /// Writing streamed output locally failed: the session is abandoned (the remote group killed).
+    OutputFailed(WebttyError),
     Failed(WebttyError),
 }
 
-/// Collects `Data` until `Close`. An `Error` from the server is remembered and wins over a later disconnect.
-async fn receive_output(rx: &mut ClientRx, result: &mut ExecResult, cap: usize) -> Finish {
+/// Collects or streams `Data` until `Close`. An `Error` from the server is remembered and wins over a later
+/// disconnect.
+async fn receive_output(rx: &mut ClientRx, result: &mut ExecResult, cap: usize, mut output: ExecOutput) -> Finish {
     let mut server_error: Option<String> = None;
     loop {
         let payload = match protocol::next(rx, true).await {
@@ -182,12 +214,23 @@ async fn receive_output(rx: &mut ClientRx, result: &mut ExecResult, cap: usize) 
         };
         match payload {
             Payload::Data(Data { r#type, payload: Some(data::Payload::Data(bytes)) }) => {
+                let is_stderr = r#type == DataType::Stderr as i32;
+                if let ExecOutput::Stream { stdout, stderr } = &mut output {
+                    let writer = if is_stderr { stderr } else { stdout };
+                    if let Err(e) = write_through(writer, &bytes).await {
+                        return Finish::OutputFailed(WebttyError::output(
+                            if is_stderr { "stderr" } else { "stdout" },
+                            e,
+                        ));
+                    }
+                    continue;
+                }
                 let room = cap.saturating_sub(result.stdout.len() + result.stderr.len());
                 if bytes.len() > room {
                     result.truncated = true;
                 }
                 let kept = &bytes[..bytes.len().min(room)];
-                if r#type == DataType::Stderr as i32 {
+                if is_stderr {
                     result.stderr.extend_from_slice(kept);
                 } else {
                     result.stdout.extend_from_slice(kept);
@@ -208,6 +251,36 @@ async fn receive_output(rx: &mut ClientRx, result: &mut ExecResult, cap: usize) 
     }
 }
 
+/// Writes and flushes one chunk of streamed output.
+async fn write_through(writer: &mut OutputWriter, bytes: &[u8]) -> io::Result<()> {
+    writer.write_all(bytes).await?;
+    writer.flush().await
+}
+
+/// The exit code a shell would give for a command the server could not start: 127 when the program was not found,
+/// 126 when it is not executable; `None` for every other failure. Matches the server's refusal, in this server's
+/// words (`spawn "x": No such file or directory`) and upstream's (`exec: "x": executable file not found in $PATH`,
+/// `fork/exec /x: permission denied`).
+pub fn command_exit_code(error: &WebttyError) -> Option<i32> {
+    let WebttyError::Refused(msg) = error else { return None };
+    let msg = msg.to_ascii_lowercase();
+    if !["spawn ", "exec: ", "fork/exec "].iter().any(|prefix| msg.starts_with(prefix)) {
+        return None;
+    }
+    if msg.contains("not found") || msg.contains("no such file or directory") {
+        Some(COMMAND_NOT_FOUND_EXIT_CODE)
+    } else if msg.contains("permission denied") {
+        Some(NOT_EXECUTABLE_EXIT_CODE)
+    } else {
+        None
+    }
+}
+
+/// Exit code for a command the server could not find (as a shell gives it).
+pub const COMMAND_NOT_FOUND_EXIT_CODE: i32 = 127;
+/// Exit code for a command the server found but could not execute (as a shell gives it).
+pub const NOT_EXECUTABLE_EXIT_CODE: i32 = 126;
+
 /// Forwards local stdin as `Data(stdin)` chunks and `eos` at end of file; then waits forever (the session
 /// ends through the other branches). A local read error ends the session.
 async fn forward_stdin(tx: &ClientTx, stdin: Option<Box<dyn AsyncRead + Unpin + Send>>) -> Finish {
@@ -226,4 +299,21 @@ async fn forward_stdin(tx: &ClientTx, stdin: Option<Box<dyn AsyncRead + Unpin + 
         }
     }
     future::pending().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spawn_refusals_map_to_shell_exit_codes() {
+        let code = |msg: &str| command_exit_code(&WebttyError::Refused(msg.into()));
+        assert_eq!(code("spawn \"nope\": No such file or directory (os error 2)"), Some(127));
+        assert_eq!(code("exec: \"nope\": executable file not found in $PATH"), Some(127));
+        assert_eq!(code("spawn \"/tmp/x.sh\": Permission denied (os error 13)"), Some(126));
+        assert_eq!(code("fork/exec /tmp/x.sh: permission denied"), Some(126));
+        assert_eq!(code("workdir \"/nope\": No such file or directory (os error 2)"), None);
+        assert_eq!(code("webtty server is at its session limit (1 sessions)"), None);
+        assert_eq!(command_exit_code(&WebttyError::Connect("spawn x: not found".into())), None);
+    }
 }
