@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use argh::FromArgs;
 
+use super::output::Stdout;
 use super::{output_or, CliError, CliResult, OutputFormat};
 use crate::engine::auth::{
     parse_permissions, parse_ttl, Authorizer, RESOURCES_READ_ONLY, STANDARD_PERMISSIONS, STREAMS_CREATE_DELETE,
@@ -216,18 +217,18 @@ fn serve(cmd: ServeCommand) -> CliResult {
         let token = state.ensure_operator_token(&bound.engine().auth)?;
         write_context(&engine_addr, &token, ca_file.as_deref()).unwrap_or_else(|e| format!("context: not written: {e}"))
     };
-    println!("rstream engine serving");
+    writeln!(Stdout, "rstream engine serving")?;
     if let Some(http) = bound.http_addr() {
-        println!("  http:    {http} (plain HTTP, published tunnels only)");
+        writeln!(Stdout, "  http:    {http} (plain HTTP, published tunnels only)")?;
     }
-    println!("  tunnels: {}", hosts.tunnel_authority("<name>").replace("<name>", "https://<name>"));
-    println!("  api:     https://{engine_addr}/api/tunnels");
-    println!("  state:   {}", state.dir.display());
+    writeln!(Stdout, "  tunnels: {}", hosts.tunnel_authority("<name>").replace("<name>", "https://<name>"))?;
+    writeln!(Stdout, "  api:     https://{engine_addr}/api/tunnels")?;
+    writeln!(Stdout, "  state:   {}", state.dir.display())?;
     if let Some(ca) = &ca_file {
-        println!("  ca:      {}", ca.display());
+        writeln!(Stdout, "  ca:      {}", ca.display())?;
     }
-    println!("  {context_line}");
-    println!("  listen:  {addr} (TLS 1.3; ALPN rstrm/1, http/1.1)");
+    writeln!(Stdout, "  {context_line}")?;
+    writeln!(Stdout, "  listen:  {addr} (TLS 1.3; ALPN rstrm/1, http/1.1)")?;
     bound.run()
 }
 
@@ -312,10 +313,10 @@ fn token(cmd: TokenCommand) -> CliResult {
                 "token": token, "jti": jti, "sub": claims.sub, "permissions": claims.permissions,
                 "iat": claims.iat, "exp": claims.exp,
             });
-            println!("{json}");
+            writeln!(Stdout, "{json}")?;
         }
         _ => {
-            println!("{token}");
+            writeln!(Stdout, "{token}")?;
             eprintln!("jti: {jti} (subject {sub:?}; revoke with `rstream engine token revoke {jti}`)");
         }
     }
