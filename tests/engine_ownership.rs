@@ -48,7 +48,7 @@ fn id(p: &TunnelProperties) -> String {
 }
 
 fn forward_args(name: &str) -> Vec<&str> {
-    vec!["--name", name, "--no-publish", "-o", "json", "--retry-interval", "200"]
+    vec!["--name", name, "--no-publish", "-o", "json", "--retry", "--retry-interval", "200"]
 }
 
 #[test]

@@ -45,6 +45,22 @@ fn wait_marked(marker: &str, n: usize) {
     assert!(found.is_some(), "expected {n} processes marked {marker}, found {:?}", marked(marker));
 }
 
+/// Waits until exactly `n` marked processes run and `commands` are among their command lines.
+fn wait_steady(marker: &str, commands: &[&str], n: usize) {
+    let steady = || {
+        let pids = marked(marker);
+        let running = describe(&pids);
+        let all_there = commands.iter().all(|c| running.iter().any(|r| r.trim_end().ends_with(&format!(": {c}"))));
+        (pids.len() == n && all_there).then_some(())
+    };
+    let found = poll(Duration::from_secs(10), steady);
+    assert!(
+        found.is_some(),
+        "expected {commands:?} among {n} processes marked {marker}: {:?}",
+        describe(&marked(marker))
+    );
+}
+
 /// Asserts that every marked process disappears within [`GONE_WITHIN`].
 fn assert_all_gone(marker: &str, what: &str) {
     let gone = poll(GONE_WITHIN, || marked(marker).is_empty().then_some(()));
@@ -128,7 +144,8 @@ fn ending_one_session_spares_another_sessions_processes() {
     let args = marked_exec(&keep, &[], "setsid sleep 300 & (setsid sh -c 'sleep 301 & exit 0' &); sleep 302");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut survivor = server.exec_cmd(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    wait_marked(&keep, 4);
+    // Steady state: the script's shell and its three sleepers (the subshell and `sh -c` in between come and go).
+    wait_steady(&keep, &["sleep 300", "sleep 301", "sleep 302"], 4);
     let before = marked(&keep);
 
     let doomed = marker("doomed");
