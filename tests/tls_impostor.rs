@@ -248,8 +248,14 @@ fn pem_blocks(pem: &str) -> Vec<Vec<u8>> {
 /// A `localhost` leaf signed by an intermediate that the trusted CA issued with `is_ca`; chain: leaf,
 /// intermediate (what an operator's `webtty server --listen` certificate could be turned into).
 fn via_intermediate(pki: &Pki, is_ca: rcgen::IsCa) -> Identity {
+    via_intermediate_with(pki, is_ca, Vec::new())
+}
+
+/// [`via_intermediate`] with the intermediate's keyUsage (none when empty).
+fn via_intermediate_with(pki: &Pki, is_ca: rcgen::IsCa, key_usages: Vec<rcgen::KeyUsagePurpose>) -> Identity {
     let mut params = server_params(&["device.example"]);
     params.is_ca = is_ca;
+    params.key_usages = key_usages;
     params.distinguished_name.push(rcgen::DnType::CommonName, "an operator's device certificate");
     let intermediate = rcgen::CertifiedIssuer::signed_by(params, rcgen::KeyPair::generate().unwrap(), &pki.ca).unwrap();
     leaf(server_params(&["localhost"]), &intermediate, &[intermediate.der().to_vec()])
@@ -271,6 +277,17 @@ fn a_certificate_that_is_not_a_ca_cannot_issue_the_engine_certificate() {
     every_client_refuses(Flight::Honest, &unmarked, &pki.ca_file, Some("not a CA (no basicConstraints CA:TRUE)"));
     // Control: the same shape of chain with a real (CA:TRUE) intermediate is accepted.
     tunnels_list_succeeds(&pki, via_intermediate(&pki, rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained)));
+}
+
+#[test]
+fn a_ca_whose_key_usage_lacks_key_cert_sign_cannot_issue_the_engine_certificate() {
+    let pki = Pki::new();
+    let ca = || rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let signing_only = via_intermediate_with(&pki, ca(), vec![rcgen::KeyUsagePurpose::DigitalSignature]);
+    every_client_refuses(Flight::Honest, &signing_only, &pki.ca_file, Some("lacks keyCertSign"));
+    // Control: keyCertSign listed.
+    let issuing = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
+    tunnels_list_succeeds(&pki, via_intermediate_with(&pki, ca(), issuing));
 }
 
 #[test]

@@ -5,9 +5,9 @@
 //! SHA-256 through [`super::ecdsa_p256`]; nothing here parses DER by hand.
 //!
 //! webpki does not look at an issuer's keyUsage (its path builder requires basicConstraints CA:TRUE, and keeps
-//! keyUsage for CRL checks only), and neither does rustls; so a CA:TRUE certificate without keyCertSign that
-//! the trusted CA issued can issue too. Checking it would take a second X.509 parser (or DER walking by hand)
-//! for a certificate that only the CA's owner can make.
+//! keyUsage for CRL checks only), and neither does rustls. So once webpki has built the path, each intermediate
+//! that carries a keyUsage extension must list keyCertSign (RFC 5280 §4.2.1.3, as OpenSSL checks); RustCrypto's
+//! `x509-cert` decodes it. A CA without the extension may issue (RFC 5280 allows any use then).
 //!
 //! A chain that verified is remembered ([`super::verified_chains`], bound to its exact bytes, anchor and server
 //! name) so the agent's per-stream connections do not re-verify it every time.
@@ -66,12 +66,38 @@ fn verify_at<'a>(anchors: &'a [Vec<u8>], host: &str, chain: &[&[u8]], now: UnixT
         .verify_for_usage(&[ECDSA_P256_SHA256], &trust, &intermediates, now, KeyUsage::server_auth(), None, None)
         .map_err(|e| explain(e, host))?;
     ee.verify_is_valid_for_subject_name(&name).map_err(|e| explain(e, host))?;
+    for issuer in path.intermediate_certificates() {
+        may_issue_certificates(&issuer.der())?;
+    }
     let reached = path.anchor();
     let index = trust
         .iter()
         .position(|t| t.subject == reached.subject && t.subject_public_key_info == reached.subject_public_key_info)
         .unwrap_or(0);
     Ok(&anchors[index])
+}
+
+/// Refuses an issuing certificate whose keyUsage extension is present but lacks keyCertSign.
+fn may_issue_certificates(der: &[u8]) -> Result<(), String> {
+    use x509_cert::der::oid::AssociatedOid as _;
+    use x509_cert::der::Decode as _;
+    use x509_cert::ext::pkix::KeyUsage as X509KeyUsage;
+    let cert = x509_cert::Certificate::from_der(der)
+        .map_err(|e| format!("an issuing certificate of the chain is not valid DER ({e})"))?;
+    let extensions = cert.tbs_certificate.extensions.unwrap_or_default();
+    let Some(ext) = extensions.iter().find(|ext| ext.extn_id == X509KeyUsage::OID) else {
+        return Ok(());
+    };
+    let usage = X509KeyUsage::from_der(ext.extn_value.as_bytes())
+        .map_err(|e| format!("an issuing certificate's keyUsage is not valid DER ({e})"))?;
+    if usage.key_cert_sign() {
+        return Ok(());
+    }
+    Err(format!(
+        "an issuing certificate of the chain ({}) is a CA whose keyUsage lacks keyCertSign: it may not issue \
+         certificates",
+        cert.tbs_certificate.subject
+    ))
 }
 
 /// The wall clock for validity dates, or the reason it cannot be used.
@@ -208,6 +234,27 @@ mod tests {
             let err = verify_at(&anchors, "localhost", &[&forged, not_a_ca.der()], now()).unwrap_err();
             assert!(err.contains("not a CA"), "{err}");
         }
+    }
+
+    #[test]
+    fn an_issuing_ca_needs_key_cert_sign_when_it_has_key_usage() {
+        let ca = ca();
+        let anchors = vec![ca.der().to_vec()];
+        let intermediate = |key_usages: Vec<rcgen::KeyUsagePurpose>| {
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            params.key_usages = key_usages;
+            params.distinguished_name.push(rcgen::DnType::CommonName, "unit intermediate");
+            rcgen::CertifiedIssuer::signed_by(params, rcgen::KeyPair::generate().unwrap(), &ca).unwrap()
+        };
+        let verify = |issuer: &rcgen::CertifiedIssuer<'static, rcgen::KeyPair>| {
+            let leaf = leaf_of(rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap(), issuer);
+            verify_at(&anchors, "localhost", &[&leaf, issuer.der()], now()).map(|_| ())
+        };
+        let err = verify(&intermediate(vec![rcgen::KeyUsagePurpose::DigitalSignature])).unwrap_err();
+        assert!(err.contains("lacks keyCertSign") && err.contains("unit intermediate"), "{err}");
+        assert!(verify(&intermediate(vec![rcgen::KeyUsagePurpose::KeyCertSign])).is_ok());
+        assert!(verify(&intermediate(Vec::new())).is_ok(), "no keyUsage extension: any use");
     }
 
     #[test]
