@@ -86,8 +86,8 @@ pub struct ServeCommand {
     /// do not write an operator context into the config file
     #[argh(switch)]
     pub no_context: bool,
-    /// how long a tunnel name stays reserved for its owner after its control channel drops, e.g. 45s, 2m
-    /// (default 45s: three heartbeat deadlines)
+    /// how long a tunnel name stays reserved for its owner after its control channel drops or the engine
+    /// restarts, e.g. 45s, 2m (default 45s: three heartbeat deadlines)
     #[argh(option)]
     pub name_grace: Option<String>,
 }
