@@ -1,6 +1,7 @@
 //! Atomic file replacement: readers see the old file or the new one, never a mix, and a failure leaves the old
 //! file and no temp file behind. Every file we write (config, engine state, uploads' metadata, Codex config,
-//! `webtty fs download`) goes through [`AtomicFile`] or [`write_atomic`].
+//! `webtty fs download`, the MCP download tool, WebDAV uploads on the device) goes through [`AtomicFile`] or
+//! [`write_atomic`].
 //!
 //! The new version is written to a temp file in the destination's directory under an unguessable name, opened
 //! create-new (`O_EXCL`) and no-follow (`O_NOFOLLOW`): someone sharing the directory cannot make us write
@@ -83,6 +84,17 @@ impl AtomicFile {
         self.committed = true;
         Ok(())
     }
+
+    /// [`AtomicFile::commit`] for a destination that must not exist yet: fails with `AlreadyExists` when
+    /// anything is there (a file, a directory, a symlink — dangling too, never followed), without a gap between
+    /// check and write. The temp file is hard-linked under the destination's name, then its temp name removed.
+    pub fn commit_new(mut self) -> io::Result<()> {
+        self.file.sync_all()?;
+        fs::hard_link(&self.temp, &self.dest)?;
+        self.committed = true;
+        let _ = fs::remove_file(&self.temp);
+        Ok(())
+    }
 }
 
 impl Write for AtomicFile {
@@ -162,6 +174,32 @@ mod tests {
         write_atomic(&dest, b"new", 0o600).unwrap();
         assert_eq!(fs::read(&victim).unwrap(), b"keep");
         assert!(fs::symlink_metadata(&dest).unwrap().file_type().is_file());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn commit_new_refuses_anything_at_the_destination_and_leaves_no_temp_file() {
+        let dir = scratch("new");
+        fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        fs::write(&victim, "keep").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join("link")).unwrap();
+        std::os::unix::fs::symlink(dir.join("nowhere"), dir.join("dangling")).unwrap();
+        for taken in ["victim", "link", "dangling"] {
+            let mut file = AtomicFile::create(&dir.join(taken), 0o600).unwrap();
+            file.write_all(b"new").unwrap();
+            assert_eq!(file.commit_new().unwrap_err().kind(), io::ErrorKind::AlreadyExists, "{taken}");
+        }
+        assert_eq!(fs::read(&victim).unwrap(), b"keep");
+        assert!(!dir.join("nowhere").exists(), "a dangling symlink was followed");
+        let mut file = AtomicFile::create(&dir.join("fresh"), 0o600).unwrap();
+        file.write_all(b"new").unwrap();
+        file.commit_new().unwrap();
+        assert_eq!(fs::read(dir.join("fresh")).unwrap(), b"new");
+        let mut names: Vec<String> =
+            fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        assert_eq!(names, ["dangling", "fresh", "link", "victim"], "temp files left");
         let _ = fs::remove_dir_all(&dir);
     }
 }

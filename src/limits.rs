@@ -217,3 +217,12 @@ pub const WEBTTY_KILL_POLL: Duration = Duration::from_millis(20);
 /// MCP server: the most bytes read from one engine state file (HS256 secret, private key) to learn the secrets
 /// results must not contain; a longer file is not one the engine wrote.
 pub const MCP_SECRET_FILE_MAX: u64 = 64 * 1024;
+
+/// Largest tunnel-name owners file the engine writes or reads (`<state>/tunnel-names`): room for
+/// [`MAX_NAME_RESERVATIONS`] names with their subjects; a longer file is set aside as damaged.
+pub const MAX_NAME_STORE_LEN: u64 = 4 * 1024 * 1024;
+/// After a tunnel name changes hands, how long the engine waits for the rest of a burst (a fleet reconnecting)
+/// before it writes `<state>/tunnel-names` once for all of them.
+pub const NAME_STORE_DEBOUNCE: Duration = Duration::from_millis(500);
+/// After a failed write of `<state>/tunnel-names`, how long until the engine tries again.
+pub const NAME_STORE_RETRY: Duration = Duration::from_secs(5);

@@ -23,6 +23,8 @@ pub const JWT_SECRET: &str = "jwt-secret";
 pub const OPERATOR_TOKEN: &str = "operator-token";
 /// Revoked token ids (`engine token revoke`), one `jti` per line.
 pub const REVOKED_TOKENS: &str = "revoked-tokens";
+/// Which token subject owns each tunnel name, kept across restarts (`engine::name_store`).
+pub const TUNNEL_NAMES: &str = "tunnel-names";
 /// The PEM private keys among the files.
 pub const PRIVATE_KEYS: [&str; 2] = [KEY, CA_KEY];
 

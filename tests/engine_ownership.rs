@@ -47,8 +47,9 @@ fn id(p: &TunnelProperties) -> String {
     opt_str(&p.id).expect("tunnel id").to_owned()
 }
 
+/// `forward` flags; `--retry` keeps it racing through 409s (without it, a name in use ends `forward`).
 fn forward_args(name: &str) -> Vec<&str> {
-    vec!["--name", name, "--no-publish", "-o", "json", "--retry", "--retry-interval", "200"]
+    vec!["--name", name, "--no-publish", "-o", "json", "--retry-interval", "200", "--retry"]
 }
 
 #[test]

@@ -124,3 +124,36 @@ async fn a_token_read_back_from_a_remote_file_is_scrubbed() {
         .await;
     assert!(!wire(&r).contains(&server.token), "{}", wire(&r));
 }
+
+#[tokio::test]
+async fn a_download_never_writes_through_a_planted_symlink_and_leaves_no_temp_file() {
+    let files = scratch("symlink-root");
+    std::fs::write(files.join("report.txt"), "from the device\n").unwrap();
+    let server = LocalServer::start(&["--fs-root", files.to_str().unwrap()]);
+    let mcp = session("symlink", &server).await;
+    let url = server.url();
+    let local = scratch("symlink-local");
+    let victim = scratch("symlink-victim").join("victim.txt");
+    std::fs::write(&victim, "victim\n").unwrap();
+    let download = |dest: &std::path::Path, overwrite: bool| json!({"url": url, "path": "/report.txt", "local_path": dest.to_str().unwrap(), "overwrite": overwrite});
+
+    // Someone sharing the destination directory plants links where the file will land.
+    let link = local.join("link.txt");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let dangling = local.join("dangling.txt");
+    let would_create = local.join("created-through-the-link.txt");
+    std::os::unix::fs::symlink(&would_create, &dangling).unwrap();
+    for dest in [&link, &dangling] {
+        let msg = mcp.err("rstream_webtty_fs_download", download(dest, false)).await;
+        assert!(msg.contains("overwrite=true"), "{}: {msg}", dest.display());
+    }
+    assert!(!would_create.exists(), "the download followed a dangling symlink");
+    mcp.ok("rstream_webtty_fs_download", download(&link, true)).await;
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "victim\n", "the download wrote through the symlink");
+    assert_eq!(std::fs::read_to_string(&link).unwrap(), "from the device\n");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_file(), "the link was replaced by the file");
+    let mut names: Vec<String> =
+        std::fs::read_dir(&local).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["dangling.txt", "link.txt"], "temp files left");
+}

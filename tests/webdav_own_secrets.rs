@@ -180,3 +180,90 @@ fn webtty_fs_read_of_a_secret_fails_and_of_the_rest_works() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "public\n");
 }
+
+const STATE_SECRET: &str = "SECRET-STATE-ELSEWHERE";
+const KEY_SECRET: &str = "SECRET-API-KEY";
+
+/// A server protecting, with `--fs-deny`, an engine state dir given with `--state-dir` (`srv/engine`), an API key
+/// (`keys/api.key`) and a file that does not exist yet (`later/secret`), all under its `--fs-root`, with aliases.
+fn server_with_denied_paths() -> LocalServer {
+    LocalServer::start_with(&[], |cmd: &mut Command, dir: &Path| {
+        std::fs::create_dir_all(dir.join("srv/engine")).unwrap();
+        std::fs::write(dir.join("srv/engine/jwt-secret"), STATE_SECRET).unwrap();
+        std::fs::write(dir.join("srv/notes.txt"), "notes\n").unwrap();
+        std::fs::create_dir_all(dir.join("keys")).unwrap();
+        std::fs::write(dir.join("keys/api.key"), KEY_SECRET).unwrap();
+        std::fs::write(dir.join("keys/README"), "public\n").unwrap();
+        std::fs::hard_link(dir.join("keys/api.key"), dir.join("hard-key")).unwrap();
+        std::os::unix::fs::symlink(dir.join("keys/api.key"), dir.join("link-key")).unwrap();
+        std::os::unix::fs::symlink(dir.join("srv/engine"), dir.join("link-state")).unwrap();
+        cmd.arg("--fs-root").arg(dir);
+        for denied in ["srv/engine", "keys/api.key", "later/secret"] {
+            cmd.arg("--fs-deny").arg(dir.join(denied));
+        }
+    })
+}
+
+#[test]
+fn fs_deny_paths_are_refused_by_every_method_and_alias_and_left_out_of_listings() {
+    let server = server_with_denied_paths();
+    let dav = |method: &str, path: &str, extra: &str, body: &str| {
+        http_request(&server.addr, method, path, Some(&server.token), extra, body)
+    };
+    let denied = [
+        "/fs/srv/engine",
+        "/fs/srv/engine/jwt-secret",
+        "/fs/keys/api.key",
+        "/fs/hard-key",
+        "/fs/link-key",
+        "/fs/link-state/jwt-secret",
+        "/fs/keys/%61pi.key",
+    ];
+    for path in denied {
+        let get = dav("GET", path, "", "");
+        assert_eq!(status(&get), "403", "GET {path}: {get}");
+        assert!(!get.contains(STATE_SECRET) && !get.contains(KEY_SECRET), "GET {path} leaked: {get}");
+        assert_eq!(status(&dav("PROPFIND", path, "Depth: 0\r\n", "")), "403", "PROPFIND {path}");
+        assert_eq!(status(&dav("DELETE", path, "", "")), "403", "DELETE {path}");
+        assert_eq!(status(&dav("COPY", path, "Destination: /fs/stolen\r\n", "")), "403", "COPY {path}");
+        assert_eq!(status(&dav("MOVE", path, "Destination: /fs/moved\r\n", "")), "403", "MOVE {path}");
+    }
+    assert!(!server.dir.join("stolen").exists() && !server.dir.join("moved").exists());
+    for path in ["/fs/keys/api.key", "/fs/link-key", "/fs/srv/engine/new", "/fs/later/secret"] {
+        if path.starts_with("/fs/later") {
+            assert_eq!(status(&dav("MKCOL", "/fs/later", "", "")), "201");
+        }
+        let put = dav("PUT", path, "", "attacker content");
+        assert_eq!(status(&put), "403", "PUT {path}: {put}");
+    }
+    assert_eq!(status(&dav("DELETE", "/fs/srv", "", "")), "403", "a directory holding a denied path");
+    assert_eq!(std::fs::read_to_string(server.dir.join("keys/api.key")).unwrap(), KEY_SECRET);
+    assert_eq!(std::fs::read_to_string(server.dir.join("srv/engine/jwt-secret")).unwrap(), STATE_SECRET);
+    assert!(!server.dir.join("later/secret").exists(), "a denied path was planted");
+
+    let root = dav("PROPFIND", "/fs/", "Depth: 1\r\n", "");
+    assert_eq!(status(&root), "207", "{root}");
+    assert!(root.contains("/fs/srv/") && root.contains("/fs/keys/"), "{root}");
+    for hidden in ["/fs/hard-key", "/fs/link-key", "/fs/link-state"] {
+        assert!(!root.contains(&format!("<D:href>{hidden}")), "{hidden} listed: {root}");
+    }
+    let keys = dav("PROPFIND", "/fs/keys/", "Depth: 1\r\n", "");
+    assert!(keys.contains("/fs/keys/README") && !keys.contains("api.key"), "{keys}");
+    let srv = dav("GET", "/fs/srv/", "", "");
+    assert!(srv.contains("notes.txt\n") && !srv.contains("engine"), "{srv}");
+    let public = dav("GET", "/fs/srv/notes.txt", "", "");
+    assert!(public.starts_with("HTTP/1.1 200") && public.ends_with("notes\n"), "{public}");
+}
+
+#[test]
+fn fs_deny_needs_fs_root_and_is_documented() {
+    let out = Command::new(BIN)
+        .args(["webtty", "server", "--listen", "127.0.0.1:0", "--allow-unauthenticated", "--fs-deny", "/etc"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("--fs-deny") && stderr.contains("--fs-root"), "{stderr}");
+    let help = Command::new(BIN).args(["webtty", "server", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--fs-deny") && help.contains("--fs-deny /srv/rstream/engine"), "{help}");
+}

@@ -55,7 +55,8 @@ pub enum EngineSub {
     note = "Published HTTP tunnels answer at https://<name>.t.<host>:<port>; the REST API at \
             https://<host>:<port>/api. \
             A tunnel name belongs to the token subject that registered it: other subjects get 409 while it is \
-            online and for --name-grace after its control channel drops. Names and ids are case-insensitive; a \
+            online and for --name-grace after its control channel drops; the owners are kept in <state>/tunnel-names, \
+            so after a restart every owned name is reserved for its owner for --name-grace. Names and ids are case-insensitive; a \
             name of 16 hex digits (the shape of an id) is refused. token_auth tunnels are not served in clear \
             text: the plain listener redirects them to https. The local operator token (context \"local\", \
             <state>/operator-token) is minted once and carries tunnels.tunnels.admin."
@@ -85,8 +86,8 @@ pub struct ServeCommand {
     /// do not write an operator context into the config file
     #[argh(switch)]
     pub no_context: bool,
-    /// how long a tunnel name stays reserved for its owner after its control channel drops, e.g. 45s, 2m
-    /// (default 45s: three heartbeat deadlines)
+    /// how long a tunnel name stays reserved for its owner after its control channel drops or the engine
+    /// restarts, e.g. 45s, 2m (default 45s: three heartbeat deadlines)
     #[argh(option)]
     pub name_grace: Option<String>,
 }
@@ -204,6 +205,7 @@ fn serve(cmd: ServeCommand) -> CliResult {
         secret,
         name_grace,
         revocation_list: Some(state.revocations()),
+        name_store: Some(state.tunnel_names()),
     };
     let bound = BoundEngine::bind(config)?;
     let addr = bound.tls_addr()?;

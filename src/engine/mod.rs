@@ -11,6 +11,7 @@
 //! api         REST API (/api/auth, /api/tunnels, /api/clients, /metrics); filters, inventory: its JSON
 //! registry    clients, tunnels, pending streams (one mutex, never held across .await)
 //! names       who owns a tunnel name (the registering token's subject), reserved through a grace period
+//! name_store  those owners on disk, so a restart gives every owner its names back first
 //! auth, jwt   HS256 tokens and rstream's permission names; revocation: the list of revoked token ids
 //! state       state dir: generated CA + leaf certificate, HS256 secret
 //! ```
@@ -27,6 +28,7 @@ pub mod ids;
 pub mod inventory;
 pub mod jwt;
 pub mod metrics;
+pub mod name_store;
 pub mod names;
 pub mod onward;
 pub mod published;

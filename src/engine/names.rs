@@ -9,10 +9,16 @@
 //! Names are case-insensitive (kept lowercase here; they are DNS labels). A name never has the shape of a tunnel
 //! id ([`super::ids::is_id_shaped`]), so ids and names always resolve unambiguously. At most
 //! [`MAX_NAME_RESERVATIONS`] names are held in reserve; beyond it a dropped tunnel's name is freed at once.
+//!
+//! The bindings outlive the engine: [`NameBook::held`] is what [`super::name_store`] saves after every change,
+//! and [`NameBook::restore`] turns what it saved into reservations when the engine starts again, so an owner
+//! gets its name back after a restart before a device that happens to reconnect faster.
 
 use std::collections::HashMap;
+use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
+use super::name_store::SavedName;
 use crate::limits::{MAX_NAME_RESERVATIONS, NAME_GRACE_DEFAULT};
 use crate::proto::rstream::Error as ProtoError;
 
@@ -37,6 +43,17 @@ pub struct NameBook {
     claims: HashMap<String, Claim>,
     reserved: usize,
     grace: Duration,
+    /// Told, without waiting, whenever a binding changes (see [`NameBook::report_changes`]).
+    changes: Option<SyncSender<()>>,
+}
+
+/// What [`NameBook::held`] returns: the bindings to keep, and when the first reservation among them expires.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HeldNames {
+    /// Live names (by name), then reserved ones (the longest-lasting first).
+    pub names: Vec<SavedName>,
+    /// When the earliest reservation among them expires.
+    pub next_expiry: Option<Instant>,
 }
 
 impl Default for NameBook {
@@ -48,7 +65,61 @@ impl Default for NameBook {
 impl NameBook {
     /// An empty book keeping dropped names reserved for `grace`.
     pub fn new(grace: Duration) -> Self {
-        NameBook { claims: HashMap::new(), reserved: 0, grace }
+        NameBook { claims: HashMap::new(), reserved: 0, grace, changes: None }
+    }
+
+    /// Signals `changes` (a full channel means a signal is pending already) after every change of a binding.
+    pub fn report_changes(&mut self, changes: SyncSender<()>) {
+        self.changes = Some(changes);
+    }
+
+    fn changed(&self) {
+        if let Some(changes) = &self.changes {
+            let _ = changes.try_send(());
+        }
+    }
+
+    /// Reserves each of `saved` (bindings kept from before a restart) for its owner until `now` plus the grace
+    /// period; names already claimed are skipped, and at most [`MAX_NAME_RESERVATIONS`] are held. Returns how
+    /// many were reserved.
+    pub fn restore(&mut self, saved: Vec<SavedName>, now: Instant) -> usize {
+        let mut restored = 0;
+        for SavedName { name, owner } in saved {
+            if self.reserved >= MAX_NAME_RESERVATIONS {
+                log_warn!("{MAX_NAME_RESERVATIONS} tunnel names already reserved: {name:?} and later ones are free");
+                break;
+            }
+            let key = name.to_ascii_lowercase();
+            if self.claims.contains_key(&key) {
+                continue;
+            }
+            self.claims.insert(key, Claim { owner, binding: Binding::Reserved(now + self.grace) });
+            self.reserved += 1;
+            restored += 1;
+        }
+        if restored > 0 {
+            self.changed();
+        }
+        restored
+    }
+
+    /// The bindings that hold at `now` — live names, then unexpired reservations — each with its owner.
+    pub fn held(&self, now: Instant) -> HeldNames {
+        let mut live = Vec::new();
+        let mut reserved = Vec::new();
+        for (name, claim) in &self.claims {
+            let saved = SavedName { name: name.clone(), owner: claim.owner.clone() };
+            match claim.binding {
+                Binding::Live(_) => live.push(saved),
+                Binding::Reserved(until) if until > now => reserved.push((until, saved)),
+                Binding::Reserved(_) => {}
+            }
+        }
+        live.sort_by(|a, b| a.name.cmp(&b.name));
+        reserved.sort_by(|(a_until, a), (b_until, b)| b_until.cmp(a_until).then_with(|| a.name.cmp(&b.name)));
+        let next_expiry = reserved.iter().map(|(until, _)| *until).min();
+        live.extend(reserved.into_iter().map(|(_, saved)| saved));
+        HeldNames { names: live, next_expiry }
     }
 
     /// Whether subject `sub` may register `name` at `now`: 409 while another tunnel holds it, or while it is
@@ -76,6 +147,7 @@ impl NameBook {
         if let Some(old) = self.claims.insert(name.to_ascii_lowercase(), claim) {
             self.forget(&old);
         }
+        self.changed();
     }
 
     /// The live tunnel id `name` resolves to.
@@ -91,6 +163,7 @@ impl NameBook {
         let key = name.to_ascii_lowercase();
         if self.claims.get(&key).is_some_and(|c| c.binding == Binding::Live(tunnel_id.to_owned())) {
             self.claims.remove(&key);
+            self.changed();
         }
     }
 
@@ -107,11 +180,13 @@ impl NameBook {
         if self.reserved >= MAX_NAME_RESERVATIONS {
             log_warn!("{MAX_NAME_RESERVATIONS} tunnel names already reserved: {name:?} is freed at once");
             self.claims.remove(&key);
+            self.changed();
             return;
         }
         if let Some(claim) = self.claims.get_mut(&key) {
             claim.binding = Binding::Reserved(now + self.grace);
             self.reserved += 1;
+            self.changed();
         }
     }
 
@@ -193,5 +268,42 @@ mod tests {
         book.reserve("later", "tx", now + GRACE);
         assert_eq!(book.reserved(), 1, "the expired reservations were pruned");
         assert!(book.check("later", "intruder", now + GRACE).is_err());
+    }
+
+    #[test]
+    fn restored_names_are_reserved_for_their_owners_from_the_restart() {
+        let mut book = NameBook::new(GRACE);
+        let start = Instant::now();
+        let saved = |name: &str, owner: &str| SavedName { name: name.into(), owner: owner.into() };
+        book.bind("live", "pi", "t0");
+        let restored = book.restore(vec![saved("Shell", "device-a"), saved("live", "intruder")], start);
+        assert_eq!((restored, book.reserved()), (1, 1), "a name already claimed is not restored");
+        let refused = book.check("shell", "device-b", start + GRACE / 2).unwrap_err();
+        assert!(refused.code == 409 && refused.to_string().contains("reserved"), "{refused}");
+        assert!(book.check("shell", "device-a", start + GRACE / 2).is_ok(), "the owner gets it back");
+        assert!(book.check("shell", "device-b", start + GRACE).is_ok(), "free after the grace");
+    }
+
+    #[test]
+    fn held_names_list_live_ones_then_unexpired_reservations_and_signal_changes() {
+        let (changes, changed) = std::sync::mpsc::sync_channel(1);
+        let mut book = NameBook::new(GRACE);
+        book.report_changes(changes);
+        let now = Instant::now();
+        book.bind("b", "pi", "t1");
+        assert!(changed.try_recv().is_ok(), "a bind is a change");
+        book.bind("a", "pi", "t2");
+        book.reserve("a", "t2", now);
+        book.restore(vec![SavedName { name: "old".into(), owner: "gone".into() }], now - GRACE / 2);
+        let held = book.held(now);
+        let names: Vec<(&str, &str)> = held.names.iter().map(|s| (s.name.as_str(), s.owner.as_str())).collect();
+        assert_eq!(names, [("b", "pi"), ("a", "pi"), ("old", "gone")]);
+        assert_eq!(held.next_expiry, Some(now + GRACE / 2));
+        assert_eq!(book.held(now + GRACE / 2).names.len(), 2, "an expired reservation is not held");
+        while changed.try_recv().is_ok() {}
+        book.release("b", "t1");
+        assert!(changed.try_recv().is_ok(), "a release is a change");
+        book.release("b", "t1");
+        assert!(changed.try_recv().is_err(), "releasing nothing is no change");
     }
 }

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::clock::unix_now_precise;
 use super::ids;
+use super::name_store::NameStore;
 use super::names::NameBook;
 use super::splice::BoxedStream;
 use crate::limits::{MAX_PENDING_LEGS_PER_TUNNEL, MAX_TUNNELS_PER_CLIENT, MAX_TUNNEL_NAME_LEN};
@@ -182,6 +183,25 @@ impl TunnelRegistry {
     pub fn with_name_grace(name_grace: Duration) -> Self {
         let inner = Inner { names: NameBook::new(name_grace), ..Inner::default() };
         TunnelRegistry { inner: Mutex::new(inner) }
+    }
+
+    /// Restores the name owners saved in `store` — each a reservation for its owner through the grace period,
+    /// counted from now — and keeps `store` in step with every change from now on ([`super::name_store`]).
+    pub fn persist_names(self: &Arc<Self>, store: NameStore) {
+        let (changes, changed) = std::sync::mpsc::sync_channel(1);
+        let saved = store.load();
+        let on_disk = {
+            let mut inner = self.lock();
+            let now = Instant::now();
+            let restored = inner.names.restore(saved, now);
+            if restored > 0 {
+                log_info!("{restored} tunnel name(s) reserved for their owners after the restart");
+            }
+            inner.names.report_changes(changes);
+            inner.names.held(now)
+        };
+        let registry = Arc::downgrade(self);
+        store.spawn_writer(on_disk, changed, move |now| Some(registry.upgrade()?.lock().names.held(now)));
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

@@ -33,6 +33,8 @@ pub struct ServeConfig {
     pub name_grace: Duration,
     /// The revocation list to honour (`<state>/revoked-tokens`).
     pub revocation_list: Option<std::path::PathBuf>,
+    /// Where tunnel names' owners are kept across restarts (`<state>/tunnel-names`).
+    pub name_store: Option<std::path::PathBuf>,
 }
 
 /// An engine whose listeners are bound, ready to [`run`](BoundEngine::run).
@@ -58,6 +60,9 @@ impl BoundEngine {
             Engine::new(config.secret, PublicHosts::new(&config.hosts, port)).with_name_grace(config.name_grace);
         if let Some(path) = config.revocation_list {
             engine = engine.with_revocations(super::revocation::RevocationList::new(path));
+        }
+        if let Some(path) = config.name_store {
+            engine.registry.persist_names(super::name_store::NameStore::new(path));
         }
         let engine = Arc::new(engine);
         Ok(BoundEngine { engine, tls, http, acceptor: TlsAcceptor::from(config.tls) })

@@ -10,6 +10,7 @@
 //! <state>/jwt-secret    32 random bytes, hex (0600); the HMAC key is the file's text
 //! <state>/operator-token the local operator token written into the `local` context (0600), minted once
 //! <state>/revoked-tokens token ids refused from now on, one per line (0600; `engine token revoke`)
+//! <state>/tunnel-names  which token subject owns each tunnel name, kept across restarts (0600; `name_store`)
 //! ```
 //! Every key is ECDSA P-256: the device's TLS client (embedded-tls) verifies only ECDSA-P256-SHA256.
 //! Files are written atomically (temp file + rename) with the modes above; the directory is 0700.
@@ -27,7 +28,9 @@ use super::auth::{Authorizer, ALL_PERMISSIONS};
 use super::clock::unix_now;
 use super::ids;
 use crate::http::date::civil_from_days;
-use crate::state_layout::{self, CA_CERT, CA_KEY, CERT, CERT_NAMES, JWT_SECRET, KEY, OPERATOR_TOKEN, REVOKED_TOKENS};
+use crate::state_layout::{
+    self, CA_CERT, CA_KEY, CERT, CERT_NAMES, JWT_SECRET, KEY, OPERATOR_TOKEN, REVOKED_TOKENS, TUNNEL_NAMES,
+};
 
 /// Days a generated leaf certificate is valid (under Apple's 825-day ceiling for locally trusted roots).
 const LEAF_VALID_DAYS: i64 = 800;
@@ -108,6 +111,10 @@ impl StateDir {
     /// The revocation list's path ([`super::revocation`]).
     pub fn revocations(&self) -> PathBuf {
         self.dir.join(REVOKED_TOKENS)
+    }
+    /// The tunnel names' owners file ([`super::name_store`]).
+    pub fn tunnel_names(&self) -> PathBuf {
+        self.dir.join(TUNNEL_NAMES)
     }
 
     /// The local operator token (subject `operator`, every permission, no expiry): the stored one while `auth`

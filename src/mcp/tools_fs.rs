@@ -3,11 +3,10 @@
 //! Paths are relative to the server's `--fs-root` (`/` is that root) and normalised by the WebDAV client
 //! (never above `/`). Every tool first goes through [`super::fs_session::open`], which refuses exec-only and
 //! (for changes) read-only servers before contacting the sidecar. Reads are capped (`max_bytes`, flagged
-//! `truncated`); downloads land in a 0600 file (new parent directories 0700) and never replace an existing file
-//! unless `overwrite` is true.
+//! `truncated`); downloads land in a 0600 file (new parent directories 0700) through [`AtomicFile`] (a temp file
+//! with an unguessable name, created new and no-follow next to the destination, fsynced, then put in place) and
+//! never replace an existing file unless `overwrite` is true.
 
-use std::fs;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
@@ -17,6 +16,7 @@ use super::fs_session::{open, Access, Capped, FsSession};
 use super::operator_env::OperatorEnv;
 use super::result::ToolOutput;
 use super::schema::{boolean, number, one_of, string, ToolSpec};
+use crate::atomic_file::{create_parent, AtomicFile};
 use crate::encoding::Base64;
 use crate::limits::{MCP_FS_DOWNLOAD_MAX, MCP_FS_LIST_MAX, MCP_FS_READ_DEFAULT_MAX, MCP_FS_READ_MAX};
 use crate::webdav::{normalize_path, DavClientError, EntryKind};
@@ -284,28 +284,19 @@ fn download(args: &Args, env: &OperatorEnv) -> Result<ToolOutput, ToolError> {
     if local.exists() && !overwrite {
         return Err(ToolError(format!("local file {} exists; pass overwrite=true to replace it", local.display())));
     }
-    let dir = local.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .map_err(|e| ToolError(format!("cannot create {}: {e}", dir.display())))?;
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    let tmp = dir.join(format!(".rstream-download-{}-{nanos}.tmp", std::process::id()));
-    let file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| ToolError(format!("cannot create {}: {e}", tmp.display())))?;
-    let result = fetch_into(args, env, &path, file).and_then(|n| place(&tmp, &local, overwrite).map(|()| n));
-    let _ = fs::remove_file(&tmp);
-    let bytes = result?;
+    create_parent(&local).map_err(|e| ToolError(format!("cannot create the directory of {}: {e}", local.display())))?;
+    let mut file = AtomicFile::create(&local, DOWNLOAD_MODE)
+        .map_err(|e| ToolError(format!("cannot create a temp file next to {}: {e}", local.display())))?;
+    let bytes = fetch_into(args, env, &path, &mut file)?;
+    place(file, &local, overwrite)?;
     Ok(ToolOutput::json(json!({"ok": true, "path": local.display().to_string(), "bytes": bytes})))
 }
 
-/// Streams the remote file into `file` (at most [`MCP_FS_DOWNLOAD_MAX`] bytes) and syncs it.
-fn fetch_into(args: &Args, env: &OperatorEnv, path: &str, file: fs::File) -> Result<u64, ToolError> {
+/// Mode of a downloaded file (before the umask): the agent's copy is the operator's alone.
+const DOWNLOAD_MODE: u32 = 0o600;
+
+/// Streams the remote file into `file` (at most [`MCP_FS_DOWNLOAD_MAX`] bytes).
+fn fetch_into(args: &Args, env: &OperatorEnv, path: &str, file: &mut AtomicFile) -> Result<u64, ToolError> {
     smol::block_on(async {
         let mut s = session(args, env, Access::Read).await?;
         let entry = s.client.stat(path).await.map_err(|e| op_error("download", path, &s, e))?;
@@ -319,16 +310,14 @@ fn fetch_into(args: &Args, env: &OperatorEnv, path: &str, file: fs::File) -> Res
             }
             return Err(op_error("download", path, &s, e));
         }
-        let written = out.written();
-        out.into_inner().sync_all().map_err(|e| ToolError(format!("local write: {e}")))?;
-        Ok(written)
+        Ok(out.written())
     })
 }
 
-/// Moves the finished temp file into place: a hard link refuses an existing file (when not overwriting) without
-/// a check-then-write race; a rename replaces it atomically.
-fn place(tmp: &Path, local: &Path, overwrite: bool) -> Result<(), ToolError> {
-    let placed = if overwrite { fs::rename(tmp, local) } else { fs::hard_link(tmp, local) };
+/// Puts the finished download in place: [`AtomicFile::commit_new`] refuses an existing file (when not
+/// overwriting) without a check-then-write race; [`AtomicFile::commit`] replaces it atomically.
+fn place(file: AtomicFile, local: &Path, overwrite: bool) -> Result<(), ToolError> {
+    let placed = if overwrite { file.commit() } else { file.commit_new() };
     placed.map_err(|e| match e.kind() {
         std::io::ErrorKind::AlreadyExists => {
             ToolError(format!("local file {} exists; pass overwrite=true to replace it", local.display()))
@@ -365,16 +354,24 @@ mod tests {
 
     #[test]
     fn downloads_never_replace_a_file_unless_asked() {
+        use std::fs;
+        use std::io::Write;
         let dir = std::env::temp_dir().join(format!("rstream-mcp-place-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
-        let (tmp, dest) = (dir.join("t"), dir.join("d"));
-        fs::write(&tmp, "new").unwrap();
+        let dest = dir.join("d");
+        let new_file = || {
+            let mut file = AtomicFile::create(&dest, DOWNLOAD_MODE).unwrap();
+            file.write_all(b"new").unwrap();
+            file
+        };
         fs::write(&dest, "old").unwrap();
-        assert!(place(&tmp, &dest, false).unwrap_err().0.contains("overwrite=true"));
+        assert!(place(new_file(), &dest, false).unwrap_err().0.contains("overwrite=true"));
         assert_eq!(fs::read_to_string(&dest).unwrap(), "old");
-        place(&tmp, &dest, true).unwrap();
+        place(new_file(), &dest, true).unwrap();
         assert_eq!(fs::read_to_string(&dest).unwrap(), "new");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "temp files left");
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]

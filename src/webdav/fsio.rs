@@ -1,75 +1,39 @@
-//! Confined file operations shared by PUT, COPY and MOVE: atomic temp files, chunked copies and tree walks.
+//! Confined file operations shared by PUT, COPY, MOVE and LOCK: the next version of a file, chunked copies and
+//! tree walks.
 //!
-//! A [`TempFile`] is created with `O_EXCL | O_NOFOLLOW` next to its final name (`.rstream-upload-<hex>.tmp`),
-//! re-checked through `/proc/self/fd`, and renamed over the target only when complete; dropping it uncommitted
-//! (error, oversize body, client gone, task cancelled) removes it, so no temp file is left behind and the old
-//! content stays intact. Copies move `COPY_BUF_LEN` bytes at a time and yield between chunks.
+//! A new version is written through [`AtomicFile`] next to its final name (an unguessable temp name under
+//! [`crate::atomic_file::TEMP_PREFIX`], which the sidecar hides from listings and refuses in requests), opened
+//! `O_EXCL | O_NOFOLLOW`, re-checked through `/proc/self/fd`, and renamed over the target only when complete;
+//! dropping it uncommitted (error, oversize body, client gone, task cancelled) removes it, so no temp file is left
+//! behind and the old content stays intact. Copies move `COPY_BUF_LEN` bytes at a time and yield between chunks.
 
-use std::fs::{File, Metadata, OpenOptions, Permissions};
+use std::fs::{Metadata, Permissions};
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::error::DavError;
-use super::path::{is_reserved_name, DavPath, FsRoot, TEMP_PREFIX};
+use super::path::{is_reserved_name, DavPath, FsRoot};
+use crate::atomic_file::AtomicFile;
 use crate::limits::{COPY_BUF_LEN, MAX_WEBDAV_MULTISTATUS_ERRORS, MAX_WEBDAV_TREE_DEPTH};
 
-/// A file being written next to its final name, removed unless committed.
-pub(crate) struct TempFile {
-    path: PathBuf,
-    file: File,
-    committed: bool,
+/// Mode of a file the sidecar creates, before the umask (a replaced file keeps its own).
+const NEW_FILE_MODE: u32 = 0o666;
+
+/// Opens the next version of the confined file `target` (whose parent is a confined, canonical directory) for
+/// the request on `dav`, and re-checks the open temp file.
+pub(crate) fn new_version(root: &FsRoot, target: &Path, dav: &DavPath) -> Result<AtomicFile, DavError> {
+    let mut temp = AtomicFile::create(target, NEW_FILE_MODE).map_err(|e| DavError::io(e, &dav.key()))?;
+    root.verify_open(temp.as_file_mut(), dav)?;
+    Ok(temp)
 }
 
-fn random_suffix() -> String {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let mut b = [0u8; 8];
-    if getrandom::getrandom(&mut b).is_err() {
-        b = (COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) ^ u64::from(std::process::id()) << 32)
-            .to_le_bytes();
+/// Puts the finished `temp` in place of its target, with `perms` (those of the file it replaces) when given.
+pub(crate) fn commit_version(mut temp: AtomicFile, perms: Option<Permissions>, dav: &DavPath) -> Result<(), DavError> {
+    let fail = |e| DavError::io(e, &dav.key());
+    if let Some(perms) = perms {
+        temp.as_file_mut().set_permissions(perms).map_err(fail)?;
     }
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-impl TempFile {
-    /// Creates a fresh temp file in `dir` (a confined, canonical directory) for the upload of `dav`.
-    pub(crate) fn create(root: &FsRoot, dir: &Path, dav: &DavPath) -> Result<Self, DavError> {
-        let path = dir.join(format!("{TEMP_PREFIX}{}.tmp", random_suffix()));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(|e| DavError::io(e, &dav.key()))?;
-        let temp = Self { path, file, committed: false };
-        root.verify_open(&temp.file, dav)?;
-        Ok(temp)
-    }
-
-    /// The open file.
-    pub(crate) fn file(&mut self) -> &mut File {
-        &mut self.file
-    }
-
-    /// Flushes to disk, applies `perms` (those of the file being replaced), and renames over `target`.
-    pub(crate) fn commit(mut self, target: &Path, perms: Option<Permissions>, dav: &DavPath) -> Result<(), DavError> {
-        let fail = |e| DavError::io(e, &dav.key());
-        self.file.sync_all().map_err(fail)?;
-        if let Some(perms) = perms {
-            self.file.set_permissions(perms).map_err(fail)?;
-        }
-        std::fs::rename(&self.path, target).map_err(fail)?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
+    temp.commit().map_err(fail)
 }
 
 /// Removes an entry as seen by `lstat`: a directory with everything below it (symlinks inside are removed,
@@ -79,28 +43,27 @@ pub(crate) fn remove_entry(path: &Path, meta: &Metadata, dav: &DavPath) -> Resul
     result.map_err(|e| DavError::io(e, &dav.key()))
 }
 
-/// Copies the confined file `src` to `dst` (in the confined directory `dst_dir`) through a temp file.
+/// Copies the confined file `src` to `dst` (in a confined directory) through its [`new_version`].
 pub(crate) async fn copy_file(
     root: &FsRoot,
     src: &Path,
     src_dav: &DavPath,
-    dst_dir: &Path,
     dst: &Path,
     dst_dav: &DavPath,
 ) -> Result<(), DavError> {
     let mut input = root.open_read(src, src_dav)?;
     let perms = input.metadata().map(|m| m.permissions()).ok();
-    let mut temp = TempFile::create(root, dst_dir, dst_dav)?;
+    let mut temp = new_version(root, dst, dst_dav)?;
     let mut buf = vec![0u8; COPY_BUF_LEN];
     loop {
         let n = input.read(&mut buf).map_err(|e| DavError::io(e, &src_dav.key()))?;
         if n == 0 {
             break;
         }
-        temp.file().write_all(&buf[..n]).map_err(|e| DavError::io(e, &dst_dav.key()))?;
+        temp.write_all(&buf[..n]).map_err(|e| DavError::io(e, &dst_dav.key()))?;
         futures_lite::future::yield_now().await;
     }
-    temp.commit(dst, perms, dst_dav)
+    commit_version(temp, perms, dst_dav)
 }
 
 /// Members that failed during a tree operation, bounded by `limits::MAX_WEBDAV_MULTISTATUS_ERRORS`.
@@ -193,8 +156,7 @@ pub(crate) async fn copy_dir(
             }
         };
         if meta.is_file() {
-            let dst_dir = level.dst_dir.clone();
-            if let Err(e) = copy_file(root, &target, &child_src, &dst_dir, &dst_path, &child_dst).await {
+            if let Err(e) = copy_file(root, &target, &child_src, &dst_path, &child_dst).await {
                 errors.push(child_src, e);
             }
         } else if !meta.is_dir() {

@@ -8,7 +8,7 @@
 use futures_lite::{AsyncRead, AsyncWrite};
 
 use super::error::{DavError, Failure};
-use super::fsio::TempFile;
+use super::fsio::{commit_version, new_version};
 use super::handler::{parse_depth, read_small_body, DavRequest, Depth, WebDav};
 use super::lock::{parse_timeout, Lock};
 use super::propfind::active_lock;
@@ -86,7 +86,7 @@ impl WebDav {
         if created {
             // Locking an unmapped URL creates an empty resource (RFC 4918 §7.3).
             self.check_locks(req, &req.path, false, true)?;
-            TempFile::create(&self.root, &located.parent, &req.path)?.commit(&located.path, None, &req.path)?;
+            commit_version(new_version(&self.root, &located.path, &req.path)?, None, &req.path)?;
         }
         let lock = self.locks().lock(&req.path, infinite, info.exclusive, info.owner, timeout);
         let lock = match lock {

@@ -29,8 +29,12 @@ use super::error::DavError;
 use super::protected::{ProtectedPaths, Resolved};
 use crate::http::percent::{encode_path, percent_decode_utf8};
 
-/// Prefix of upload temp files; such names are hidden from listings and refused in requests.
-pub const TEMP_PREFIX: &str = ".rstream-upload-";
+/// Prefix of the temp files uploads (and COPY, LOCK) write through ([`crate::atomic_file::AtomicFile`]); such
+/// names are hidden from listings and refused in requests.
+pub const TEMP_PREFIX: &str = crate::atomic_file::TEMP_PREFIX;
+/// Prefix of the upload temp files of earlier versions (a crash may have left some behind): still hidden and
+/// refused.
+const EARLIER_UPLOAD_PREFIX: &str = ".rstream-upload-";
 
 /// Longest file name accepted (Linux `NAME_MAX`).
 const MAX_NAME_LEN: usize = 255;
@@ -41,10 +45,10 @@ pub struct DavPath {
     segments: Vec<String>,
 }
 
-/// Whether `name` is a temp file of an upload or of the atomic writer (which may hold a config or key being
-/// written): hidden from listings, refused in requests.
+/// Whether `name` is a temp file of the atomic writer (an upload in progress, or a config or key being written
+/// by the agent) or an earlier version's upload: hidden from listings, refused in requests.
 pub(crate) fn is_reserved_name(name: &str) -> bool {
-    name.starts_with(TEMP_PREFIX) || name.starts_with(crate::atomic_file::TEMP_PREFIX)
+    name.starts_with(TEMP_PREFIX) || name.starts_with(EARLIER_UPLOAD_PREFIX)
 }
 
 /// Checks one decoded name; `raw` is what the client sent, for the message.
@@ -377,6 +381,7 @@ mod tests {
             "/a%5cb",
             "/x%0ay",
             "/.rstream-upload-1.tmp",
+            "/.rstream-write-0123456789abcdef.tmp",
         ] {
             let err = DavPath::parse(raw).unwrap_err();
             assert_eq!(err.status, 403, "{raw}: {err}");

@@ -1,6 +1,7 @@
 //! The agent's own secrets are never served, even when they lie under the served root: its config (with the
 //! context tokens), `~/.rstream`, token files, the TLS key of its listener, the engine's state directory (HS256
-//! secret, CA and leaf keys).
+//! secret, CA and leaf keys), and whatever the operator adds with `webtty server --fs-deny PATH` (an engine
+//! `--state-dir` or `--jwt-secret-file` kept elsewhere, any other secret).
 //!
 //! [`ProtectedPaths`] is the list, passed into the handler with [`super::FsConfig`]. Before each request the
 //! handler resolves it to [`Resolved`]: for every path where it lies now (canonical parent + name, the
@@ -35,7 +36,7 @@ impl ProtectedPaths {
         ProtectedPaths::new([config, lock].into_iter().chain(home).chain(state))
     }
 
-    /// Adds `paths` (token files, key files).
+    /// Adds `paths` (token files, key files, `--fs-deny` paths).
     pub fn with(mut self, paths: impl IntoIterator<Item = PathBuf>) -> Self {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
         for path in paths {

@@ -9,7 +9,7 @@ use std::io;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use super::error::{DavError, Failure};
-use super::fsio::TempFile;
+use super::fsio::{commit_version, new_version};
 use super::handler::{body_failure, etag_of, DavRequest, WebDav};
 use crate::http::etag::{if_match_matches, if_none_match_matches};
 use crate::http::{HttpError, ResponseHead, ServerConn};
@@ -48,14 +48,11 @@ impl WebDav {
         if conn.body_len().is_some_and(|n| n > self.max_upload) {
             return Err(too_large(self.max_upload).into());
         }
-        let (dir, target, perms) = match &existing {
-            Some((target, meta)) => {
-                let dir = target.parent().map_or_else(|| located.parent.clone(), |p| p.to_path_buf());
-                (dir, target.clone(), Some(meta.permissions()))
-            }
-            None => (located.parent.clone(), located.path.clone(), None),
+        let (target, perms) = match &existing {
+            Some((target, meta)) => (target.clone(), Some(meta.permissions())),
+            None => (located.path.clone(), None),
         };
-        let mut temp = TempFile::create(&self.root, &dir, &req.path)?;
+        let mut temp = new_version(&self.root, &target, &req.path)?;
         let mut body = conn.body().await?;
         let mut buf = vec![0u8; COPY_BUF_LEN];
         let mut total = 0u64;
@@ -68,9 +65,9 @@ impl WebDav {
             if total > self.max_upload {
                 return Err(too_large(self.max_upload).into());
             }
-            io::Write::write_all(temp.file(), &buf[..n]).map_err(|e| DavError::io(e, &key))?;
+            io::Write::write_all(&mut temp, &buf[..n]).map_err(|e| DavError::io(e, &key))?;
         }
-        temp.commit(&target, perms, &req.path)?;
+        commit_version(temp, perms, &req.path)?;
         let mut head = ResponseHead::new(if existing.is_some() { 204 } else { 201 });
         if let Ok(meta) = std::fs::metadata(&target) {
             head = head.header("ETag", etag_of(&meta));

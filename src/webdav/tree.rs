@@ -118,7 +118,7 @@ impl WebDav {
             if meta.is_dir() {
                 errors = copy_dir(&self.root, &target, &req.path, &dst.path, &dest, depth == Depth::Infinity).await?;
             } else {
-                copy_file(&self.root, &target, &req.path, &dst.parent, &dst.path, &dest).await?;
+                copy_file(&self.root, &target, &req.path, &dst.path, &dest).await?;
             }
             if is_move && errors.is_empty() {
                 remove_entry(&src.path, &src_meta, &req.path)?;

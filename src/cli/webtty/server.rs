@@ -34,11 +34,17 @@ use crate::webtty::sys::SignalPipe;
     example = "rstream webtty server --listen 127.0.0.1:8080 --allow-unauthenticated",
     example = "rstream webtty server --listen 0.0.0.0:8443 --tls-cert-file cert.pem --tls-key-file key.pem \
                --auth-token-file ~/.webtty-token --fs-root ~/shared",
+    example = "rstream webtty server --rstream --name pi --fs-root / --fs-deny /srv/rstream/engine \
+               --fs-deny /etc/rstream/jwt-secret",
     note = "Sessions run as this server's OS user, each in its own process group under a session supervisor, \
             with a conservative environment and only descriptors 0-2; closing a session kills every process it \
             started. With --tls-cert-file/--tls-key-file the listener \
             speaks TLS 1.3 only (wss:// and https://…/fs on one port; use an ECDSA P-256 certificate for \
-            embedded clients); this needs a build with feature engine. Environment: RSTREAM_WEBTTY_AUTH_TOKEN."
+            embedded clients); this needs a build with feature engine. The WebDAV sidecar never serves this \
+            agent's own secrets, even below --fs-root: its config and ~/.rstream, its token and TLS key files, the \
+            engine's default state dir, and every --fs-deny path (refused with 403 by every method, left out of \
+            listings, recognised through symlinks, hard links and bind mounts). Environment: \
+            RSTREAM_WEBTTY_AUTH_TOKEN."
 )]
 pub struct ServerCommand {
     /// local address to serve (default 127.0.0.1:8080; not with --rstream)
@@ -95,6 +101,10 @@ pub struct ServerCommand {
     /// largest upload through the sidecar in bytes (default 67108864; requires --fs-root)
     #[argh(option)]
     pub fs_max_upload_size: Option<u64>,
+    /// a file or directory the sidecar refuses like its built-in secrets, e.g. an engine --state-dir or
+    /// --jwt-secret-file kept elsewhere (repeatable; requires --fs-root)
+    #[argh(option)]
+    pub fs_deny: Vec<PathBuf>,
     /// serve --listen over TLS 1.3 with this PEM certificate chain (requires --tls-key-file)
     #[argh(option)]
     pub tls_cert_file: Option<PathBuf>,
@@ -191,6 +201,12 @@ impl ServerCommand {
         if self.fs_root.is_none() && (self.fs_read_only || self.fs_max_upload_size.is_some()) {
             return Err(CliError::new("--fs-read-only and --fs-max-upload-size require --fs-root"));
         }
+        if let Some(denied) = self.fs_deny.first().filter(|_| self.fs_root.is_none()) {
+            return Err(CliError::new(format!("--fs-deny {:?} requires --fs-root", denied.display().to_string())));
+        }
+        if self.fs_deny.iter().any(|p| p.as_os_str().is_empty()) {
+            return Err(CliError::new("--fs-deny needs a path (got an empty one)"));
+        }
         if self.fs_max_upload_size == Some(0) {
             return Err(CliError::new("--fs-max-upload-size must be greater than 0"));
         }
@@ -212,7 +228,7 @@ impl ServerCommand {
                     max_upload: self.fs_max_upload_size.unwrap_or(limits::DEFAULT_FS_MAX_UPLOAD),
                     mount: FS_PATH.to_string(),
                     protected: ProtectedPaths::agent_defaults()
-                        .with(self.auth_token_file.iter().chain(&self.tls_key_file).cloned()),
+                        .with(self.auth_token_file.iter().chain(&self.tls_key_file).chain(&self.fs_deny).cloned()),
                 };
                 let dav = WebDav::new(config)
                     .map_err(|e| CliError::new(format!("--fs-root {:?}: {e}", root.display().to_string())))?;
