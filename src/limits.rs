@@ -199,3 +199,23 @@ pub const MAX_TUNNEL_NAME_LEN: usize = 63;
 pub const MAX_JWT_LEN: usize = 8 * 1024;
 /// Most executor threads the engine runs (it uses at most the machine's parallelism).
 pub const MAX_ENGINE_THREADS: usize = 8;
+
+/// Connections from one source (an IPv4 address, an IPv6 /64) that have not authenticated yet — in their TLS
+/// handshake, before their first message or HTTP request, or on the REST API without a valid token — held at
+/// once by the engine. Beyond it a new connection from that source is closed at accept, so one host cannot use
+/// up [`MAX_ENGINE_CONNECTIONS`] (or the descriptors) with silent or tokenless connections.
+pub const MAX_PREAUTH_CONNECTIONS_PER_SOURCE: usize = 64;
+/// Descriptors the engine keeps for itself (listeners, the reactor, state files, stdio) when it derives its
+/// connection cap from `RLIMIT_NOFILE`.
+pub const ENGINE_RESERVED_FDS: u64 = 64;
+/// Descriptors one engine connection needs: its socket (a stream's two ends are two connections).
+pub const ENGINE_FDS_PER_CONNECTION: u64 = 1;
+/// Largest first frame of an `rstrm/1` connection, read before the peer has authenticated: a request carrying
+/// a token of at most [`MAX_JWT_LEN`] and a few short client details.
+pub const MAX_FIRST_FRAME_LEN: usize = MAX_JWT_LEN + 2048;
+/// Bytes of a frame body buffered before any of it arrived; the buffer then grows with what the peer really
+/// sent (doubling), so an announced length costs nothing until its bytes are there.
+pub const FRAME_READ_START: usize = 1024;
+/// First size of an HTTP connection's head buffer; it doubles up to [`MAX_HTTP_HEAD_LEN`] only when a head
+/// needs it, so a silent or slow client holds a small buffer.
+pub const HTTP_HEAD_BUF_START: usize = 1024;
