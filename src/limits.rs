@@ -64,7 +64,8 @@ pub const MAX_WEBTTY_SESSIONS: usize = 32;
 /// Server-side cap on one exec session's lifetime unless the client asks for less.
 pub const EXEC_MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 /// Connections (authenticated or not) a WebTTY server keeps open at once. A newcomer to a full server closes the
-/// oldest one that has not sent a request yet (`webtty::admission`); with none such, it waits in the accept queue.
+/// oldest one that has not had a request admitted yet (`webtty::admission`); with none such, it waits in the accept
+/// queue.
 pub const MAX_WEBTTY_CONNECTIONS: usize = 4 * MAX_WEBTTY_SESSIONS;
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
@@ -189,7 +190,8 @@ pub const MCP_MAX_LOCAL_TUNNELS: usize = 32;
 /// Largest local tunnel registry file we read.
 pub const MCP_REGISTRY_MAX_LEN: u64 = 1024 * 1024;
 
-/// Connections open at once on one engine (all protocols); beyond it new connections are closed at accept.
+/// Connections open at once on one engine (all protocols); beyond it new connections are closed at accept. The
+/// engine lowers it to what its open-files limit allows (`engine::admission::connection_cap`).
 pub const MAX_ENGINE_CONNECTIONS: usize = 16_384;
 /// Deadline for a client's TLS handshake with the engine (and with a `webtty server --listen` serving TLS).
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
