@@ -205,8 +205,12 @@ pub const MAX_ENGINE_THREADS: usize = 8;
 /// Connections from one source (an IPv4 address, an IPv6 /64) that have not authenticated yet — in their TLS
 /// handshake, before their first message or HTTP request, or on the REST API without a valid token — held at
 /// once by the engine. Beyond it a new connection from that source is closed at accept, so one host cannot use
-/// up [`MAX_ENGINE_CONNECTIONS`] (or the descriptors) with silent or tokenless connections.
-pub const MAX_PREAUTH_CONNECTIONS_PER_SOURCE: usize = 64;
+/// up [`MAX_ENGINE_CONNECTIONS`] (or the descriptors) with silent or tokenless connections. Room for an agent's
+/// burst of legs ([`MAX_AGENT_STREAMS`]) and as many dials from the same address.
+pub const MAX_PREAUTH_CONNECTIONS_PER_SOURCE: usize = 2 * MAX_AGENT_STREAMS;
+/// Of those, how many may be past their first byte (TLS handshake, first message) at once; the others wait their
+/// turn holding a few hundred bytes each. Bounds what one host's slow or silent peers cost in TLS state.
+pub const MAX_PREAUTH_HANDSHAKES_PER_SOURCE: usize = 64;
 /// Descriptors the engine keeps for itself (listeners, the reactor, state files, stdio) when it derives its
 /// connection cap from `RLIMIT_NOFILE`.
 pub const ENGINE_RESERVED_FDS: u64 = 64;

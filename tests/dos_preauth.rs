@@ -4,6 +4,7 @@
 //!   a refused control channel, stream or proxy leg;
 //! - one source holding [`MAX_PREAUTH_CONNECTIONS_PER_SOURCE`] unauthenticated connections gets its next ones
 //!   closed at once, while other sources and authenticated connections are untouched and clients are served;
+//!   and only [`MAX_PREAUTH_HANDSHAKES_PER_SOURCE`] of a source's connections get a TLS handshake at a time;
 //! - 2 000 `rstrm/1` peers announcing a 65 535-byte first frame and sending nothing are closed at once and cost
 //!   the engine little memory; 2 000 announcing a first frame within the bound are held, and nothing is allocated
 //!   for the bytes that never arrive;
@@ -22,7 +23,9 @@ use common::proc::{memory_kib, raise_nofile_limit};
 use common::raw::{closed_within, connect_from, peer_ip, request, tls_closed_within, tls_over};
 use common::tls::{details, recv, rstrm, send, within, IO_DEADLINE};
 use common::{wait_until, Engine, DEVICE};
-use rstream::limits::{ENGINE_RESERVED_FDS, MAX_FIRST_FRAME_LEN, MAX_PREAUTH_CONNECTIONS_PER_SOURCE};
+use rstream::limits::{
+    ENGINE_RESERVED_FDS, MAX_FIRST_FRAME_LEN, MAX_PREAUTH_CONNECTIONS_PER_SOURCE, MAX_PREAUTH_HANDSHAKES_PER_SOURCE,
+};
 use rstream::proto::frame::{read_frame, FrameError};
 use rstream::proto::rstream::message::Payload;
 use rstream::proto::rstream::{
@@ -157,10 +160,45 @@ fn one_source_over_its_preauth_limit_is_refused_while_others_are_served() {
     drop((authenticated, attacker, neighbour));
 }
 
+/// A connection from `source` that has sent a TLS ClientHello and nothing more.
+fn client_hello_from(source: std::net::IpAddr, engine: &Engine) -> TcpStream {
+    let config = std::sync::Arc::new(common::tls::client_config(Some(&engine.ca_path()), Some("http/1.1")));
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut hello = Vec::new();
+    rustls::ClientConnection::new(config, name).unwrap().write_tls(&mut hello).unwrap();
+    let mut tcp = connect_from(source, &engine.addr()).unwrap();
+    tcp.write_all(&hello).unwrap();
+    tcp
+}
+
+/// Whether the server sent anything on `tcp` within `wait`.
+fn answered_within(tcp: &TcpStream, wait: Duration) -> bool {
+    tcp.set_read_timeout(Some(wait.max(Duration::from_millis(1)))).unwrap();
+    matches!(tcp.peek(&mut [0u8; 1]), Ok(n) if n > 0)
+}
+
+#[test]
+fn only_so_many_handshakes_of_one_source_run_at_once_and_the_rest_wait_their_turn() {
+    raise_nofile_limit(4096);
+    let engine = Engine::start();
+    let source = peer_ip(0);
+    let stalled: Vec<TcpStream> =
+        (0..MAX_PREAUTH_HANDSHAKES_PER_SOURCE).map(|_| client_hello_from(source, &engine)).collect();
+    for (i, tcp) in stalled.iter().enumerate() {
+        assert!(answered_within(tcp, IO_DEADLINE), "handshake {i} within the limit got no ServerHello");
+    }
+    let waiting = client_hello_from(source, &engine);
+    assert!(!answered_within(&waiting, Duration::from_secs(1)), "one handshake too many was run");
+    let elsewhere = client_hello_from(peer_ip(1), &engine);
+    assert!(answered_within(&elsewhere, IO_DEADLINE), "another source has turns of its own");
+    drop(stalled); // their turns come free: the waiting handshake runs
+    assert!(answered_within(&waiting, IO_DEADLINE), "the waiting handshake never got its turn");
+}
+
 /// Opens [`SILENT_FRAME_PEERS`] `rstrm/1` peers (from as many sources as the per-source limit needs), each
 /// sending only a frame header announcing `len` bytes.
 fn silent_frame_peers(engine: &Engine, first_source: usize, len: u32) -> Vec<common::raw::Tls> {
-    let per_source = MAX_PREAUTH_CONNECTIONS_PER_SOURCE - 1;
+    let per_source = MAX_PREAUTH_HANDSHAKES_PER_SOURCE - 1;
     (0..SILENT_FRAME_PEERS)
         .map(|i| {
             let source = peer_ip(first_source + i / per_source);
@@ -228,7 +266,7 @@ fn the_engine_raises_its_descriptor_limit_and_caps_connections_below_it() {
     let engine = Engine::start_with_fd_limit(200, 200, &[]);
     let cap = (200 - ENGINE_RESERVED_FDS) as usize;
     let addr = engine.addr();
-    let per_source = MAX_PREAUTH_CONNECTIONS_PER_SOURCE / 2;
+    let per_source = MAX_PREAUTH_HANDSHAKES_PER_SOURCE / 2;
     const OVER: usize = 20;
     let flood: Vec<TcpStream> = (0..cap + OVER)
         .map(|i| connect_from(peer_ip(i / per_source), &addr).unwrap_or_else(|e| panic!("connection {i}: {e}")))

@@ -8,7 +8,7 @@
 //! must still serve requests (it closes the oldest connection that never sent a request).
 //!
 //! The half-open clients come from many loopback source addresses, [`PER_SOURCE`] each, below the engine's
-//! per-source limit on unauthenticated connections (`tests/dos_preauth.rs` checks that limit itself): this test is
+//! per-source limits on unauthenticated connections and handshakes (`tests/dos_preauth.rs` checks those): this test is
 //! about what the timeouts do. The legitimate requests come from 127.0.0.1.
 
 #![cfg(all(feature = "device", feature = "operator", feature = "engine"))]
@@ -29,7 +29,7 @@ use common::raw::{connect_from, peer_ip};
 use common::tunnel::{http_origin, https_get, Forward, HELLO};
 use common::{curl, Engine};
 use rstream::limits::{
-    HTTP_HEAD_TIMEOUT, HTTP_IDLE_TIMEOUT, MAX_PREAUTH_CONNECTIONS_PER_SOURCE, MAX_WEBTTY_CONNECTIONS,
+    HTTP_HEAD_TIMEOUT, HTTP_IDLE_TIMEOUT, MAX_PREAUTH_HANDSHAKES_PER_SOURCE, MAX_WEBTTY_CONNECTIONS,
     TLS_HANDSHAKE_TIMEOUT,
 };
 use rustls::pki_types::ServerName;
@@ -47,7 +47,7 @@ const SERVED_WITHIN: Duration = Duration::from_secs(5);
 /// 128 MiB can spare for a flood.
 const MAX_RSS_GROWTH_KIB: u64 = 8 * 1024;
 /// Half-open connections opened from one source address.
-const PER_SOURCE: usize = MAX_PREAUTH_CONNECTIONS_PER_SOURCE / 2;
+const PER_SOURCE: usize = MAX_PREAUTH_HANDSHAKES_PER_SOURCE / 2;
 /// A request head that never ends.
 const PARTIAL_HEAD: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: ";
 

@@ -1,11 +1,17 @@
 //! Who may hold one of the engine's connections, decided at `accept` before any byte is read.
 //!
-//! Two caps apply. All connections together stay under the engine's connection cap, which
-//! [`connection_cap`] derives from the descriptor limit (so the cap, not `EMFILE`, is what a flood meets). And
-//! each source — an IPv4 address, an IPv6 /64, which one host can hold as easily as one address — holds at most
-//! [`MAX_PREAUTH_CONNECTIONS_PER_SOURCE`] connections that have not authenticated yet: in their TLS handshake,
-//! waiting for their first message or request, or on the REST API without a valid token. A connection leaves that
-//! count once it is [`Admitted::authenticated`]. Beyond either cap a new connection is closed at once.
+//! All connections together stay under the engine's connection cap, which [`connection_cap`] derives from the
+//! descriptor limit (so the cap, not `EMFILE`, is what a flood meets). And per source — an IPv4 address, an IPv6
+//! /64, which one host can hold as easily as one address — connections that have not authenticated yet (in their
+//! TLS handshake, waiting for their first message or request, or on the REST API without a valid token) are
+//! bounded twice:
+//! - at most [`MAX_PREAUTH_CONNECTIONS_PER_SOURCE`] are held; beyond it a new connection is closed at once;
+//! - at most [`MAX_PREAUTH_HANDSHAKES_PER_SOURCE`] of them get past their first byte (TLS handshake, first
+//!   message); the others wait their turn ([`Admitted::wait_turn`]) holding a few hundred bytes, so a burst of
+//!   honest connections from one host (an agent dialing a leg per stream) goes through, while one host's silent or
+//!   slow connections cost at most that many handshakes' memory.
+//!
+//! A connection leaves both counts once it is [`Admitted::authenticated`].
 //!
 //! ```
 //! use std::net::IpAddr;
@@ -28,9 +34,12 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use async_lock::{Semaphore, SemaphoreGuardArc};
+
 use super::metrics::{Metrics, Permit};
 use crate::limits::{
     ENGINE_FDS_PER_CONNECTION, ENGINE_RESERVED_FDS, MAX_ENGINE_CONNECTIONS, MAX_PREAUTH_CONNECTIONS_PER_SOURCE,
+    MAX_PREAUTH_HANDSHAKES_PER_SOURCE,
 };
 
 /// The connection cap for a soft descriptor limit of `nofile`: [`MAX_ENGINE_CONNECTIONS`], or fewer when the
@@ -45,7 +54,7 @@ pub fn wanted_nofile() -> u64 {
     MAX_ENGINE_CONNECTIONS as u64 * ENGINE_FDS_PER_CONNECTION + ENGINE_RESERVED_FDS
 }
 
-/// Where a connection comes from, as far as the per-source cap is concerned.
+/// Where a connection comes from, as far as the per-source limits are concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Source {
     /// An IPv4 address (also when it arrives IPv4-mapped on an IPv6 socket).
@@ -102,32 +111,42 @@ impl fmt::Display for Refused {
     }
 }
 
+/// One source's unauthenticated connections: how many are held, and the turns past the first byte.
+struct SourceState {
+    held: usize,
+    turns: Arc<Semaphore>,
+}
+
+type Sources = Arc<Mutex<HashMap<Source, SourceState>>>;
+
+fn lock(sources: &Sources) -> MutexGuard<'_, HashMap<Source, SourceState>> {
+    sources.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The admission rules of one engine.
 pub struct Admission {
     max_connections: usize,
-    unauthenticated: Arc<Mutex<HashMap<Source, usize>>>,
+    sources: Sources,
 }
 
 /// An admitted connection: its place under the connection cap and, until it authenticates, under its source's.
 pub struct Admitted {
     _connection: Permit,
-    preauth: Option<PreAuthSlot>,
+    preauth: Option<PreAuth>,
 }
 
-/// One unauthenticated connection of a source; released on drop.
-struct PreAuthSlot {
+/// One unauthenticated connection of a source, and its turn once it has one; released on drop.
+struct PreAuth {
     source: Source,
-    counts: Arc<Mutex<HashMap<Source, usize>>>,
-}
-
-fn lock(counts: &Mutex<HashMap<Source, usize>>) -> MutexGuard<'_, HashMap<Source, usize>> {
-    counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    sources: Sources,
+    turns: Arc<Semaphore>,
+    turn: Option<SemaphoreGuardArc>,
 }
 
 impl Admission {
     /// Rules with a cap of `max_connections` connections in all.
     pub fn new(max_connections: usize) -> Admission {
-        Admission { max_connections, unauthenticated: Arc::default() }
+        Admission { max_connections, sources: Arc::default() }
     }
 
     /// The connection cap.
@@ -139,13 +158,17 @@ impl Admission {
     pub fn admit(&self, metrics: &Arc<Metrics>, ip: IpAddr) -> Result<Admitted, Refused> {
         let source = Source::of(ip);
         let preauth = {
-            let mut counts = lock(&self.unauthenticated);
-            let count = counts.entry(source).or_insert(0);
-            if *count >= MAX_PREAUTH_CONNECTIONS_PER_SOURCE {
+            let mut sources = lock(&self.sources);
+            let state = sources.entry(source).or_insert_with(|| SourceState {
+                held: 0,
+                turns: Arc::new(Semaphore::new(MAX_PREAUTH_HANDSHAKES_PER_SOURCE)),
+            });
+            if state.held >= MAX_PREAUTH_CONNECTIONS_PER_SOURCE {
                 return Err(Refused::SourceBusy(source));
             }
-            *count += 1;
-            PreAuthSlot { source, counts: Arc::clone(&self.unauthenticated) }
+            state.held += 1;
+            let turns = Arc::clone(&state.turns);
+            PreAuth { source, sources: Arc::clone(&self.sources), turns, turn: None }
         };
         let connection = metrics.try_connection(self.max_connections).ok_or(Refused::Full(self.max_connections))?;
         Ok(Admitted { _connection: connection, preauth: Some(preauth) })
@@ -153,11 +176,22 @@ impl Admission {
 
     /// Unauthenticated connections held by the source of `ip` now.
     pub fn unauthenticated_from(&self, ip: IpAddr) -> usize {
-        lock(&self.unauthenticated).get(&Source::of(ip)).copied().unwrap_or(0)
+        lock(&self.sources).get(&Source::of(ip)).map_or(0, |state| state.held)
     }
 }
 
 impl Admitted {
+    /// Waits until this connection may go past its first byte: fewer than [`MAX_PREAUTH_HANDSHAKES_PER_SOURCE`]
+    /// unauthenticated connections of its source are. At once for an authenticated one. The caller bounds the wait
+    /// with the connection's own deadline.
+    pub async fn wait_turn(&mut self) {
+        if let Some(preauth) = &mut self.preauth {
+            if preauth.turn.is_none() {
+                preauth.turn = Some(preauth.turns.acquire_arc().await);
+            }
+        }
+    }
+
     /// The connection authenticated (or its first message went to a handler that checks it at once and closes a
     /// refused peer): it no longer counts against its source.
     pub fn authenticated(&mut self) {
@@ -170,13 +204,14 @@ impl Admitted {
     }
 }
 
-impl Drop for PreAuthSlot {
+impl Drop for PreAuth {
     fn drop(&mut self) {
-        let mut counts = lock(&self.counts);
-        if let Some(count) = counts.get_mut(&self.source) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.source); // the map holds only sources with connections
+        self.turn = None;
+        let mut sources = lock(&self.sources);
+        if let Some(state) = sources.get_mut(&self.source) {
+            state.held -= 1;
+            if state.held == 0 {
+                sources.remove(&self.source); // the map holds only sources with connections
             }
         }
     }
@@ -185,10 +220,14 @@ impl Drop for PreAuthSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_lite::future::{block_on, poll_once};
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
 
     #[test]
     fn sources_are_addresses_for_ipv4_and_slash_64s_for_ipv6() {
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(Source::of(ip("192.0.2.1")), Source::of(ip("::ffff:192.0.2.1")));
         assert_ne!(Source::of(ip("192.0.2.1")), Source::of(ip("192.0.2.2")));
         assert_eq!(Source::of(ip("2001:db8:1:2::1")), Source::of(ip("2001:db8:1:2:ffff::9")));
@@ -199,7 +238,7 @@ mod tests {
     #[test]
     fn each_source_has_its_own_limit_and_authenticated_or_closed_connections_leave_it() {
         let (admission, metrics) = (Admission::new(10_000), Arc::new(Metrics::default()));
-        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let (a, b) = (ip("192.0.2.1"), ip("192.0.2.2"));
         let mut held: Vec<Admitted> =
             (0..MAX_PREAUTH_CONNECTIONS_PER_SOURCE).map(|_| admission.admit(&metrics, a).unwrap()).collect();
         assert_eq!(admission.admit(&metrics, a).err(), Some(Refused::SourceBusy(Source::of(a))));
@@ -211,18 +250,36 @@ mod tests {
         assert_eq!(admission.unauthenticated_from(a), MAX_PREAUTH_CONNECTIONS_PER_SOURCE - 1);
         drop(held);
         assert_eq!(admission.unauthenticated_from(a), 0);
-        assert!(lock(&admission.unauthenticated).is_empty(), "sources without connections are forgotten");
+        assert!(lock(&admission.sources).is_empty(), "sources without connections are forgotten");
+    }
+
+    #[test]
+    fn only_so_many_of_a_sources_connections_get_past_their_first_byte_at_once() {
+        let (admission, metrics) = (Admission::new(10_000), Arc::new(Metrics::default()));
+        let a = ip("192.0.2.1");
+        let mut going: Vec<Admitted> = (0..MAX_PREAUTH_HANDSHAKES_PER_SOURCE)
+            .map(|_| {
+                let mut admitted = admission.admit(&metrics, a).unwrap();
+                block_on(admitted.wait_turn());
+                admitted
+            })
+            .collect();
+        let mut waiting = admission.admit(&metrics, a).unwrap();
+        assert!(block_on(poll_once(waiting.wait_turn())).is_none(), "the next one waits its turn");
+        let mut other = admission.admit(&metrics, ip("192.0.2.2")).unwrap();
+        assert!(block_on(poll_once(other.wait_turn())).is_some(), "another source has its own turns");
+        going[0].authenticated(); // an authenticated connection gives its turn back
+        assert!(block_on(poll_once(waiting.wait_turn())).is_some());
+        going.truncate(1);
     }
 
     #[test]
     fn the_connection_cap_holds_whatever_the_source() {
         let (admission, metrics) = (Admission::new(2), Arc::new(Metrics::default()));
-        let mut held: Vec<Admitted> = ["192.0.2.1", "192.0.2.2"]
-            .iter()
-            .map(|ip| admission.admit(&metrics, ip.parse().unwrap()).unwrap())
-            .collect();
+        let mut held: Vec<Admitted> =
+            ["192.0.2.1", "192.0.2.2"].iter().map(|s| admission.admit(&metrics, ip(s)).unwrap()).collect();
         held.iter_mut().for_each(Admitted::authenticated);
-        let third: IpAddr = "192.0.2.3".parse().unwrap();
+        let third = ip("192.0.2.3");
         assert_eq!(admission.admit(&metrics, third).err(), Some(Refused::Full(2)));
         assert_eq!(admission.unauthenticated_from(third), 0, "a refused connection leaves no count behind");
     }

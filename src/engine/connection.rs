@@ -6,8 +6,8 @@
 //! connection only. `http/1.1` or no ALPN → the HTTP side (REST API and published tunnels).
 //!
 //! Until its first message (or request) the peer has proven nothing, so it costs as little as possible: no TLS
-//! state before its first byte arrives, the larger per-role state only after the handshake, and a first-frame
-//! buffer that grows with the bytes really sent. Each connection arrives [`Admitted`] (`engine::admission`); the
+//! state before its first byte arrives and its source's turn comes (`Admitted::wait_turn`), the larger per-role
+//! state only after the handshake, and a first-frame buffer that grows with the bytes really sent. Each connection arrives [`Admitted`] (`engine::admission`); the
 //! handlers of the first message check its credential at once and close a refused peer, so from the dispatch on
 //! it no longer counts as unauthenticated (the REST API is the exception: see `http_side`).
 
@@ -23,7 +23,9 @@ use super::admission::Admitted;
 use super::splice::Duplex;
 use super::{control, streams, Engine};
 use crate::deadline::{timeout, with_deadline};
-use crate::limits::{FIRST_MESSAGE_TIMEOUT, HTTP_IDLE_TIMEOUT, MAX_FIRST_FRAME_LEN, TLS_HANDSHAKE_TIMEOUT};
+use crate::limits::{
+    FIRST_MESSAGE_TIMEOUT, HTTP_HEAD_TIMEOUT, HTTP_IDLE_TIMEOUT, MAX_FIRST_FRAME_LEN, TLS_HANDSHAKE_TIMEOUT,
+};
 use crate::proto::frame::read_frame_within;
 use crate::proto::rstream::message::Payload;
 use crate::proto::rstream::{Message, ALPN_RSTRM};
@@ -35,22 +37,28 @@ pub async fn serve_tls(
     acceptor: TlsAcceptor,
     tcp: TcpStream,
     peer: SocketAddr,
-    admitted: Admitted,
+    mut admitted: Admitted,
 ) {
     let _ = tcp.set_nodelay(true);
-    match with_deadline(TLS_HANDSHAKE_TIMEOUT, "TLS handshake", handshake(&acceptor, tcp)).await {
+    match with_deadline(TLS_HANDSHAKE_TIMEOUT, "TLS handshake", handshake(&acceptor, tcp, &mut admitted)).await {
         Ok(Some(tls)) => serve_by_alpn(&engine, tls, peer, admitted).await,
         Ok(None) => {}
         Err(e) => log_debug!("TLS handshake with {peer} failed: {e}"),
     }
 }
 
-/// Waits for the peer's first byte, then runs the TLS handshake; `None` if the peer closed without a word. The
-/// handshake state and the session after it are allocations of their own, so this task holds little.
-async fn handshake(acceptor: &TlsAcceptor, tcp: TcpStream) -> std::io::Result<Option<Box<ServerTls>>> {
+/// Waits for the peer's first byte and for its source's turn, then runs the TLS handshake; `None` if the peer
+/// closed without a word. The handshake state and the session after it are allocations of their own, so this
+/// task holds little while it waits.
+async fn handshake(
+    acceptor: &TlsAcceptor,
+    tcp: TcpStream,
+    admitted: &mut Admitted,
+) -> std::io::Result<Option<Box<ServerTls>>> {
     if !first_byte(&tcp).await? {
         return Ok(None);
     }
+    admitted.wait_turn().await;
     Box::pin(accept(acceptor, tcp, TLS_HANDSHAKE_TIMEOUT)).await.map(|tls| Some(Box::new(tls)))
 }
 
@@ -72,9 +80,16 @@ fn serve_by_alpn(
 }
 
 /// Serves one TCP connection on the plain-HTTP listener (published tunnels only).
-pub async fn serve_plain(engine: Arc<Engine>, tcp: TcpStream, peer: SocketAddr, admitted: Admitted) {
+pub async fn serve_plain(engine: Arc<Engine>, tcp: TcpStream, peer: SocketAddr, mut admitted: Admitted) {
     let _ = tcp.set_nodelay(true);
-    match with_deadline(HTTP_IDLE_TIMEOUT, "first byte", first_byte(&tcp)).await {
+    let ready = async {
+        if !with_deadline(HTTP_IDLE_TIMEOUT, "first byte", first_byte(&tcp)).await? {
+            return Ok(false);
+        }
+        with_deadline(HTTP_HEAD_TIMEOUT, "a turn of its source", async { Ok(admitted.wait_turn().await) }).await?;
+        Ok::<_, std::io::Error>(true)
+    };
+    match ready.await {
         Ok(true) => Box::pin(super::http_side::serve(&engine, tcp, peer, None, false, admitted)).await,
         Ok(false) => {}
         Err(e) => log_debug!("HTTP connection from {peer}: {e}"),
