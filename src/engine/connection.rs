@@ -86,7 +86,11 @@ pub async fn serve_plain(engine: Arc<Engine>, tcp: TcpStream, peer: SocketAddr, 
         if !with_deadline(HTTP_IDLE_TIMEOUT, "first byte", first_byte(&tcp)).await? {
             return Ok(false);
         }
-        with_deadline(HTTP_HEAD_TIMEOUT, "a turn of its source", async { Ok(admitted.wait_turn().await) }).await?;
+        let turn = async {
+            admitted.wait_turn().await;
+            Ok(())
+        };
+        with_deadline(HTTP_HEAD_TIMEOUT, "a turn of its source", turn).await?;
         Ok::<_, std::io::Error>(true)
     };
     match ready.await {
