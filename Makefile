@@ -5,7 +5,7 @@ export CARGO_TERM_COLOR ?= never
 # `rstream version` names the commit it was built from (read with option_env! in src/cli/version.rs).
 export RSTREAM_GIT_COMMIT ?= $(shell git describe --always --dirty --abbrev=12 2>/dev/null)
 
-.PHONY: all build release test demo deps lint fmt clean fuzz
+.PHONY: all build release test test-netns demo deps lint fmt clean fuzz
 
 all: build
 
@@ -19,12 +19,19 @@ build:
 release:
 	$(CARGO) build --release
 
-## test: unit + end-to-end tests (real binary on loopback), lints, the device build and its tokio check.
+## test: unit + end-to-end tests (real binary on loopback), lints, the device build and its tokio check. As root it
+## also runs the tests that need network namespaces (test-netns); otherwise it says loudly that they did not run.
 test: deps
 	$(CARGO) build --no-default-features --features device
 	$(CARGO) test --all-targets
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory test-netns; \
+	else echo "*** NOT RUN: tests/fault_impaired_link.rs needs root (ip netns, tc): run make test-netns as root ***"; fi
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) fmt --check
+
+## test-netns: the #[ignore]d tests that build network namespaces (root, ip netns, tc); fails when they cannot.
+test-netns:
+	$(CARGO) test --test fault_impaired_link -- --ignored
 
 ## demo: the walkthrough end to end on loopback (local engine, device agent, operator commands, forward).
 demo: deps

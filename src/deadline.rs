@@ -32,14 +32,19 @@ pub async fn timeout<T>(limit: Duration, fut: impl Future<Output = T>) -> Result
 }
 
 /// Runs `fut`, failing with `TimedOut` ("`what` timed out after …") if it has not finished within `limit`.
-pub async fn with_deadline<T>(
-    limit: Duration,
-    what: impl std::fmt::Display,
-    fut: impl Future<Output = io::Result<T>>,
-) -> io::Result<T> {
-    timeout(limit, fut)
-        .await
-        .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out after {limit:?}"))))
+///
+/// A plain function racing `fut` against the expiry, not an `async fn` wrapping it: the returned future holds
+/// `fut` once (an `async` wrapper would keep a second copy of its state), which matters for the engine's
+/// per-connection tasks that wait for silent peers.
+pub fn with_deadline<T, F>(limit: Duration, what: impl std::fmt::Display, fut: F) -> impl Future<Output = io::Result<T>>
+where
+    F: Future<Output = io::Result<T>>,
+{
+    let expiry = async move {
+        async_io::Timer::after(limit).await;
+        Err(io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out after {limit:?}")))
+    };
+    fut.or(expiry)
 }
 
 #[cfg(test)]

@@ -64,7 +64,8 @@ pub const MAX_WEBTTY_SESSIONS: usize = 32;
 /// Server-side cap on one exec session's lifetime unless the client asks for less.
 pub const EXEC_MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 /// Connections (authenticated or not) a WebTTY server keeps open at once. A newcomer to a full server closes the
-/// oldest one that has not sent a request yet (`webtty::admission`); with none such, it waits in the accept queue.
+/// oldest one that has not had a request admitted yet (`webtty::admission`); with none such, it waits in the accept
+/// queue.
 pub const MAX_WEBTTY_CONNECTIONS: usize = 4 * MAX_WEBTTY_SESSIONS;
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
@@ -189,7 +190,8 @@ pub const MCP_MAX_LOCAL_TUNNELS: usize = 32;
 /// Largest local tunnel registry file we read.
 pub const MCP_REGISTRY_MAX_LEN: u64 = 1024 * 1024;
 
-/// Connections open at once on one engine (all protocols); beyond it new connections are closed at accept.
+/// Connections open at once on one engine (all protocols); beyond it new connections are closed at accept. The
+/// engine lowers it to what its open-files limit allows (`engine::admission::connection_cap`).
 pub const MAX_ENGINE_CONNECTIONS: usize = 16_384;
 /// Deadline for a client's TLS handshake with the engine (and with a `webtty server --listen` serving TLS).
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -226,3 +228,27 @@ pub const MAX_NAME_STORE_LEN: u64 = 4 * 1024 * 1024;
 pub const NAME_STORE_DEBOUNCE: Duration = Duration::from_millis(500);
 /// After a failed write of `<state>/tunnel-names`, how long until the engine tries again.
 pub const NAME_STORE_RETRY: Duration = Duration::from_secs(5);
+
+/// Connections from one source (an IPv4 address, an IPv6 /64) that have not authenticated yet — in their TLS
+/// handshake, before their first message or HTTP request, or on the REST API without a valid token — held at
+/// once by the engine. Beyond it a new connection from that source is closed at accept, so one host cannot use
+/// up [`MAX_ENGINE_CONNECTIONS`] (or the descriptors) with silent or tokenless connections. Room for an agent's
+/// burst of legs ([`MAX_AGENT_STREAMS`]) and as many dials from the same address.
+pub const MAX_PREAUTH_CONNECTIONS_PER_SOURCE: usize = 2 * MAX_AGENT_STREAMS;
+/// Of those, how many may be past their first byte (TLS handshake, first message) at once; the others wait their
+/// turn holding a few hundred bytes each. Bounds what one host's slow or silent peers cost in TLS state.
+pub const MAX_PREAUTH_HANDSHAKES_PER_SOURCE: usize = 64;
+/// Descriptors the engine keeps for itself (listeners, the reactor, state files, stdio) when it derives its
+/// connection cap from `RLIMIT_NOFILE`.
+pub const ENGINE_RESERVED_FDS: u64 = 64;
+/// Descriptors one engine connection needs: its socket (a stream's two ends are two connections).
+pub const ENGINE_FDS_PER_CONNECTION: u64 = 1;
+/// Largest first frame of an `rstrm/1` connection, read before the peer has authenticated: a request carrying
+/// a token of at most [`MAX_JWT_LEN`] and a few short client details.
+pub const MAX_FIRST_FRAME_LEN: usize = MAX_JWT_LEN + 2048;
+/// Bytes of a frame body buffered before any of it arrived; the buffer then grows with what the peer really
+/// sent (doubling), so an announced length costs nothing until its bytes are there.
+pub const FRAME_READ_START: usize = 1024;
+/// First size of an HTTP connection's head buffer; it doubles up to [`MAX_HTTP_HEAD_LEN`] only when a head
+/// needs it, so a silent or slow client holds a small buffer.
+pub const HTTP_HEAD_BUF_START: usize = 1024;

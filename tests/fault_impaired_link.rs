@@ -3,8 +3,10 @@
 //! `netem`), and reaches the engine through a userspace relay adding 50 ms each way with bounded buffers. Exec
 //! output and a 1 MiB WebDAV upload and download cross that link intact.
 //!
-//! Needs root and `ip netns`; without them the test prints why and passes. The namespace (and with it the veth
-//! pair) is removed on drop, also when the test panics; names and the 10.213.x.0/30 subnet derive from the pid.
+//! Needs root, `ip netns` and `tc`, so it is `#[ignore]`d: `make test` runs it with `--ignored` when run as root,
+//! `make test-netns` always; without them it fails saying why (it never passes without having run). The namespace
+//! (and with it the veth pair) is removed on drop, also when the test panics; names and the 10.213.x.0/30 subnet
+//! derive from the pid.
 
 #![cfg(all(feature = "device", feature = "operator", feature = "engine"))]
 
@@ -162,14 +164,10 @@ fn ok(what: &str, out: &Output) {
 }
 
 #[test]
+#[ignore = "needs root, ip netns and tc: `make test` runs it when root, `make test-netns` always"]
 fn exec_and_a_one_mib_round_trip_cross_a_slow_delayed_link_intact() {
-    let ns = match Netns::create() {
-        Ok(ns) => ns,
-        Err(why) => {
-            eprintln!("skipping the impaired-link test: {why}");
-            return;
-        }
-    };
+    let ns =
+        Netns::create().unwrap_or_else(|why| panic!("cannot build the impaired link: {why} (needs root and ip netns)"));
     let engine = Engine::start();
     wait_for_context(&engine);
     let engine_addr: SocketAddr = engine.addr().parse().unwrap();

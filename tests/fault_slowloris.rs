@@ -2,9 +2,14 @@
 //! a ClientHello and then silence; a REST request head that never ends), its plain published-HTTP listener
 //! (`--http-listen`) and a `webtty server --listen` with its WebDAV sidecar. Each kind is opened 200 times at
 //! once: the server closes every one when its limit from `src/limits.rs` runs out (not before), legitimate
-//! requests are served meanwhile, and the server's resident memory stays bounded. The WebTTY server holds at
-//! most `MAX_WEBTTY_CONNECTIONS`: its timeouts are checked below that, and with more half-open clients than it
-//! holds it must still serve requests (it closes the oldest connection that never sent a request).
+//! requests are served meanwhile, and the server's resident memory stays bounded: at most
+//! [`MAX_RSS_GROWTH_KIB`], what a 128 MiB router can spare. The WebTTY server holds at most
+//! `MAX_WEBTTY_CONNECTIONS`: its timeouts are checked below that, and with more half-open clients than it holds it
+//! must still serve requests (it closes the oldest connection that never sent a request).
+//!
+//! The half-open clients come from many loopback source addresses, [`PER_SOURCE`] each, below the engine's
+//! per-source limits on unauthenticated connections and handshakes (`tests/dos_preauth.rs` checks those): this test is
+//! about what the timeouts do. The legitimate requests come from 127.0.0.1.
 
 #![cfg(all(feature = "device", feature = "operator", feature = "engine"))]
 
@@ -15,13 +20,18 @@ mod webtty_support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::proc::{memory_kib, raise_nofile_limit};
+use common::raw::{connect_from, peer_ip};
 use common::tunnel::{http_origin, https_get, Forward, HELLO};
 use common::{curl, Engine};
-use rstream::limits::{HTTP_HEAD_TIMEOUT, HTTP_IDLE_TIMEOUT, MAX_WEBTTY_CONNECTIONS, TLS_HANDSHAKE_TIMEOUT};
+use rstream::limits::{
+    HTTP_HEAD_TIMEOUT, HTTP_IDLE_TIMEOUT, MAX_PREAUTH_HANDSHAKES_PER_SOURCE, MAX_WEBTTY_CONNECTIONS,
+    TLS_HANDSHAKE_TIMEOUT,
+};
 use rustls::pki_types::ServerName;
 use webtty_support::LocalServer;
 
@@ -33,8 +43,11 @@ const LATE: Duration = Duration::from_secs(8);
 const EARLY: Duration = Duration::from_millis(500);
 /// A legitimate request must be answered within this while the half-open connections are held.
 const SERVED_WITHIN: Duration = Duration::from_secs(5);
-/// Resident memory a server may gain while holding all its half-open connections.
-const MAX_RSS_GROWTH_KIB: u64 = 64 * 1024;
+/// Resident memory a server may gain while holding all its half-open connections: 8 MiB, what a router with
+/// 128 MiB can spare for a flood.
+const MAX_RSS_GROWTH_KIB: u64 = 8 * 1024;
+/// Half-open connections opened from one source address.
+const PER_SOURCE: usize = MAX_PREAUTH_HANDSHAKES_PER_SOURCE / 2;
 /// A request head that never ends.
 const PARTIAL_HEAD: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: ";
 
@@ -123,10 +136,11 @@ fn wait_all_closed(kinds: &mut [Kind]) {
     }
 }
 
+/// A new connection to `addr`, from the next source address ([`PER_SOURCE`] connections each).
 fn connect(addr: &str) -> TcpStream {
-    let tcp = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    tcp.set_nodelay(true).unwrap();
-    tcp
+    static OPENED: AtomicUsize = AtomicUsize::new(0);
+    let source = peer_ip(OPENED.fetch_add(1, Ordering::Relaxed) / PER_SOURCE);
+    connect_from(source, addr).unwrap_or_else(|e| panic!("connect {addr} from {source}: {e}"))
 }
 
 /// A rustls client config for the engine (trusting `ca`, if any), offering ALPN `http/1.1`.

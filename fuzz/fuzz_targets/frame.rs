@@ -38,10 +38,10 @@ fuzz_target!(|input: &[u8]| {
             }
             assert_re_encodes(&msg);
         }
-        Err(FrameError::TooLarge(n)) => {
-            assert!(n == len && len > MAX_FRAME_LEN, "TooLarge({n}) for announced length {len}");
+        Err(FrameError::TooLarge { len: n, max }) => {
+            assert!(n == len && len > max && max == MAX_FRAME_LEN, "TooLarge({n}, max {max}) for announced length {len}");
             assert_eq!(conn.consumed(), 4, "an oversize frame is refused before reading its body");
-            assert!(matches!(whole, Err(FrameError::TooLarge(m)) if m == n), "decode_frame: {whole:?}");
+            assert!(matches!(whole, Err(FrameError::TooLarge { len: m, .. }) if m == n), "decode_frame: {whole:?}");
         }
         Err(FrameError::Malformed(e)) => {
             assert_eq!(conn.consumed(), frame_end, "read_frame must stop exactly at the end of the frame");
@@ -61,7 +61,7 @@ fn assert_re_encodes(msg: &Envelope) {
     use prost::Message as _;
     match encode_frame(msg) {
         Ok(frame) => assert_eq!(decode_frame::<Envelope>(&frame).expect("re-encoded frame decodes"), *msg),
-        Err(FrameError::TooLarge(n)) => assert!(n > MAX_FRAME_LEN && n == msg.encoded_len()),
+        Err(FrameError::TooLarge { len, .. }) => assert!(len > MAX_FRAME_LEN && len == msg.encoded_len()),
         Err(e) => panic!("encode_frame failed: {e}"),
     }
 }

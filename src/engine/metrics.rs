@@ -8,7 +8,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::limits::{MAX_ENGINE_CONNECTIONS, MAX_ENGINE_STREAMS};
+use crate::limits::MAX_ENGINE_STREAMS;
 
 /// The engine's counters.
 #[derive(Default)]
@@ -67,9 +67,10 @@ impl Metrics {
         try_acquire(self, |m| &m.active_streams, MAX_ENGINE_STREAMS)
     }
 
-    /// A connection slot, or None when [`MAX_ENGINE_CONNECTIONS`] are open.
-    pub fn try_connection(self: &Arc<Self>) -> Option<Permit> {
-        try_acquire(self, |m| &m.active_connections, MAX_ENGINE_CONNECTIONS)
+    /// A connection slot, or None when `max` connections are open (the engine's cap: at most
+    /// [`crate::limits::MAX_ENGINE_CONNECTIONS`], see `engine::admission`).
+    pub fn try_connection(self: &Arc<Self>, max: usize) -> Option<Permit> {
+        try_acquire(self, |m| &m.active_connections, max)
     }
 
     /// Streams open now.

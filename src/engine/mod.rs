@@ -1,7 +1,8 @@
 //! The self-hosted relay: TLS listener with ALPN split, tunnel registry, stream routing, REST API, JWT auth.
 //!
 //! ```text
-//! server      listeners + executor threads, one task per connection
+//! server      listeners + executor threads, one task per connection; descriptor limit
+//! admission   connection cap, per-source cap on connections that have not authenticated
 //! connection  TLS handshake, ALPN split, first-message dispatch (rstrm/1)
 //! control     an agent's control channel: tunnels, heartbeats, liveness
 //! streams     StreamReq / ProxyReq: pending streams, agent legs, splice
@@ -17,6 +18,7 @@
 //! ```
 //! Everything network-facing is bounded by [`crate::limits`] and every wait has a deadline.
 
+pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod clock;
@@ -43,7 +45,9 @@ pub mod streams;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::limits::MAX_ENGINE_CONNECTIONS;
 use crate::proto::rstream::{some_str, ServerDetails};
+use admission::Admission;
 use auth::Authorizer;
 use metrics::{Gauges, Metrics};
 use registry::TunnelRegistry;
@@ -59,12 +63,20 @@ pub struct Engine {
     pub metrics: Arc<Metrics>,
     /// Public host names and port.
     pub hosts: PublicHosts,
+    /// Connection caps applied at accept.
+    pub admission: Admission,
 }
 
 impl Engine {
     /// A fresh engine with `secret` for tokens and `hosts` for published tunnels.
     pub fn new(secret: Vec<u8>, hosts: PublicHosts) -> Self {
-        Engine { registry: Arc::default(), auth: Authorizer::new(secret), metrics: Arc::default(), hosts }
+        Engine {
+            registry: Arc::default(),
+            auth: Authorizer::new(secret),
+            metrics: Arc::default(),
+            hosts,
+            admission: Admission::new(MAX_ENGINE_CONNECTIONS),
+        }
     }
 
     /// Also refuses the tokens listed in `revocations` (`engine token revoke`).

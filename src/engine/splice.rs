@@ -1,7 +1,9 @@
 //! Splicing two byte streams together (client ⇄ agent), both directions at once, half-close aware.
 //!
-//! One future drives both directions with one fixed buffer each ([`COPY_BUF_LEN`]); nothing else is buffered,
-//! so a slow reader stalls its writer (backpressure). When one side reaches end-of-file its peer's write side
+//! One future drives both directions with one buffer each ([`COPY_BUF_LEN`]), held only while that direction has
+//! bytes on their way: a direction whose source has nothing to read gives its buffer back, so idle streams (a
+//! terminal waiting for a keystroke, a kept-alive HTTP connection) hold none. Nothing else is buffered, so a slow
+//! reader stalls its writer (backpressure). When one side reaches end-of-file its peer's write side
 //! is closed (TLS `close_notify` + TCP shutdown) and the other direction keeps flowing until it ends too.
 //! Bytes are counted per direction as they are written, for metrics.
 
@@ -22,9 +24,9 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Duplex for T {}
 /// A boxed [`Duplex`]: how an agent's leg travels from its connection task to the waiting stream.
 pub type BoxedStream = Box<dyn Duplex>;
 
-/// One copy direction: a buffer, its fill window, and where it stands.
+/// One copy direction: a buffer while bytes are on their way, its fill window, and where it stands.
 struct Direction<'c> {
-    buf: Box<[u8]>,
+    buf: Option<Box<[u8]>>,
     start: usize,
     end: usize,
     eof: bool,
@@ -35,15 +37,7 @@ struct Direction<'c> {
 
 impl<'c> Direction<'c> {
     fn new(counter: &'c AtomicU64) -> Self {
-        Direction {
-            buf: vec![0u8; COPY_BUF_LEN].into_boxed_slice(),
-            start: 0,
-            end: 0,
-            eof: false,
-            needs_flush: false,
-            done: false,
-            counter,
-        }
+        Direction { buf: None, start: 0, end: 0, eof: false, needs_flush: false, done: false, counter }
     }
 
     /// Moves bytes from `from` to `to` until it would block; `Ready(Ok)` once `from` ended and `to` is closed.
@@ -54,11 +48,13 @@ impl<'c> Direction<'c> {
     {
         loop {
             if self.start == self.end && !self.eof {
-                match Pin::new(&mut *from).poll_read(cx, &mut self.buf) {
+                let buf = self.buf.get_or_insert_with(|| vec![0u8; COPY_BUF_LEN].into_boxed_slice());
+                match Pin::new(&mut *from).poll_read(cx, buf) {
                     Poll::Ready(Ok(0)) => self.eof = true,
                     Poll::Ready(Ok(n)) => (self.start, self.end) = (0, n),
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                     Poll::Pending => {
+                        self.buf = None; // nothing on its way: an idle direction holds no buffer
                         if self.needs_flush {
                             ready!(Pin::new(&mut *to).poll_flush(cx))?;
                             self.needs_flush = false;
@@ -67,8 +63,11 @@ impl<'c> Direction<'c> {
                     }
                 }
             }
-            while self.start < self.end {
-                let n = ready!(Pin::new(&mut *to).poll_write(cx, &self.buf[self.start..self.end]))?;
+            while let Some(pending) = self.buf.as_deref().and_then(|buf| buf.get(self.start..self.end)) {
+                if pending.is_empty() {
+                    break;
+                }
+                let n = ready!(Pin::new(&mut *to).poll_write(cx, pending))?;
                 if n == 0 {
                     return Poll::Ready(Err(io::Error::new(io::ErrorKind::WriteZero, "peer stopped accepting bytes")));
                 }

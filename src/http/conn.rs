@@ -1,9 +1,10 @@
 //! The buffered connection under both the server and the client side.
 //!
-//! One fixed buffer of `limits::MAX_HTTP_HEAD_LEN` bytes per connection holds a head while it is parsed and,
-//! afterwards, whatever the peer sent beyond it (the start of a body, a pipelined request). Bytes are never lost:
-//! body readers take from this buffer first, and an upgrade hands the unread rest to the new owner. Every read
-//! and write is guarded by an idle timeout: an operation that makes no progress for that long fails with
+//! One buffer per connection holds a head while it is parsed and, afterwards, whatever the peer sent beyond it
+//! (the start of a body, a pipelined request). It starts at `limits::HTTP_HEAD_BUF_START` bytes and doubles, up
+//! to `limits::MAX_HTTP_HEAD_LEN`, only while a head does not fit: an idle or slow client holds little. Bytes are
+//! never lost: body readers take from this buffer first, and an upgrade hands the unread rest to the new owner.
+//! Every read and write is guarded by an idle timeout: an operation that makes no progress for that long fails with
 //! `ErrorKind::TimedOut` (slowloris guard, stuck peers).
 
 use std::future::Future;
@@ -18,12 +19,12 @@ use futures_lite::{ready, AsyncRead, AsyncWrite};
 
 use super::error::HttpError;
 use super::upgrade::PrefixedStream;
-use crate::limits::MAX_HTTP_HEAD_LEN;
+use crate::limits::{HTTP_HEAD_BUF_START, MAX_HTTP_HEAD_LEN};
 
 /// Parses a head at the start of a buffer: `Ok(None)` while incomplete, else its length and the head.
 pub(crate) type HeadParser<H> = fn(&[u8]) -> Result<Option<(usize, H)>, HttpError>;
 
-/// A stream with a fixed read buffer and an idle timeout.
+/// A stream with a bounded read buffer and an idle timeout.
 pub(crate) struct Conn<S> {
     stream: S,
     buf: Box<[u8]>,
@@ -43,7 +44,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     pub(crate) fn new(stream: S, idle: Duration) -> Self {
         Self {
             stream,
-            buf: vec![0; MAX_HTTP_HEAD_LEN].into_boxed_slice(),
+            buf: vec![0; HTTP_HEAD_BUF_START.min(MAX_HTTP_HEAD_LEN)].into_boxed_slice(),
             pos: 0,
             end: 0,
             idle,
@@ -107,11 +108,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
     }
 
-    /// Reads more bytes from the stream into the buffer; `Ok(0)` means end of stream (or a full buffer, which
-    /// callers rule out first).
+    /// Doubles the buffer (at most to `MAX_HTTP_HEAD_LEN`), keeping its bytes in place.
+    fn grow(&mut self) {
+        let mut bigger = vec![0; (self.buf.len() * 2).clamp(1, MAX_HTTP_HEAD_LEN)].into_boxed_slice();
+        bigger[..self.end].copy_from_slice(&self.buf[..self.end]);
+        self.buf = bigger;
+    }
+
+    /// Reads more bytes from the stream into the buffer; `Ok(0)` means end of stream (or `MAX_HTTP_HEAD_LEN`
+    /// unread bytes already buffered, which callers rule out first).
     pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if self.end == self.buf.len() {
             self.compact();
+        }
+        if self.end == self.buf.len() && self.buf.len() < MAX_HTTP_HEAD_LEN {
+            self.grow();
         }
         let end = self.end;
         let polled = Pin::new(&mut self.stream).poll_read(cx, &mut self.buf[end..]);
@@ -217,7 +228,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     self.pos = len;
                     return Ok(Some(head));
                 }
-                if self.end == self.buf.len() {
+                if self.end >= MAX_HTTP_HEAD_LEN {
                     return Err(HttpError::HeadTooLarge);
                 }
                 if poll_fn(|cx| self.poll_fill(cx)).await? == 0 {

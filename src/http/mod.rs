@@ -1,7 +1,7 @@
 //! A small, bounded HTTP/1.1 server and client over any futures-io `AsyncRead + AsyncWrite + Unpin` stream.
 //!
-//! Heads are parsed with `httparse` from one fixed buffer of `limits::MAX_HTTP_HEAD_LEN` bytes per connection
-//! (at most `limits::MAX_HTTP_HEADERS` fields); bodies are never buffered unless the caller asks, with a cap.
+//! Heads are parsed with `httparse` from one buffer per connection that grows up to `limits::MAX_HTTP_HEAD_LEN`
+//! bytes (at most `limits::MAX_HTTP_HEADERS` fields); bodies are never buffered unless the caller asks, with a cap.
 //! Every wait has a deadline (`limits::HTTP_HEAD_TIMEOUT`, `limits::HTTP_IDLE_TIMEOUT`). Users: the engine's
 //! REST API and published-tunnel routing (peek at a request, then splice the raw connection with
 //! [`ServerConn::into_replay`], or pass it on rewritten with [`ServerConn::into_raw_request`]), the device's

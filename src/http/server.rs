@@ -247,6 +247,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ServerConn<S> {
         self.conn.flush().await
     }
 
+    /// Answers with a complete body as the last exchange (`Connection: close`), then flushes and closes the write
+    /// side, lingering over an unread request body (bounded) so the peer sees the answer rather than a reset. The
+    /// connection is over afterwards: drop it.
+    pub async fn respond_and_close(&mut self, head: ResponseHead, body: &[u8]) -> io::Result<()> {
+        self.set_close();
+        self.respond(head, body).await?;
+        self.shutdown().await;
+        Ok(())
+    }
+
     /// Answers with a streamed body: `Some(len)` sends `Content-Length` and the writer enforces it; `None`
     /// sends chunked (or, to an HTTP/1.0 client, raw bytes ended by closing). For HEAD the writer discards.
     /// Call [`BodyWriter::finish`] at the end.

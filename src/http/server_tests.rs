@@ -366,3 +366,32 @@ fn a_broken_chunked_body_fails_its_boundary() {
         assert!(raw.body.scan(b"0\r\n\r\n").is_err(), "stays failed");
     });
 }
+
+#[test]
+fn respond_and_close_ends_the_connection_even_with_more_requests_queued() {
+    let out = run_within(Duration::from_secs(5), async {
+        let (mut client, server) = duplex(1024);
+        let client_side = async {
+            // The second request is never answered: the first answer was the last.
+            client.write_all(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n").await.unwrap();
+            read_all(&mut client).await // ends only when the server closed its side
+        };
+        let server_side = async {
+            let mut conn = ServerConn::new(server);
+            let req = conn.next_request().await.unwrap().unwrap();
+            conn.respond_and_close(ResponseHead::new(401), req.path().as_bytes()).await.unwrap();
+        };
+        zip(client_side, server_side).await.0
+    });
+    assert!(out.starts_with("HTTP/1.1 401 "), "{out}");
+    assert!(out.contains("Connection: close"), "{out}");
+    assert!(out.ends_with("\r\n\r\n/a"), "{out}");
+}
+
+#[test]
+fn the_head_buffer_grows_for_a_large_head_and_stays_small_otherwise() {
+    let big = format!("GET /big HTTP/1.1\r\nHost: h\r\nX-Long: {}\r\n\r\n", "v".repeat(12_000));
+    let (out, served) = exchange(format!("GET /small HTTP/1.1\r\nHost: h\r\n\r\n{big}").as_bytes());
+    assert_eq!(served, 2, "{out}");
+    assert!(out.contains("GET /small") && out.contains("GET /big"), "{out}");
+}

@@ -108,8 +108,10 @@ impl AsyncWrite for ServerTls {
     }
 }
 
-/// Performs the server handshake on `tcp` within `deadline`.
+/// Performs the server handshake on `tcp` within `deadline`. The handshake state lives in its own allocation,
+/// made here: callers waiting for a peer's first byte hold none of it.
 pub async fn accept(acceptor: &TlsAcceptor, tcp: TcpStream, deadline: Duration) -> io::Result<ServerTls> {
-    let handshake = async { acceptor.accept(tcp).await.map(|inner| ServerTls { inner, fin_half_close: false }) };
+    let handshake =
+        async { Box::pin(acceptor.accept(tcp)).await.map(|inner| ServerTls { inner, fin_half_close: false }) };
     crate::deadline::with_deadline(deadline, "TLS handshake", handshake).await
 }

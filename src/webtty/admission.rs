@@ -2,17 +2,19 @@
 //!
 //! The server holds at most [`crate::limits::MAX_WEBTTY_CONNECTIONS`] connections. Left at that, as many clients
 //! that connect and never finish a request (slowloris, half-open sockets, a stalled TLS handshake) would lock
-//! everyone out until their timeouts fire (`HTTP_IDLE_TIMEOUT`, a minute). So a connection is *unproven* until
-//! its first request head has arrived, and when the server is full and a client is waiting, the oldest unproven
-//! connection is closed to admit it — as Apache's event MPM closes idle keep-alive connections when it runs out of
-//! workers. A connection that has sent a request (a session, a transfer) is never closed for a newcomer.
+//! everyone out until their timeouts fire (`HTTP_IDLE_TIMEOUT`, a minute). So a connection is *unproven* until a
+//! request on it has passed the access check (token, origin, host: `webtty::gate`), and when the server is full
+//! and a client is waiting, the oldest unproven connection is closed to admit it — as Apache's event MPM closes
+//! idle keep-alive connections when it runs out of workers. A connection that has been admitted (a session, a
+//! transfer) is never closed for a newcomer; one whose request is refused is answered and closed at once, so
+//! clients without the token can neither prove themselves nor hold a place.
 //!
 //! ```
 //! # smol::block_on(async {
 //! use rstream::webtty::admission::Admission;
 //! let admission = Admission::default();
 //! let (silent, busy) = (admission.enter(), admission.enter());
-//! busy.proven(); // its first request arrived
+//! busy.proven(); // a request passed the access check
 //! assert!(admission.evict_oldest()); // closes `silent`
 //! silent.evicted().await;
 //! assert!(!admission.evict_oldest(), "a proven connection is never evicted");
@@ -71,7 +73,7 @@ impl Admission {
 }
 
 impl Ticket {
-    /// The connection sent a request: it is no longer evicted for newcomers.
+    /// A request on the connection passed the access check: it is no longer evicted for newcomers.
     pub fn proven(&self) {
         self.inner.leave(self.id);
     }

@@ -4,12 +4,14 @@
 //! (it is the agent's [`StreamHandler`]).
 //!
 //! Per connection: HTTP/1.1 requests ([`crate::http::ServerConn`]) pass the [`AccessPolicy`] (bearer token,
-//! origin); `/fs` and `/fs/…` go to the WebDAV sidecar ([`WebDav`]) when one is configured; any other path is the
-//! terminal endpoint, where a WebSocket upgrade starts one WebTTY session ([`serve_session`]). A plain request
-//! there gets `426 Upgrade Required`.
+//! origin, `Host` of an unauthenticated listener); a refused request is answered (401, 403, 421) and ends its
+//! connection, so a client without the token holds nothing. `/fs` and `/fs/…` go to the WebDAV sidecar
+//! ([`WebDav`]) when one is configured; any other path is the terminal endpoint, where a WebSocket upgrade starts
+//! one WebTTY session ([`serve_session`]). A plain request there gets `426 Upgrade Required`.
 
 use std::future::Future;
 use std::io;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_lock::Semaphore;
@@ -50,11 +52,12 @@ impl WebttyServer {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        self.serve_connection_with(stream, || {}).await;
+        self.serve_connection_with(stream, None, || {}).await;
     }
 
-    /// [`WebttyServer::serve_connection`], calling `on_request` whenever a request head has arrived.
-    pub async fn serve_connection_with<S>(&self, stream: S, on_request: impl Fn())
+    /// [`WebttyServer::serve_connection`] for a client that reached `local`, calling `on_admitted` whenever a
+    /// request has passed the access check.
+    pub async fn serve_connection_with<S>(&self, stream: S, local: Option<IpAddr>, on_admitted: impl Fn())
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -68,14 +71,13 @@ impl WebttyServer {
                     return;
                 }
             };
-            on_request();
-            if let Err(refusal) = self.access.check(&req) {
+            if let Err(refusal) = self.access.check(&req, local) {
                 log_debug!("webtty server: {} {} refused: {refusal:?}", req.method, req.path());
-                if respond(&mut conn, refusal.response()).await.is_err() {
-                    return;
-                }
-                continue;
+                let (head, body) = refusal.response();
+                let _ = conn.respond_and_close(head, body.as_bytes()).await;
+                return;
             }
+            on_admitted();
             if let Some(dav) = self.fs.as_ref().filter(|dav| dav.owns(req.path())) {
                 if let Err(e) = dav.handle(&mut conn, &req).await {
                     log_debug!("webtty server: webdav connection failed: {e}");
@@ -141,8 +143,8 @@ impl Handshake for PlainTcp {
 
 /// Accepts TCP connections until `shutdown` fires, running `handshake` on each and serving it on `ex`. At most
 /// [`limits::MAX_WEBTTY_CONNECTIONS`] connections (handshaking or served) are open at once. When full, a new
-/// client is admitted by closing the oldest connection that has not sent a request yet ([`Admission`]); if every
-/// connection is busy it waits, and further clients wait in the kernel's accept queue.
+/// client is admitted by closing the oldest connection that has not yet sent a request passing the access check
+/// ([`Admission`]); if every connection is busy it waits, and further clients wait in the kernel's accept queue.
 pub async fn serve_listener<H: Handshake>(
     listener: TcpListener,
     handshake: H,
@@ -174,6 +176,7 @@ pub async fn serve_listener<H: Handshake>(
             }
         };
         let _ = tcp.set_nodelay(true);
+        let local = tcp.local_addr().ok().map(|a| a.ip());
         log_debug!("webtty server: connection from {peer}");
         let server = server.clone();
         let handshake = handshake.clone();
@@ -181,13 +184,13 @@ pub async fn serve_listener<H: Handshake>(
         ex.spawn(async move {
             let serve = async {
                 match handshake.handshake(tcp).await {
-                    Ok(stream) => server.serve_connection_with(stream, || ticket.proven()).await,
+                    Ok(stream) => server.serve_connection_with(stream, local, || ticket.proven()).await,
                     Err(e) => log_debug!("webtty server: connection from {peer}: {e}"),
                 }
             };
             let evicted = async {
                 ticket.evicted().await;
-                log_debug!("webtty server: closed the connection from {peer} (no request yet, server full)");
+                log_debug!("webtty server: closed the connection from {peer} (no admitted request yet, server full)");
             };
             future::or(serve, evicted).await;
             drop(permit);

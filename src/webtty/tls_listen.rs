@@ -75,10 +75,7 @@ impl Handshake for TlsHandshake {
 async fn refuse_plain_http(tcp: TcpStream) {
     let mut conn = ServerConn::new(tcp);
     if let Ok(Some(_)) = conn.next_request().await {
-        conn.set_close();
         let head = ResponseHead::new(400).header("Content-Type", "text/plain; charset=utf-8");
-        if conn.respond(head, PLAIN_HTTP_REFUSAL.as_bytes()).await.is_ok() {
-            let _ = conn.next_request().await; // ends the exchange: flush, FIN, linger
-        }
+        let _ = conn.respond_and_close(head, PLAIN_HTTP_REFUSAL.as_bytes()).await;
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod fake_agent;
 pub mod proc;
+pub mod raw;
 pub mod tls;
 pub mod tokens;
 pub mod tunnel;
@@ -136,6 +137,8 @@ pub struct Engine {
     logs: Arc<Mutex<String>>,
     operator: OnceLock<String>,
     verbose: bool,
+    /// `RLIMIT_NOFILE` (soft, hard) the engine starts with, when set.
+    nofile: Option<(u64, u64)>,
 }
 
 impl Engine {
@@ -146,6 +149,15 @@ impl Engine {
 
     /// Starts an engine with extra `engine serve` flags (e.g. `["--host", "relay.test"]`).
     pub fn start_with(extra: &[&str]) -> Engine {
+        Engine::start_limited(extra, None)
+    }
+
+    /// Starts an engine whose `RLIMIT_NOFILE` starts at (soft, hard) — what a service manager may hand it.
+    pub fn start_with_fd_limit(soft: u64, hard: u64, extra: &[&str]) -> Engine {
+        Engine::start_limited(extra, Some((soft, hard)))
+    }
+
+    fn start_limited(extra: &[&str], nofile: Option<(u64, u64)>) -> Engine {
         let mut engine = Engine {
             dir: TempDir::new("engine"),
             child: None,
@@ -155,6 +167,7 @@ impl Engine {
             logs: Arc::default(),
             operator: OnceLock::new(),
             verbose: false,
+            nofile,
         };
         engine.spawn("127.0.0.1:0");
         engine
@@ -180,6 +193,19 @@ impl Engine {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some((soft, hard)) = self.nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe and touches only the struct passed to it.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+                    match libc::setrlimit(libc::RLIMIT_NOFILE, &lim) {
+                        0 => Ok(()),
+                        _ => Err(std::io::Error::last_os_error()),
+                    }
+                });
+            }
+        }
         let mut child = cmd.spawn().expect("spawn rstream engine serve");
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");

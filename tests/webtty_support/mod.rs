@@ -81,10 +81,30 @@ impl LocalServer {
         let token = format!("tok-{}", std::process::id());
         let token_file = dir.join("token");
         std::fs::write(&token_file, format!("{token}\n")).unwrap();
+        let file = token_file.to_str().unwrap().to_owned();
+        let args = [&["--listen", "127.0.0.1:0", "--auth-token-file", file.as_str()], extra].concat();
+        LocalServer::spawn(&args, dir, token, token_file, prepare)
+    }
+
+    /// Starts `rstream webtty server --allow-unauthenticated` plus `args` (which give `--listen`); `token` is
+    /// empty and `token_file` does not exist.
+    pub fn start_unauthenticated(args: &[&str]) -> LocalServer {
+        let dir = TempDir::new("webtty-open");
+        let token_file = dir.join("no-token");
+        let args = [&["--allow-unauthenticated"], args].concat();
+        LocalServer::spawn(&args, dir, String::new(), token_file, |_, _| {})
+    }
+
+    fn spawn(
+        args: &[&str],
+        dir: TempDir,
+        token: String,
+        token_file: PathBuf,
+        prepare: impl FnOnce(&mut Command, &Path),
+    ) -> LocalServer {
         let mut cmd = Command::new(BIN);
-        cmd.args(["webtty", "server", "--listen", "127.0.0.1:0", "--auth-token-file"])
-            .arg(&token_file)
-            .args(extra)
+        cmd.args(["webtty", "server"])
+            .args(args)
             .env_remove("RSTREAM_WEBTTY_AUTH_TOKEN")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -117,14 +137,14 @@ impl LocalServer {
         format!("ws://{}", self.addr)
     }
 
-    /// A `rstream webtty exec` command against this server, with the token file.
+    /// A `rstream webtty exec` command against this server, with the token file (if the server has a token).
     pub fn exec_cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
-        cmd.args(["webtty", "exec", "--url", &self.url(), "--auth-token-file"])
-            .arg(&self.token_file)
-            .args(args)
-            .env_remove("RSTREAM_WEBTTY_AUTH_TOKEN")
-            .stdin(Stdio::null());
+        cmd.args(["webtty", "exec", "--url", &self.url()]);
+        if !self.token.is_empty() {
+            cmd.arg("--auth-token-file").arg(&self.token_file);
+        }
+        cmd.args(args).env_remove("RSTREAM_WEBTTY_AUTH_TOKEN").stdin(Stdio::null());
         cmd
     }
 

@@ -3,6 +3,7 @@
 //! and `--tls-key-file` (builds with feature `engine`); `--rstream` registers a tunnel through the engine and
 //! serves every proxied stream the same way.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,11 +19,14 @@ use crate::limits;
 use crate::proto::rstream::opt_str;
 use crate::transport::EngineEndpoint;
 use crate::webdav::{FsConfig, ProtectedPaths, WebDav};
-use crate::webtty::gate::AccessPolicy;
+use crate::webtty::gate::{AccessPolicy, LocalHosts};
 use crate::webtty::labels::{parse_user_label, server_labels, server_tunnel, ServerFeatures, FS_PATH};
 use crate::webtty::policy::{Orphanage, SessionPolicy, SessionSlots, Shutdown, ShutdownTrigger};
 use crate::webtty::server::{serve_listener, Handshake, PlainTcp, WebttyServer};
 use crate::webtty::sys::SignalPipe;
+
+/// Where a local server listens when `--listen` is not given.
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 /// run a WebTTY server: exec and PTY sessions over WebSocket, optional WebDAV sidecar at /fs
 #[derive(FromArgs)]
@@ -80,9 +84,13 @@ pub struct ServerCommand {
     /// file holding the bearer token local clients must send (or RSTREAM_WEBTTY_AUTH_TOKEN)
     #[argh(option)]
     pub auth_token_file: Option<PathBuf>,
-    /// serve a local listener without a bearer token (loopback experiments only)
+    /// serve a local listener without a bearer token (loopback addresses only, unless
+    /// --i-understand-this-is-open); it answers only requests naming localhost, a loopback or its own address
     #[argh(switch)]
     pub allow_unauthenticated: bool,
+    /// with --allow-unauthenticated: also on a non-loopback address, where anyone who reaches it gets a shell
+    #[argh(switch)]
+    pub i_understand_this_is_open: bool,
     /// browser origin allowed to open sessions, or * (repeatable)
     #[argh(option)]
     pub allowed_origin: Vec<String>,
@@ -125,11 +133,17 @@ impl ServerCommand {
         if self.rstream {
             return self.run_rstream(server, grace);
         }
-        let listen = self.listen.clone().unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen = self.listen_address();
+        let open = self.i_understand_this_is_open;
         match (&self.tls_cert_file, &self.tls_key_file) {
-            (Some(cert), Some(key)) => run_local(&listen, server, tls_handshake(cert, key)?, grace),
-            _ => run_local(&listen, server, PlainTcp, grace),
+            (Some(cert), Some(key)) => run_local(&listen, server, tls_handshake(cert, key)?, grace, open),
+            _ => run_local(&listen, server, PlainTcp, grace, open),
         }
+    }
+
+    /// The `--listen` address, or the default.
+    fn listen_address(&self) -> String {
+        self.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.into())
     }
 
     /// Registers the tunnel through the engine of the current context and serves its streams until a signal
@@ -248,12 +262,23 @@ impl ServerCommand {
                  (or --allow-unauthenticated on a trusted loopback)",
             ));
         }
+        if self.i_understand_this_is_open && (!self.allow_unauthenticated || self.rstream || token.is_some()) {
+            return Err(CliError::new(
+                "--i-understand-this-is-open only widens --allow-unauthenticated on a --listen server without a token",
+            ));
+        }
+        if !self.rstream && token.is_none() {
+            let listen = self.listen_address();
+            let resolved = std::net::ToSocketAddrs::to_socket_addrs(listen.as_str())
+                .map_err(|e| CliError::new(format!("--listen {listen:?}: {e}")))?;
+            check_unauthenticated_listen(&listen, resolved.map(|a| a.ip()), self.i_understand_this_is_open)?;
+        }
         let mut allowed_origins = self.allowed_origin.clone();
         if self.rstream {
             allowed_origins.push("*".into()); // the engine is the gate in tunnel mode
         }
         Ok(WebttyServer {
-            access: AccessPolicy { token, allowed_origins },
+            access: AccessPolicy { token, allowed_origins, hosts: None },
             sessions: SessionPolicy { slots: SessionSlots::new(self.max_sessions), ..SessionPolicy::default() },
             fs,
         })
@@ -286,20 +311,48 @@ fn tls_handshake(_cert: &Path, _key: &Path) -> Result<PlainTcp, CliError> {
     Err(CliError::new(NO_TLS_SERVER))
 }
 
+/// Refuses to serve without a token on an address other hosts can reach, unless `open` (the explicit
+/// `--i-understand-this-is-open`).
+fn check_unauthenticated_listen(
+    listen: &str,
+    mut ips: impl Iterator<Item = IpAddr>,
+    open: bool,
+) -> Result<(), CliError> {
+    match ips.find(|ip| !ip.to_canonical().is_loopback()) {
+        Some(ip) if !open => Err(CliError::new(format!(
+            "--allow-unauthenticated on --listen {listen:?} ({ip}) would give a shell to anyone who reaches that \
+             address: listen on a loopback address (127.0.0.1, [::1], localhost), use a token \
+             (--auth-token-file), or add --i-understand-this-is-open"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Serves `listen` (each connection after `handshake`) until SIGTERM/SIGINT/SIGHUP, then ends running sessions
-/// within `grace`.
-fn run_local<H: Handshake>(listen: &str, mut server: WebttyServer, handshake: H, grace: Duration) -> CliResult {
+/// within `grace`. Without a token, the bound address must be loopback unless `open`, and requests must name the
+/// listener ([`LocalHosts`]).
+fn run_local<H: Handshake>(
+    listen: &str,
+    mut server: WebttyServer,
+    handshake: H,
+    grace: Duration,
+    open: bool,
+) -> CliResult {
     let (trigger, shutdown) = Shutdown::new();
     server.sessions.shutdown = shutdown.clone();
     let slots = server.sessions.slots.clone();
     let auth = if server.access.token.is_some() { "bearer token required" } else { "UNAUTHENTICATED" };
-    let server = Arc::new(server);
     let ex = smol::LocalExecutor::new();
     smol::block_on(ex.run(async {
         let listener = async_net::TcpListener::bind(listen)
             .await
             .map_err(|e| CliError::new(format!("listen on {listen:?}: {e}")))?;
         let addr = listener.local_addr().map_err(|e| CliError::new(format!("listen on {listen:?}: {e}")))?;
+        if server.access.token.is_none() {
+            check_unauthenticated_listen(listen, std::iter::once(addr.ip()), open)?;
+            server.access.hosts = Some(LocalHosts { listen: addr.ip() });
+        }
+        let server = Arc::new(server);
         log_info!("webtty server listening on {}://{addr}/ ({auth})", H::WS_SCHEME);
         let signals = watch_signals(trigger)?;
         ex.spawn(signals).detach();
