@@ -17,6 +17,6 @@ pub mod target;
 pub mod terminal;
 
 pub use connect::{connect, dial_direct, BoxConn, ClientWs, Conn, ConnectOptions, DirectTls};
-pub use exec::{exec, exec_on, ExecRequest, ExecResult};
+pub use exec::{exec, exec_capturing, exec_on, CancelSignal, ExecFailure, ExecRequest, ExecResult};
 pub use resolve::resolve;
 pub use target::Target;
