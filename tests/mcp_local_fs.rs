@@ -39,7 +39,7 @@ async fn fs_tools_round_trip_write_read_list_mkdir_download_delete() {
     assert_eq!(std::fs::read(files.join("notes/bin")).unwrap(), [0, 1, 2, 255]);
 
     let listing = mcp.ok("rstream_webtty_fs_list", json!({"url": url, "path": "/notes"})).await;
-    let mut entries: Vec<(String, String)> = listing["result"]
+    let mut entries: Vec<(String, String)> = listing["entries"]
         .as_array()
         .unwrap()
         .iter()
@@ -49,7 +49,7 @@ async fn fs_tools_round_trip_write_read_list_mkdir_download_delete() {
     assert_eq!(entries, [("/notes/a.txt".into(), "file".into()), ("/notes/bin".into(), "file".into())]);
     let top = mcp.ok("rstream_webtty_fs_list", json!({"url": url})).await;
     assert!(
-        top["result"].as_array().unwrap().iter().any(|e| e["path"] == "/notes" && e["kind"] == "directory"),
+        top["entries"].as_array().unwrap().iter().any(|e| e["path"] == "/notes" && e["kind"] == "directory"),
         "{top}"
     );
 
@@ -107,7 +107,7 @@ async fn fs_tools_round_trip_write_read_list_mkdir_download_delete() {
     mcp.ok("rstream_webtty_fs_delete", json!({"url": url, "path": "/notes"})).await;
     assert!(!files.join("notes").exists());
     let top = mcp.ok("rstream_webtty_fs_list", json!({"url": url})).await;
-    assert_eq!(top["result"], json!([]));
+    assert_eq!(top["entries"], json!([]));
 }
 
 #[tokio::test]

@@ -43,7 +43,7 @@ async fn exec_returns_output_and_exit_code_and_a_non_zero_exit_is_an_error_resul
     let r =
         mcp.call("rstream_webtty_exec", json!({"url": url, "command": ["sleep", "30"], "timeout_seconds": 0.5})).await;
     let v = r.structured_content.clone().unwrap();
-    assert_eq!((r.is_error, v["timed_out"].clone()), (Some(true), json!(true)), "{v}");
+    assert_eq!((r.is_error, v["error_kind"].as_str()), (Some(true), Some("timeout")), "{v}");
     assert!(v["duration_ms"].as_u64().unwrap() < 10_000, "{v}");
 
     let msg = mcp.err("rstream_webtty_exec", json!({"url": url, "command": []})).await;

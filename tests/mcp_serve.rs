@@ -84,8 +84,9 @@ async fn tools_list_gives_every_tool_a_closed_schema_a_title_and_annotations() {
     assert_eq!(hints("rstream_runtime_status"), (true, false, true, false));
     assert_eq!(hints("rstream_webtty_exec"), (false, true, false, true));
     assert_eq!(hints("rstream_webtty_fs_read"), (true, false, true, true));
-    assert_eq!(hints("rstream_webtty_fs_delete"), (false, true, false, true));
-    assert_eq!(hints("rstream_local_tunnel_stop"), (false, true, true, false));
+    assert_eq!(hints("rstream_webtty_fs_delete"), (false, true, true, true));
+    assert_eq!(hints("rstream_local_tunnel_stop"), (false, true, true, true));
+    assert_eq!(hints("rstream_local_tunnel_list"), (true, false, true, false));
     let exec = tools.iter().find(|t| t.name == "rstream_webtty_exec").unwrap();
     let schema = Value::Object((*exec.input_schema).clone());
     assert_eq!(schema["required"], json!(["url", "command"]));
@@ -130,7 +131,7 @@ async fn context_tools_report_whether_a_token_exists_but_never_the_token() {
     let r = mcp.call("rstream_context_list", json!({})).await;
     transcript += &wire(&r);
     let list = r.structured_content.clone().unwrap();
-    let contexts = list["result"].as_array().expect("array wrapped as {result: [...]}");
+    let contexts = list["contexts"].as_array().expect("contexts under their semantic key");
     assert_eq!(contexts.len(), 2);
     assert_eq!((contexts[0]["name"].as_str(), contexts[0]["token"].clone()), (Some("lab"), json!(true)));
     assert_eq!((contexts[1]["name"].as_str(), contexts[1]["token"].clone()), (Some("bare"), json!(false)));

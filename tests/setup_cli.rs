@@ -174,7 +174,7 @@ fn codex_setup_verify_starts_mcp_serve_and_finds_the_agent_tools() {
     assert!(out.status.success(), "{report}\n{}", String::from_utf8_lossy(&out.stderr));
     let v = &report["verification"];
     assert_eq!(v["status"], "succeeded", "{report}");
-    assert_eq!((v["server_name"].as_str(), v["protocol_version"].as_str()), (Some("rstream"), Some("2025-06-18")));
+    assert_eq!((v["server_name"].as_str(), v["protocol_version"].as_str()), (Some("rstream"), Some("2025-11-25")));
     assert_eq!(v["server_version"], env!("CARGO_PKG_VERSION"));
     assert!(v["tool_count"].as_u64().unwrap() >= 4, "{report}");
 }
