@@ -7,9 +7,11 @@ export CARGO_TERM_COLOR ?= never
 
 all: build
 
-## deps: Debian packages and rustup pieces the tests and the demo need (idempotent).
+## deps: Debian packages and rustup pieces the tests and the demo need (idempotent), and the venv with the
+## official MCP Python SDK that tests/mcp_sdk.rs drives `mcp serve` with (target/tmp/mcp-sdk-venv, from PyPI).
 deps:
 	@./cross/install-deps.sh host
+	@./tests/mcp_sdk/venv.sh >/dev/null
 
 build:
 	$(CARGO) build

@@ -187,3 +187,39 @@ async fn a_forward_that_cannot_go_online_is_an_error_with_its_log() {
     let logs: Vec<_> = std::fs::read_dir(dir.join("mcp-local-tunnels")).unwrap().collect();
     assert!(logs.is_empty(), "the failed forward's log is cleaned up: {logs:?}");
 }
+
+#[tokio::test]
+async fn listing_is_read_only_an_exited_tunnel_stays_listed_until_stopped() {
+    let engine = Engine::start();
+    let cfg = engine.config_path();
+    let _reaper = ForwardReaper(cfg.clone());
+    wait_for_context(&cfg);
+    let origin = serve_http("short-lived");
+    let mcp = Mcp::start(&cfg, &[], None).await;
+    let t = mcp
+        .ok("rstream_local_tunnel_expose", json!({"port": origin.to_string(), "name": "mcp-gone", "publish": false}))
+        .await;
+    let pid = t["pid"].as_u64().unwrap();
+    Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+    let mut exited = None;
+    for _ in 0..500 {
+        let list = mcp.ok("rstream_local_tunnel_list", json!({})).await;
+        if list["local_tunnels"][0]["status"] == "exited" {
+            exited = Some(list);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let first = exited.expect("the killed forward is reported as exited");
+    // Listing again changes nothing: the same entry, still exited (annotated readOnlyHint: true).
+    let second = mcp.ok("rstream_local_tunnel_list", json!({})).await;
+    assert_eq!(second["local_tunnels"].as_array().map(Vec::len), Some(1), "{second}");
+    assert_eq!(
+        (second["local_tunnels"][0]["id"].clone(), second["local_tunnels"][0]["status"].as_str()),
+        (t["id"].clone(), Some("exited"))
+    );
+    assert!(first["local_tunnels"][0]["log_tail"].is_string());
+    let stopped = mcp.ok("rstream_local_tunnel_stop", json!({"id": t["id"]})).await;
+    assert_eq!(stopped["was_running"], json!(false));
+    assert_eq!(mcp.ok("rstream_local_tunnel_list", json!({})).await["local_tunnels"], json!([]));
+}

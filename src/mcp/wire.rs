@@ -185,7 +185,11 @@ fn admit(line: &[u8], book: &CallBook) -> Verdict {
         return invalid(&id_value);
     }
     let answers_us = object.contains_key("result") || object.contains_key("error");
-    let init_ok = method.as_deref() != Some("initialize") || initialize_params_valid(object.get("params"));
+    let params_valid = match method.as_deref() {
+        Some("initialize") => initialize_params_valid(object.get("params")),
+        Some("tools/call") => call_params_valid(object.get("params")),
+        _ => true,
+    };
     let Some(method) = method else {
         // A response to a request of ours (we send none) or junk.
         return match (request_id.is_some(), answers_us) {
@@ -194,7 +198,7 @@ fn admit(line: &[u8], book: &CallBook) -> Verdict {
         };
     };
     let Some(request_id) = request_id else { return notification(&method, value, book) };
-    if !init_ok {
+    if !params_valid {
         return Verdict::Answer(error_line(&id_value, -32602, "Invalid params"));
     }
     let Some(message) = typed(value) else {
@@ -221,6 +225,13 @@ fn notification(method: &str, value: Value, book: &CallBook) -> Verdict {
         }
     }
     typed(value).map_or(Verdict::Ignore, |m| Verdict::Pass(Box::new(m)))
+}
+
+/// `tools/call` needs a tool name and, if any, an object of arguments.
+fn call_params_valid(params: Option<&Value>) -> bool {
+    let Some(p) = params.and_then(Value::as_object) else { return false };
+    p.get("name").and_then(Value::as_str).is_some_and(|n| !n.is_empty())
+        && p.get("arguments").is_none_or(|a| a.is_object() || a.is_null())
 }
 
 /// Upstream's check: a non-empty protocolVersion, a capabilities object, clientInfo with name and version.
@@ -294,6 +305,8 @@ mod tests {
         assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":[1]}"#, &book), -32600);
         assert_eq!(code(r#"{"id":1,"method":"ping"}"#, &book), -32600);
         assert_eq!(code(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":5}}"#, &book), -32602);
+        let bad_arguments = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":[]}}"#;
+        assert_eq!(code(bad_arguments, &book), -32602);
         assert!(verdict("   ", &book).is_ok());
         assert!(book.is_empty(), "refused requests are not in flight");
     }

@@ -160,14 +160,14 @@ mod tests {
     #[test]
     fn policy_flags_follow_mcp_serve_in_both_forms() {
         let mut e = entry();
-        e.policy_args = vec!["--read-only".into(), "--allow-servers".into(), "role=codex,name=a b".into()];
+        e.policy_args = vec!["--read-only".into(), "--allow-servers".into(), "labels.role=codex,name=a b".into()];
         assert!(e
             .add_args()
             .join(" ")
-            .ends_with("-- /opt/my tools/rstream mcp serve --read-only --allow-servers role=codex,name=a b"));
+            .ends_with("-- /opt/my tools/rstream mcp serve --read-only --allow-servers labels.role=codex,name=a b"));
         let text = e.print_text();
         assert!(text.contains("\"--read-only\","), "{text}");
-        assert!(text.contains("mcp serve --read-only --allow-servers 'role=codex,name=a b'"), "{text}");
+        assert!(text.contains("mcp serve --read-only --allow-servers 'labels.role=codex,name=a b'"), "{text}");
     }
 
     #[test]

@@ -360,13 +360,14 @@ mod tests {
 
     #[test]
     fn policy_flags_are_written_into_args_and_a_different_policy_is_a_conflict() {
-        let policy = ToolPolicyFlags::new(true, None, Some("rstream_webtty_fs_delete"), Some("role=codex")).unwrap();
+        let policy =
+            ToolPolicyFlags::new(true, None, Some("rstream_webtty_fs_delete"), Some("labels.role=codex")).unwrap();
         let locked = DesiredEntry::new(PathBuf::from("/usr/local/bin/rstream"), &policy, &env);
         let text = plan("", &locked, false, &yes, &yes).unwrap().new_text.unwrap();
         assert!(
             text.contains(
                 "args = [\"mcp\", \"serve\", \"--read-only\", \"--deny-tools\", \"rstream_webtty_fs_delete\", \
-                 \"--allow-servers\", \"role=codex\"]"
+                 \"--allow-servers\", \"labels.role=codex\"]"
             ),
             "{text}"
         );

@@ -104,11 +104,12 @@ mod tests {
 
     #[test]
     fn flags_round_trip_to_serve_arguments_in_a_fixed_order() {
-        let f = ToolPolicyFlags::new(true, Some(" rstream_webtty_*, ,rstream_runtime_status"), None, Some("role=x"));
+        let f =
+            ToolPolicyFlags::new(true, Some(" rstream_webtty_*, ,rstream_runtime_status"), None, Some("labels.role=x"));
         let f = f.unwrap();
         assert_eq!(
             f.args(),
-            ["--read-only", "--tools", "rstream_webtty_*,rstream_runtime_status", "--allow-servers", "role=x"]
+            ["--read-only", "--tools", "rstream_webtty_*,rstream_runtime_status", "--allow-servers", "labels.role=x"]
         );
         assert!(ToolPolicyFlags::new(false, None, None, None).unwrap().is_empty());
     }

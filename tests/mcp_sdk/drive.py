@@ -253,6 +253,15 @@ async def allow_servers():
     log("server policy held")
 
 
+def leaves(error):
+    """The exceptions inside (nested) exception groups."""
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            yield from leaves(inner)
+    else:
+        yield error
+
+
 SCENARIOS = {f.__name__: f for f in (schemas, cancel, concurrency, read_only, allow_servers)}
 
 
@@ -262,7 +271,7 @@ def main():
     try:
         anyio.run(scenario)
     except* Failure as group:
-        failures = group.exceptions
+        failures = list(leaves(group))
     for e in failures:
         print(f"drive.py {P['scenario']}: FAILED: {e}", file=sys.stderr)
     return 1 if failures else 0
