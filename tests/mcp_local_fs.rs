@@ -124,3 +124,42 @@ async fn a_token_read_back_from_a_remote_file_is_scrubbed() {
         .await;
     assert!(!wire(&r).contains(&server.token), "{}", wire(&r));
 }
+
+#[tokio::test]
+async fn stat_move_and_upload_keep_existing_files_unless_told_to_overwrite() {
+    let files = scratch("fsroot-move");
+    let server = LocalServer::start(&["--fs-root", files.to_str().unwrap()]);
+    let mcp = session("fs-move", &server).await;
+    let url = server.url();
+    std::fs::write(files.join("a.txt"), "aaa").unwrap();
+    std::fs::write(files.join("b.txt"), "bbbb").unwrap();
+
+    let s = mcp.ok("rstream_webtty_fs_stat", json!({"url": url, "path": "a.txt"})).await;
+    assert_eq!((s["path"].as_str(), s["kind"].as_str(), s["size"].clone()), (Some("/a.txt"), Some("file"), json!(3)));
+    let msg = mcp.err("rstream_webtty_fs_stat", json!({"url": url, "path": "/nope"})).await;
+    assert!(msg.contains("no such file or directory"), "{msg}");
+
+    let msg = mcp.err("rstream_webtty_fs_move", json!({"url": url, "path": "/a.txt", "destination": "/b.txt"})).await;
+    assert!(msg.contains("overwrite=true"), "{msg}");
+    assert_eq!(std::fs::read_to_string(files.join("b.txt")).unwrap(), "bbbb");
+    let moved = mcp
+        .ok("rstream_webtty_fs_move", json!({"url": url, "path": "/a.txt", "destination": "/b.txt", "overwrite": true}))
+        .await;
+    assert_eq!((moved["path"].as_str(), moved["destination"].as_str()), (Some("/a.txt"), Some("/b.txt")));
+    assert!(!files.join("a.txt").exists());
+    assert_eq!(std::fs::read_to_string(files.join("b.txt")).unwrap(), "aaa");
+
+    let local = scratch("fs-upload").join("up.txt");
+    std::fs::write(&local, "from this machine\n").unwrap();
+    let up = json!({"url": url, "local_path": local.to_str().unwrap(), "path": "/b.txt"});
+    let msg = mcp.err("rstream_webtty_fs_upload", up.clone()).await;
+    assert!(msg.contains("exists") && msg.contains("overwrite=true"), "{msg}");
+    assert_eq!(std::fs::read_to_string(files.join("b.txt")).unwrap(), "aaa");
+    let mut forced = up.clone();
+    forced["overwrite"] = json!(true);
+    assert_eq!(mcp.ok("rstream_webtty_fs_upload", forced).await["bytes"], 18);
+    assert_eq!(std::fs::read_to_string(files.join("b.txt")).unwrap(), "from this machine\n");
+    let fresh = json!({"url": url, "local_path": local.to_str().unwrap(), "path": "/new/up.txt"});
+    let msg = mcp.err("rstream_webtty_fs_upload", fresh).await;
+    assert!(msg.contains("rstream_webtty_fs_mkdir"), "a missing parent is explained: {msg}");
+}
