@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
+# `rstream version` names the commit it was built from (read with option_env! in src/cli/version.rs).
+export RSTREAM_GIT_COMMIT ?= $(shell git describe --always --dirty --abbrev=12 2>/dev/null)
 
 .PHONY: all build release test demo deps lint fmt clean fuzz
 

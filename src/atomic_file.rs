@@ -13,6 +13,10 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+/// Prefix of the temp files [`AtomicFile`] (and so [`write_atomic`]) creates next to their target (the WebDAV sidecar hides and refuses
+/// such names: one may hold a config or key being written).
+pub const TEMP_PREFIX: &str = ".rstream-write-";
+
 /// Creates the parent directory of `path` (mode 0700) if it is missing.
 pub fn create_parent(path: &Path) -> io::Result<()> {
     match path.parent() {
@@ -52,7 +56,7 @@ impl AtomicFile {
     /// Opens a new temp file for `dest` in `dest`'s directory (which must exist) with `mode` (less the umask).
     pub fn create(dest: &Path, mode: u32) -> io::Result<AtomicFile> {
         let dir = dest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let temp = dir.join(format!(".rstream-{:016x}.tmp", unguessable()));
+        let temp = dir.join(format!("{TEMP_PREFIX}{:016x}.tmp", unguessable()));
         let file = fs::OpenOptions::new()
             .write(true)
             .create_new(true)

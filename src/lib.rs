@@ -18,7 +18,8 @@
 //! - [`cli`]: the argh command tree; each command parses flags and calls into the modules above.
 //!
 //! Cargo features select roles: `device` (smol only, no tokio), `operator`, `mcp`, `engine`.
-//! Every bound on buffers, queues and time is a named constant in [`limits`].
+//! Every bound on buffers, queues and time is a named constant in [`limits`]; every credential is a
+//! [`secret::Secret`].
 
 // `deny`, not `forbid`: exactly one module (`webtty::sys`, PTYs and signals) opts in with `allow`.
 #![deny(unsafe_code)]
@@ -30,6 +31,8 @@ pub mod limits;
 #[macro_use]
 pub mod log;
 pub mod proto;
+pub mod secret;
+pub mod state_layout;
 
 pub mod http;
 

@@ -199,6 +199,24 @@ pub const MAX_TUNNEL_NAME_LEN: usize = 63;
 pub const MAX_JWT_LEN: usize = 8 * 1024;
 /// Most executor threads the engine runs (it uses at most the machine's parallelism).
 pub const MAX_ENGINE_THREADS: usize = 8;
+/// How long a tunnel name stays reserved for the token subject that registered it after its control channel
+/// drops (`engine serve --name-grace`): three heartbeat deadlines, so a device that reboots or loses its link
+/// gets its name back before anyone else can take it.
+pub const NAME_GRACE_DEFAULT: Duration = Duration::from_secs(3 * HEARTBEAT_DEAD_AFTER.as_secs());
+/// Names held in reserve at once on one engine; beyond it a dropped tunnel's name is freed at once.
+pub const MAX_NAME_RESERVATIONS: usize = 16_384;
+/// Largest token revocation list the engine reads (`<state>/revoked-tokens`, one `jti` per line).
+pub const MAX_REVOCATION_LIST_LEN: u64 = 1024 * 1024;
+
+/// After SIGKILL, how long a session's supervisor gets to reap the last of its processes before it is killed
+/// too (and a sweep of strays gets to find nothing left).
+pub const WEBTTY_KILL_DEADLINE: Duration = Duration::from_secs(5);
+/// How often the end of a session re-checks its process tree (and sends SIGKILL to what is left).
+pub const WEBTTY_KILL_POLL: Duration = Duration::from_millis(20);
+
+/// MCP server: the most bytes read from one engine state file (HS256 secret, private key) to learn the secrets
+/// results must not contain; a longer file is not one the engine wrote.
+pub const MCP_SECRET_FILE_MAX: u64 = 64 * 1024;
 
 /// MCP server: requests (any method) in flight at once, running or waiting; one more is refused with -32000
 /// "server is busy" (upstream: 8 running + 16 queued).

@@ -20,9 +20,11 @@ const TOKEN: &str = "cross-token";
 fn emulated_image_reports_its_target_arch_and_only_the_device_role() {
     let device = CrossDevice::from_env();
     let scratch = Scratch::new("version");
-    let out = success(device.command(&scratch.join("config.yaml"), &["version"]));
-    assert!(out.contains(&format!("({})", device.arch)), "image does not report arch {}: {out}", device.arch);
-    assert!(out.trim_end().ends_with("features: device"), "image is not a device-only build: {out}");
+    let out = success(device.command(&scratch.join("config.yaml"), &["version", "-o", "json"]));
+    let version: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let target = version["target"].as_str().unwrap_or_default();
+    assert!(target.starts_with(&device.arch), "image does not report arch {}: {out}", device.arch);
+    assert_eq!(version["features"], serde_json::json!(["device"]), "image is not a device-only build: {out}");
 }
 
 #[test]

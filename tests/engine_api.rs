@@ -110,10 +110,12 @@ fn serve_writes_a_default_context_that_reaches_the_api() {
     assert_eq!(ctx.engine.as_deref(), Some(format!("localhost:{}", engine.port()).as_str()));
     let ca = ctx.tls().and_then(|t| t.ca_file.clone()).expect("caFile");
     assert_eq!(std::fs::read(&ca).unwrap(), std::fs::read(engine.ca_path()).unwrap());
-    let token = ctx.inline_token().unwrap().expect("inline token").to_owned();
+    let token = ctx.inline_token().unwrap().expect("inline token").expose().to_owned();
     let auth = engine.api("/api/auth", Some(&token));
     assert_eq!(auth.status, 200);
-    assert_eq!(auth.json()["permissions"].as_array().unwrap().len(), 3, "the operator context has every permission");
+    let permissions = auth.json()["permissions"].as_array().unwrap().clone();
+    assert_eq!(permissions.len(), 4, "the operator context has every permission: {permissions:?}");
+    assert!(permissions.iter().any(|p| p == common::tokens::ADMIN), "the engine's owner may evict: {permissions:?}");
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(engine.config_path()).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
 }
@@ -152,7 +154,8 @@ fn evicting_a_tunnel_through_the_api_tells_its_agent() {
         let delete = |token: &str| engine.curl_host("localhost", "/api/tunnels/stale", Some(token), &["-X", "DELETE"]);
         assert_eq!(delete(&engine.token(&DEVICE, None)).status, 403, "a device cannot evict tunnels");
         assert_eq!(delete(&engine.token(&OPERATOR, None)).status, 403, "nor can a list-and-dial operator");
-        let evicted = delete(&engine.operator_token());
+        assert_eq!(delete(&engine.operator_token()).status, 403, "nor another subject's register token");
+        let evicted = delete(&engine.context_token());
         assert_eq!(evicted.status, 200, "{evicted:?}");
         assert_eq!(evicted.json()["name"], "stale");
         match agent.next().await {

@@ -55,6 +55,9 @@ async fn an_agent_lists_servers_runs_commands_and_moves_files_through_the_engine
     assert_eq!(names(&mcp.ok("rstream_webtty_list", json!({"name": "FILES"})).await), ["mcp-files"]);
     let shell = mcp.ok("rstream_webtty_list", json!({"filter": "labels.rstream.webtty.label.role=ops"})).await;
     assert_eq!(shell["servers"][0]["capabilities"], json!(["exec"]));
+    for key in ["fs_path", "fs_mode", "fs_backend"] {
+        assert!(shell["servers"][0].get(key).is_none(), "exec-only server listed with {key}: {shell}");
+    }
 
     // exec through the engine, by rstream_url and by bare name.
     let v = mcp

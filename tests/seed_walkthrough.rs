@@ -257,10 +257,8 @@ fn the_seed_walkthrough_works_as_written() {
     assert!(codex.contains("[mcp_servers.rstream]") && codex.contains("\"mcp\", \"serve\""), "{codex}");
 }
 
-/// The seed's last line. `--version`/`-V` belong to the CLI helper that owns `src/main.rs` (issue 13 point 1);
-/// enable this test once that lands.
+/// The seed's last line.
 #[test]
-#[ignore = "enable after merging the top-level --version/-V flag (issue 13 point 1, src/main.rs)"]
 fn the_seed_version_line_works_as_written() {
     let w = Walkthrough::new();
     for line in ["rstream --version", "rstream -V"] {

@@ -48,7 +48,7 @@ fn exec_through_the_engine_reaches_a_private_webtty_tunnel() {
     assert_eq!(String::from_utf8_lossy(&piped.stdout), "THROUGH THE RELAY\n");
 
     let missing = exec(&engine, "rstrm://nope", &["--", "true"], b"");
-    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(missing.status.code(), Some(255));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("nope"));
 }
 
@@ -119,7 +119,7 @@ fn published_webtty_server_answers_wss_on_its_public_host_only_with_a_token() {
     let mut args = sni.to_vec();
     args.extend(["--", "true"]);
     let refused = exec(&engine, &url, &args, b"");
-    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(refused.status.code(), Some(255));
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains("HTTP 401"),
         "{}",

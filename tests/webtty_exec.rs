@@ -105,7 +105,7 @@ fn session_limit_refuses_clearly_and_spares_running_sessions() {
     let first = server.exec_cmd(&["--", "sh", "-c", &script]).stdout(Stdio::piped()).spawn().unwrap();
     poll(Duration::from_secs(10), || marker.exists().then_some(())).expect("first session started");
     let refused = server.exec(&["--", "true"]);
-    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(refused.status.code(), Some(255));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("session limit (1 sessions)"), "{stderr}");
     let first = first.wait_with_output().unwrap();
@@ -126,7 +126,7 @@ fn local_server_refuses_missing_or_wrong_bearer_token() {
     let mut missing = Command::new(BIN);
     base(&mut missing);
     let out = missing.output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(255));
     assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 401"), "{}", String::from_utf8_lossy(&out.stderr));
 
     let mut wrong = Command::new(BIN);
@@ -187,6 +187,6 @@ fn sigterm_ends_running_sessions_and_their_groups() {
     assert!(status.success(), "{status:?}");
     assert!(group_or_session_members(pid).is_empty());
     let out = client.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "the client reports the shutdown");
+    assert_eq!(out.status.code(), Some(255), "the client reports the shutdown");
     assert!(String::from_utf8_lossy(&out.stderr).contains("shutting down"));
 }

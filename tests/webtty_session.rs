@@ -18,7 +18,7 @@ use webtty_support::*;
 fn open_session(server: &LocalServer, config: Config) -> ClientWs {
     block_on(async {
         let target = Target::parse(&server.url(), None).unwrap();
-        let opts = ConnectOptions { auth_token: Some(server.token.clone()), ..ConnectOptions::default() };
+        let opts = ConnectOptions { auth_token: Some(server.token.as_str().into()), ..ConnectOptions::default() };
         let mut ws = connect(&target, &opts).await.unwrap();
         ws.send(encode(Payload::Open(Open { config: Some(config) }))).await.unwrap();
         match next_payload(&mut ws).await.unwrap() {

@@ -160,7 +160,7 @@ fn a_certificate_from_another_ca_is_refused_clearly() {
     let s = TlsServer::start();
     let other = issue(&s.certs.0, "other");
     let out = run(s.cli("exec", &s.url("wss"), Some(&other.ca), &["--", "true"]), None);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(255));
     let err = stderr(&out);
     assert!(err.contains("certificate is not signed by the trusted CA") && err.contains("--tls-ca-file"), "{err}");
 
@@ -178,7 +178,7 @@ fn tls_clients_need_a_ca_and_a_dns_name_before_dialing() {
 
     let ip_url = format!("wss://127.0.0.1:{}", s.port());
     let out = run(s.cli("exec", &ip_url, Some(&s.pki.ca), &["--", "true"]), None);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(255));
     assert!(
         stderr(&out).contains("not IP addresses") && stderr(&out).contains("--tls-server-name"),
         "{}",
@@ -197,7 +197,7 @@ fn the_bearer_token_is_still_required_over_tls() {
         .env_remove("RSTREAM_WEBTTY_AUTH_TOKEN")
         .stdin(Stdio::null());
     let out = run(cmd, None);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(255));
     assert!(stderr(&out).contains("HTTP 401"), "{}", stderr(&out));
 }
 
@@ -209,7 +209,7 @@ fn plain_http_to_the_tls_port_fails_fast_and_says_why() {
     assert!(stderr(&out).contains("this port serves TLS"), "fs over http://: {}", stderr(&out));
 
     let out = run(s.cli("exec", &s.url("ws"), None, &["--", "true"]), None);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(255));
     assert!(stderr(&out).contains("HTTP 400"), "exec over ws://: {}", stderr(&out));
 
     // The server is unharmed.
@@ -232,7 +232,7 @@ fn wss_to_a_plain_server_fails_fast() {
         .env("RSTREAM_CONFIG", certs.join("no-config.yaml"))
         .stdin(Stdio::null());
     let out = run(cmd, None);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(255));
     assert!(stderr(&out).contains("TLS"), "{}", stderr(&out));
 }
 

@@ -73,6 +73,20 @@ async fn send(conn: &mut Conn, payload: Payload) {
 
 /// Accepts a control channel and registers the tunnel as `t-<n>`; returns the channel and the OpenTunnelReq.
 async fn accept_agent(engine: &FakeEngine, n: u32) -> (Conn, OpenTunnelReq) {
+    let (mut control, req) = open_channel(engine, n).await;
+    let mut props = req.tunnel_properties.clone().unwrap();
+    props.id = some_str(format!("t-{n}"));
+    props.host = some_str("web.t.localhost");
+    let rsp = OpenTunnelRsp {
+        request_id: req.request_id.clone(),
+        result: Some(open_tunnel_rsp::Result::TunnelProperties(props)),
+    };
+    send(&mut control, Payload::OpenTunnelRsp(rsp)).await;
+    (control, req)
+}
+
+/// Accepts a control channel as client `c-<n>` and reads the agent's OpenTunnelReq (not answered yet).
+async fn open_channel(engine: &FakeEngine, n: u32) -> (Conn, OpenTunnelReq) {
     let mut control = engine.next_conn().await;
     let Payload::OpenControlChannelReq(open) = next(&mut control).await else { panic!("expected open") };
     assert_eq!(opt_str(&open.client_details.unwrap().token), Some("device-jwt"));
@@ -83,14 +97,6 @@ async fn accept_agent(engine: &FakeEngine, n: u32) -> (Conn, OpenTunnelReq) {
     let rsp = OpenControlChannelRsp { result: Some(open_control_channel_rsp::Result::Ok(ok)) };
     send(&mut control, Payload::OpenControlChannelRsp(rsp)).await;
     let Payload::OpenTunnelReq(req) = next(&mut control).await else { panic!("expected OpenTunnelReq") };
-    let mut props = req.tunnel_properties.clone().unwrap();
-    props.id = some_str(format!("t-{n}"));
-    props.host = some_str("web.t.localhost");
-    let rsp = OpenTunnelRsp {
-        request_id: req.request_id.clone(),
-        result: Some(open_tunnel_rsp::Result::TunnelProperties(props)),
-    };
-    send(&mut control, Payload::OpenTunnelRsp(rsp)).await;
     (control, req)
 }
 
@@ -229,7 +235,7 @@ fn without_retry_the_first_failure_ends_the_agent() {
     let mut endpoint = FakeEngine::start().endpoint;
     endpoint.addr = addr.to_string();
     let agent =
-        Agent::new(endpoint, vec![web_tunnel()], Greeter).with_retry(Retry { enabled: false, max_interval: None });
+        Agent::new(endpoint, vec![web_tunnel()], Greeter).with_retry(Retry { enabled: false, ..Retry::default() });
     let error = smol::block_on(agent.run());
     assert!(matches!(error, AgentError::Connect(_)), "{error}");
     assert!(error.to_string().contains("cannot reach the engine"), "{error}");
@@ -295,4 +301,45 @@ fn a_pooled_leg_the_engine_closed_is_skipped() {
         assert_eq!(&got, b"y");
         assert_eq!(pool.idle_len(), 0);
     })
+}
+
+/// Refuses the agent's tunnel the way an engine refuses a name held by another tunnel.
+async fn refuse_name(engine: &FakeEngine, n: u32) -> Conn {
+    let (mut control, req) = open_channel(engine, n).await;
+    let error = crate::proto::rstream::Error::new(409, "tunnel name \"web\" is already used by another tunnel");
+    let rsp = OpenTunnelRsp { request_id: req.request_id, result: Some(open_tunnel_rsp::Result::Error(error)) };
+    send(&mut control, Payload::OpenTunnelRsp(rsp)).await;
+    control
+}
+
+fn fast_retry(name_in_use: bool) -> Retry {
+    Retry { max_interval: Some(Duration::from_millis(20)), name_in_use, ..Retry::default() }
+}
+
+#[test]
+fn a_name_in_use_at_the_first_registration_stops_an_agent_that_does_not_retry_it() {
+    let engine = FakeEngine::start();
+    let (agent, _events) = recording_agent(&engine);
+    let agent = smol::spawn(agent.with_retry(fast_retry(false)).run());
+    smol::block_on(async {
+        let _control = refuse_name(&engine, 1).await;
+        let error = agent.await;
+        assert!(error.is_name_in_use(), "{error}");
+    });
+}
+
+#[test]
+fn a_name_in_use_after_being_online_is_retried_as_a_lingering_predecessor() {
+    let engine = FakeEngine::start();
+    let (agent, events) = recording_agent(&engine);
+    let _agent = smol::spawn(agent.with_retry(fast_retry(false)).run());
+    smol::block_on(async {
+        let (control, _) = accept_agent(&engine, 1).await;
+        wait_for(&events, |e| matches!(e, AgentEvent::Online { .. })).await;
+        drop(control);
+        let _refused = refuse_name(&engine, 2).await;
+        wait_for(&events, |e| matches!(e, AgentEvent::TunnelFailed { .. })).await;
+        let (_control, _) = accept_agent(&engine, 3).await;
+        wait_for(&events, |e| matches!(e, AgentEvent::Online { .. })).await;
+    });
 }

@@ -11,14 +11,15 @@ use super::handler::StreamInfo;
 use super::leg_pool::LegPool;
 use crate::proto::frame::write_frame;
 use crate::proto::rstream::{message::Payload, ClientDetails, Message, ProxyReq};
+use crate::secret::Secret;
 use crate::transport::TlsStream;
 
 /// Takes an engine connection from `legs` and claims stream `info.stream_id` with `secret` on it; returns the
 /// raw byte stream.
-pub(crate) async fn open_leg(legs: &Arc<LegPool>, info: &StreamInfo, secret: String) -> io::Result<TlsStream> {
+pub(crate) async fn open_leg(legs: &Arc<LegPool>, info: &StreamInfo, secret: Secret) -> io::Result<TlsStream> {
     let mut tls = legs.take().await?;
     let req = ProxyReq {
-        client_details: Some(ClientDetails::this_binary(secret)),
+        client_details: Some(ClientDetails::this_binary(secret.expose())),
         stream_id: info.stream_id.clone(),
         zero_rtt: Some(true.into()),
     };

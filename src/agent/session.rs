@@ -33,6 +33,7 @@ use crate::proto::rstream::{
     Error as WireError, Heartbeat, Message, OpenControlChannelReq, OpenTunnelReq, ProxyConnReq, ProxyConnRsp,
     ServerDetails, TunnelProperties, ALPN_RSTRM,
 };
+use crate::secret::Secret;
 use crate::transport::{payload_name, with_deadline, EngineEndpoint, TlsStream};
 
 /// Everything one session needs; owned by the supervisor and shared with stream tasks.
@@ -77,7 +78,7 @@ impl<H: StreamHandler> Session<H> {
     /// Connects and opens the control channel with the context token.
     async fn open(&self) -> Result<(TlsStream, String, ServerDetails), AgentError> {
         let mut tls = self.endpoint.connect(ALPN_RSTRM).await.map_err(|e| AgentError::Connect(e.to_string()))?;
-        let details = ClientDetails::this_binary(self.endpoint.token.clone());
+        let details = ClientDetails::this_binary(self.endpoint.token.expose());
         let req = Message::new(Payload::OpenControlChannelReq(OpenControlChannelReq { client_details: Some(details) }));
         let rsp: Message =
             with_deadline(FIRST_MESSAGE_TIMEOUT, "waiting for the engine's OpenControlChannelRsp", async {
@@ -218,7 +219,7 @@ impl<H: StreamHandler> Session<H> {
             stream_id: req.stream_id.clone(),
             source_ip,
         };
-        let secret = opt_str(&req.secret).unwrap_or("").to_owned();
+        let secret = Secret::new(opt_str(&req.secret).unwrap_or(""));
         let (legs, handler, events) = (self.legs.clone(), self.handler.clone(), self.events.clone());
         smol::spawn(async move {
             let _permit = permit;

@@ -1,8 +1,11 @@
 //! The agent's outer loop: run a session, and when it ends, wait (backoff) and run another.
 //!
 //! Refusals that retrying cannot fix — the engine rejecting the token (401) or its permissions (403), or a
-//! tunnel's properties (400) — stop the agent at once. Everything else (engine unreachable, restarted, name taken by a dying predecessor) is
-//! retried until the agent is dropped, unless [`Retry::enabled`] is false.
+//! tunnel's properties (400) — stop the agent at once. A tunnel name in use by another tunnel (409, or upstream's
+//! `INVALID_REQUEST`) stops it too when it is refused on the first registration and [`Retry::name_in_use`] is
+//! off; once the tunnel has been online, a refused name is most likely this agent's own predecessor channel that
+//! the engine has not timed out yet, and is retried. Everything else (engine unreachable, restarted) is retried
+//! until the agent is dropped, unless [`Retry::enabled`] is false.
 
 use std::fmt;
 use std::sync::atomic::AtomicU64;
@@ -51,7 +54,16 @@ impl AgentError {
             AgentError::Connect(_) | AgentError::Lost(_) => false,
         }
     }
+
+    /// Whether the engine refused a tunnel because its name is in use by another tunnel: 409 from this engine,
+    /// `INVALID_REQUEST` (2000) from upstream's.
+    pub fn is_name_in_use(&self) -> bool {
+        matches!(self, AgentError::TunnelRefused { error, .. } if matches!(error.code, 409 | INVALID_REQUEST))
+    }
 }
+
+/// Upstream's `ErrorCode.INVALID_REQUEST`, what its engines answer for a tunnel name held by another subject.
+const INVALID_REQUEST: i32 = 2000;
 
 impl fmt::Display for AgentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -72,11 +84,14 @@ pub struct Retry {
     pub enabled: bool,
     /// Longest wait between attempts (default `limits::RECONNECT_MAX`).
     pub max_interval: Option<Duration>,
+    /// Keep retrying when the first registration finds a tunnel name in use (default true: a restarted device
+    /// waits until the engine drops its predecessor); false = stop with [`AgentError::is_name_in_use`].
+    pub name_in_use: bool,
 }
 
 impl Default for Retry {
     fn default() -> Self {
-        Retry { enabled: true, max_interval: None }
+        Retry { enabled: true, max_interval: None, name_in_use: true }
     }
 }
 
@@ -128,12 +143,15 @@ impl<H: StreamHandler> Agent<H> {
             stream_count: Arc::new(AtomicU64::new(0)),
         };
         let mut backoff = Backoff::new(self.retry.max_interval);
+        let mut ever_registered = false;
         loop {
             let (registered, error) = session.run().await;
             if registered {
                 backoff.reset();
+                ever_registered = true;
             }
-            if error.is_permanent() || !self.retry.enabled {
+            let name_refused = error.is_name_in_use() && !ever_registered && !self.retry.name_in_use;
+            if error.is_permanent() || name_refused || !self.retry.enabled {
                 return error;
             }
             let delay = backoff.next_delay();

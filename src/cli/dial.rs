@@ -2,14 +2,15 @@
 //!
 //! Dials the tunnel with a `StreamReq` (context token), then copies stdin to the tunnel and the tunnel to stdout
 //! with fixed buffers. End of stdin half-closes the tunnel (the remote side sees EOF and can still answer); the
-//! command ends when the remote side closes. Engine refusals print `error: engine error <code>: <message>`.
+//! command ends when the remote side closes, or quietly (exit 141) when stdout's reader goes away. Engine
+//! refusals print `error: engine error <code>: <message>`.
 
 use std::io;
 
 use argh::FromArgs;
 use futures_lite::FutureExt;
 
-use super::{CliError, CliResult};
+use super::{output, CliError, CliResult};
 use crate::config;
 use crate::transport::{pump, EngineEndpoint};
 
@@ -35,8 +36,15 @@ impl DialCommand {
                 pump(smol::Unblock::new(io::stdin()), to_remote).await?;
                 futures_lite::future::pending::<io::Result<u64>>().await
             };
-            let download = pump(from_remote, smol::Unblock::new(io::stdout()));
-            download.or(upload).await.map_err(|e| CliError::new(format!("rstrm://{name}: {e}")))?;
+            let download = async {
+                // Only writing stdout can fail with EPIPE here: its reader went away (`… | head -c 10`).
+                pump(from_remote, smol::Unblock::new(io::stdout())).await.map_err(|e| match e.kind() {
+                    io::ErrorKind::BrokenPipe => output::stdout_error(e),
+                    _ => CliError::new(format!("rstrm://{name}: {e}")),
+                })
+            };
+            let upload = async { upload.await.map_err(|e| CliError::new(format!("rstrm://{name}: {e}"))) };
+            download.or(upload).await?;
             Ok(0)
         })
     }

@@ -3,6 +3,7 @@
 use argh::FromArgs;
 
 use super::{output_or, CliError, CliResult, OutputFormat};
+use crate::cli::output::Stdout;
 use crate::operator::doctor;
 
 /// diagnose the selected context: config, token, DNS, TLS, engine inventory, clock; exits 1 when a check fails
@@ -27,9 +28,11 @@ impl DoctorCommand {
         let output = output_or(&self.output, OutputFormat::Table)?;
         let report = smol::block_on(doctor::run());
         match output {
-            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report).map_err(CliError::from)?),
+            OutputFormat::Json => {
+                writeln!(Stdout, "{}", serde_json::to_string_pretty(&report).map_err(CliError::from)?)?
+            }
             OutputFormat::None => {}
-            _ => print!("{}", doctor::render_table(&report)),
+            _ => write!(Stdout, "{}", doctor::render_table(&report))?,
         }
         Ok(if report.failed() { 1 } else { 0 })
     }

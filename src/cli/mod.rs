@@ -2,10 +2,11 @@
 //! library modules; no protocol or I/O logic lives here.
 //!
 //! A command returns [`CliResult`]: `Ok(code)` is the process exit code, `Err` prints `error: …` on stderr and
-//! exits with the error's code (1 unless stated).
+//! exits with the error's code (1 unless stated). Output goes through [`output::Stdout`] (`writeln!(Stdout, …)?`), never `println!`.
 
 use std::fmt;
 
+pub mod args;
 #[cfg(feature = "client")]
 pub mod context;
 #[cfg(feature = "operator")]
@@ -18,6 +19,7 @@ pub mod engine;
 pub mod forward;
 #[cfg(feature = "mcp")]
 pub mod mcp;
+pub mod output;
 #[cfg(feature = "operator")]
 pub mod progress;
 #[cfg(feature = "operator")]
@@ -25,9 +27,17 @@ pub mod setup;
 #[cfg(feature = "operator")]
 pub mod shared_flags;
 #[cfg(feature = "operator")]
+pub mod terminal_text;
+#[cfg(feature = "operator")]
 pub mod tunnels;
+pub mod version;
 #[cfg(any(feature = "device", feature = "operator"))]
 pub mod webtty;
+
+/// Exit code of a command that runs something remotely (`webtty exec`, `webtty client`) when rstream itself failed
+/// (config, connect, authentication, unknown server, refused or lost session), as ssh does; any other code is the
+/// remote command's.
+pub const RSTREAM_FAILED_EXIT: u8 = 255;
 
 /// Outcome of a command: the exit code on success.
 pub type CliResult = Result<u8, CliError>;
@@ -50,6 +60,16 @@ impl CliError {
     /// A failure with a specific exit code.
     pub fn with_code(code: u8, message: impl Into<String>) -> Self {
         CliError { code: code.max(1), message: message.into() }
+    }
+
+    /// A failure that exits with `code` and prints nothing (stdout's reader went away).
+    pub fn quiet(code: u8) -> Self {
+        CliError { code: code.max(1), message: String::new() }
+    }
+
+    /// Whether this failure prints nothing.
+    pub fn is_quiet(&self) -> bool {
+        self.message.is_empty()
     }
 }
 

@@ -8,6 +8,7 @@ use argh::FromArgs;
 use serde::Serialize;
 
 use super::{CliError, CliResult};
+use crate::cli::output::Stdout;
 use crate::config::write_atomic;
 use crate::operator::claude::{find_on_path, is_executable, ClaudeEntry, Scope};
 use crate::operator::codex::{self, DesiredEntry, Diagnostic, SetupStatus};
@@ -166,8 +167,8 @@ fn report_format(v: &Option<String>) -> Result<ReportFormat, CliError> {
 fn print_report<T: Serialize>(format: ReportFormat, report: &T) -> Result<(), CliError> {
     match format {
         ReportFormat::None => {}
-        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(report)?),
-        ReportFormat::Yaml => print!("{}", serde_yaml_ng::to_string(report)?),
+        ReportFormat::Json => writeln!(Stdout, "{}", serde_json::to_string_pretty(report)?)?,
+        ReportFormat::Yaml => write!(Stdout, "{}", serde_yaml_ng::to_string(report)?)?,
     }
     Ok(())
 }
@@ -214,7 +215,7 @@ impl CodexCommand {
         let flags = policy(c.read_only, &c.tools, &c.deny_tools, &c.allow_servers)?;
         let desired = DesiredEntry::new(resolve_command(&c.command)?, &flags, &env_var);
         if c.print {
-            print!("{}", desired.print_block());
+            write!(Stdout, "{}", desired.print_block())?;
             return Ok(0);
         }
         let path = match &c.config {
@@ -269,7 +270,7 @@ impl CodexCommand {
                         _ => "already configured",
                     };
                     let reload = if report.changed { "; restart Codex to load it" } else { "" };
-                    println!("[mcp_servers.rstream] {what} in {}{reload}", report.config);
+                    writeln!(Stdout, "[mcp_servers.rstream] {what} in {}{reload}", report.config)?;
                 }
                 Ok(0)
             }
@@ -299,7 +300,7 @@ impl ClaudeCommand {
             policy_args: policy(c.read_only, &c.tools, &c.deny_tools, &c.allow_servers)?.args(),
         };
         if c.print {
-            print!("{}", entry.print_text());
+            write!(Stdout, "{}", entry.print_text())?;
             return Ok(0);
         }
         let claude = find_on_path("claude", env_var("PATH").as_deref()).ok_or_else(|| {
@@ -323,7 +324,7 @@ impl ClaudeCommand {
         let report = ClaudeReport { name: entry.name.clone(), scope: scope.as_str(), changed: true };
         print_report(format, &report)?;
         if format == ReportFormat::None {
-            println!("registered MCP server {:?} with Claude Code (scope {})", entry.name, scope.as_str());
+            writeln!(Stdout, "registered MCP server {:?} with Claude Code (scope {})", entry.name, scope.as_str())?;
         }
         Ok(0)
     }

@@ -2,7 +2,9 @@
 
 use argh::FromArgs;
 
+use super::terminal_text::printable;
 use super::{output_or, CliError, CliResult, OutputFormat};
+use crate::cli::output::Stdout;
 use crate::config;
 use crate::operator::api::EngineApi;
 use crate::operator::filter::{parse, BareWords};
@@ -51,9 +53,11 @@ impl TunnelsCommand {
         let api = EngineApi::from_context(&config::resolve()?)?;
         let tunnels = smol::block_on(api.list_tunnels(&filter.tunnels))?;
         match output {
-            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&tunnels).map_err(CliError::from)?),
+            OutputFormat::Json => {
+                writeln!(Stdout, "{}", serde_json::to_string_pretty(&tunnels).map_err(CliError::from)?)?
+            }
             OutputFormat::None => {}
-            _ => print_table(&tunnels),
+            _ => print_table(&tunnels)?,
         }
         Ok(0)
     }
@@ -70,23 +74,31 @@ fn ellipsize(text: &str, width: usize) -> String {
     }
 }
 
-fn print_table(tunnels: &[TunnelInventory]) {
-    let name_w = tunnels.iter().map(|t| t.name.len()).max().unwrap_or(0).max(4);
-    let id_w = tunnels.iter().map(|t| t.id.len()).max().unwrap_or(0).max(2);
-    println!(
+/// Prints the table; every cell is [`printable`] (device-chosen text cannot drive the terminal).
+fn print_table(tunnels: &[TunnelInventory]) -> Result<(), CliError> {
+    let cell = |text: &str| printable(text).into_owned();
+    let width =
+        |cells: &mut dyn Iterator<Item = &String>, min: usize| cells.map(|c| c.chars().count()).fold(min, usize::max);
+    let ids: Vec<String> = tunnels.iter().map(|t| cell(&t.id)).collect();
+    let names: Vec<String> = tunnels.iter().map(|t| cell(&t.name)).collect();
+    let (id_w, name_w) = (width(&mut ids.iter(), 2), width(&mut names.iter(), 4));
+    writeln!(
+        Stdout,
         "{:<id_w$}  {:<name_w$}  {:<7}  {:<8}  {:<7}  {:<30}  LABELS",
         "ID", "NAME", "STATUS", "PROTOCOL", "PUBLISH", "HOST"
-    );
-    for t in tunnels {
-        let labels: Vec<String> = t.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    )?;
+    for ((t, id), name) in tunnels.iter().zip(&ids).zip(&names) {
+        let labels: Vec<String> = t.labels.iter().map(|(k, v)| format!("{}={}", cell(k), cell(v))).collect();
         let labels = ellipsize(&labels.join(","), TABLE_LABELS_WIDTH);
         let publish = if t.publish.unwrap_or(true) { "yes" } else { "no" };
-        let protocol = if t.protocol.is_empty() { "-" } else { &t.protocol };
+        let protocol = if t.protocol.is_empty() { "-".to_owned() } else { cell(&t.protocol) };
         let host = t.display_host();
-        let host = if host.is_empty() { "-".to_owned() } else { host };
-        println!(
-            "{:<id_w$}  {:<name_w$}  {:<7}  {protocol:<8}  {publish:<7}  {host:<30}  {}",
-            t.id, t.name, t.status, labels
-        );
+        let host = if host.is_empty() { "-".to_owned() } else { cell(&host) };
+        let status = cell(&t.status);
+        writeln!(
+            Stdout,
+            "{id:<id_w$}  {name:<name_w$}  {status:<7}  {protocol:<8}  {publish:<7}  {host:<30}  {labels}"
+        )?;
     }
+    Ok(())
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::atomic_file::{create_parent, write_atomic};
+use crate::secret::Secret;
 use serde_yaml_ng::Value;
 
 /// Keys we do not model, kept verbatim so upstream-written files round-trip.
@@ -152,7 +153,7 @@ pub struct TokenStorage {
     pub kind: String,
     /// The token, for `inline`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
+    pub value: Option<Secret>,
     /// Unmodelled keys (provider, service, account).
     #[serde(flatten)]
     pub extra: Extra,
@@ -196,7 +197,7 @@ impl ContextEntry {
             engine: Some(engine.to_owned()),
             auth: token.map(|t| Auth {
                 token: Some(TokenAuth {
-                    storage: TokenStorage { kind: "inline".into(), value: Some(t.to_owned()), ..Default::default() },
+                    storage: TokenStorage { kind: "inline".into(), value: Some(t.into()), ..Default::default() },
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -210,12 +211,12 @@ impl ContextEntry {
     }
 
     /// The inline token, if stored inline. Other storage kinds are an error here (not supported off macOS).
-    pub fn inline_token(&self) -> Result<Option<&str>, ConfigError> {
+    pub fn inline_token(&self) -> Result<Option<&Secret>, ConfigError> {
         let Some(storage) = self.auth.as_ref().and_then(|a| a.token.as_ref()).map(|t| &t.storage) else {
             return Ok(None);
         };
         match storage.kind.as_str() {
-            "inline" | "" => Ok(storage.value.as_deref().filter(|v| !v.is_empty())),
+            "inline" | "" => Ok(storage.value.as_ref().filter(|v| !v.is_empty())),
             other => Err(ConfigError::Context(format!(
                 "context {:?} stores its token in {other:?}, which this build cannot read; \
                  recreate it with `rstream context create {} --token-file FILE`",
@@ -365,7 +366,7 @@ contexts:
         assert_eq!(cfg.default_context_name(), Some("lab"));
         let lab = cfg.context("lab").unwrap();
         assert_eq!(lab.engine.as_deref(), Some("relay.example.com:443"));
-        assert_eq!(lab.inline_token().unwrap(), Some("tok123"));
+        assert_eq!(lab.inline_token().unwrap().map(Secret::expose), Some("tok123"));
         assert_eq!(lab.tls().unwrap().ca_file.as_deref(), Some("ca.pem"));
         let again: ConfigFile = serde_yaml_ng::from_str(&serde_yaml_ng::to_string(&cfg).unwrap()).unwrap();
         assert_eq!(again, cfg);
@@ -415,7 +416,7 @@ contexts:
         assert_eq!(fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
         let cfg = ConfigFile::load(&path).unwrap();
         assert_eq!(cfg.default_context_name(), Some("local"));
-        assert_eq!(cfg.context("local").unwrap().inline_token().unwrap(), Some("t"));
+        assert_eq!(cfg.context("local").unwrap().inline_token().unwrap().map(Secret::expose), Some("t"));
         let leftovers: Vec<_> = fs::read_dir(path.parent().unwrap())
             .unwrap()
             .filter_map(|e| e.ok())
@@ -436,6 +437,15 @@ contexts:
         assert!(cfg.remove_context("a"));
         assert_eq!(cfg.default_context_name(), None);
         assert!(!cfg.remove_context("a"));
+    }
+
+    #[test]
+    fn debug_of_the_config_masks_inline_tokens() {
+        let mut cfg: ConfigFile = serde_yaml_ng::from_str(UPSTREAM).unwrap();
+        cfg.upsert_context(ContextEntry::engine_only("b", "h:1", Some("eyJ-second-token"), None));
+        let text = format!("{cfg:?}");
+        assert!(!text.contains("tok123") && !text.contains("eyJ-second-token"), "{text}");
+        assert!(text.contains("<redacted, 6 bytes>"), "{text}");
     }
 
     #[test]

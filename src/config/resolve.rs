@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use super::file::{config_path, ConfigError, ConfigFile};
+use crate::secret::Secret;
 
 /// The context a command uses, fully resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,7 +17,7 @@ pub struct ResolvedContext {
     /// Engine address `host:port`.
     pub engine: String,
     /// Token (JWT), if any.
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// CA file (absolute or relative to the working directory), if any.
     pub ca_file: Option<PathBuf>,
     /// TLS server name override.
@@ -90,8 +91,8 @@ pub fn resolve_from(
         })
     })?;
     let token = match env("RSTREAM_AUTHENTICATION_TOKEN") {
-        Some(t) => Some(t),
-        None => entry.map(|e| e.inline_token()).transpose()?.flatten().map(str::to_owned),
+        Some(t) => Some(Secret::from(t)),
+        None => entry.map(|e| e.inline_token()).transpose()?.flatten().cloned(),
     };
     let tls = entry.and_then(|e| e.tls());
     let ca_file = tls.and_then(|t| t.ca_file.as_deref()).map(|ca| relative_to_config(path, ca));
@@ -107,7 +108,8 @@ pub fn resolve_from(
     })
 }
 
-fn relative_to_config(config: &Path, file: &str) -> PathBuf {
+/// `file` as the config at `config` names it: relative paths are relative to the config file's directory.
+pub fn relative_to_config(config: &Path, file: &str) -> PathBuf {
     let file = Path::new(file);
     match config.parent() {
         Some(dir) if file.is_relative() => dir.join(file),
@@ -138,7 +140,7 @@ mod tests {
     fn default_context_is_used_and_relative_ca_follows_the_config() {
         let r = resolve_from(&two_contexts(), Path::new("/home/u/.rstream/config.yaml"), &env_of(&[])).unwrap();
         assert_eq!(r.name.as_deref(), Some("a"));
-        assert_eq!((r.engine.as_str(), r.token.as_deref()), ("a.example:443", Some("ta")));
+        assert_eq!((r.engine.as_str(), r.token.as_ref().map(Secret::expose)), ("a.example:443", Some("ta")));
         assert_eq!(r.ca_file, Some(PathBuf::from("/home/u/.rstream/ca.pem")));
     }
 
@@ -147,7 +149,7 @@ mod tests {
         let env = env_of(&[("RSTREAM_CONTEXT", "b"), ("RSTREAM_AUTHENTICATION_TOKEN", "envtok")]);
         let r = resolve_from(&two_contexts(), Path::new("/c.yaml"), &env).unwrap();
         assert_eq!(
-            (r.name.as_deref(), r.engine.as_str(), r.token.as_deref()),
+            (r.name.as_deref(), r.engine.as_str(), r.token.as_ref().map(Secret::expose)),
             (Some("b"), "b.example:8443", Some("envtok"))
         );
         let env = env_of(&[("RSTREAM_ENGINE", "10.0.0.1:9000")]);
@@ -169,6 +171,17 @@ mod tests {
         assert!(msg.contains("\"zz\" not found") && msg.contains("known: a, b"), "{msg}");
         let msg = resolve_from(&ConfigFile::empty(), Path::new("/c.yaml"), &env_of(&[])).unwrap_err().to_string();
         assert!(msg.contains("no context selected") && msg.contains("engine serve"), "{msg}");
+    }
+
+    #[test]
+    fn debug_of_a_resolved_context_masks_the_token() {
+        let env = env_of(&[("RSTREAM_AUTHENTICATION_TOKEN", "eyJ-env-token")]);
+        for env in [&env_of(&[]) as &dyn Fn(&str) -> Option<String>, &env] {
+            let r = resolve_from(&two_contexts(), Path::new("/c.yaml"), env).unwrap();
+            let text = format!("{r:?}");
+            assert!(text.contains("token: Some(Secret(<redacted"), "{text}");
+            assert!(!text.contains("\"ta\"") && !text.contains("eyJ-env-token"), "{text}");
+        }
     }
 
     #[test]

@@ -5,15 +5,16 @@
 //! | `GET /api/auth` | any valid token | `{"sub", "permissions", "exp"?}` |
 //! | `GET /api/tunnels?params=…` | `tunnels.resources.read-only` | array of `TunnelInventory` |
 //! | `GET /api/tunnels/{id}` | `tunnels.resources.read-only` | one `TunnelInventory` (by id or name) |
-//! | `DELETE /api/tunnels/{id}` | the read permission + `tunnels.tunnels.create-delete` | the evicted tunnel |
+//! | `DELETE /api/tunnels/{id}` | read + the owner's create-delete, or `tunnels.tunnels.admin` | the evicted tunnel |
 //! | `GET /api/clients?params=…` | `tunnels.resources.read-only` | array of `ClientProperties` |
 //! | `GET /metrics` | `tunnels.resources.read-only` | Prometheus text |
 //!
+//! The owner of a tunnel is the token subject (`sub`) that registered it; ids and names match case-insensitively.
 //! Errors are `{"error": "…"}` with the matching status (400, 401 + `WWW-Authenticate`, 403, 404, 405).
 
 use serde_json::{json, Value};
 
-use super::auth::{RESOURCES_READ_ONLY, TUNNELS_CREATE_DELETE};
+use super::auth::{RESOURCES_READ_ONLY, TUNNELS_ADMIN, TUNNELS_CREATE_DELETE};
 use super::filters::{parse_params, take_limit, ClientFilters, TunnelFilters};
 use super::inventory::{client_json, tunnel_json};
 use super::jwt::Claims;
@@ -138,13 +139,11 @@ fn tunnel_id(raw_id: &str) -> Result<String, ApiResponse> {
     }
 }
 
-/// `DELETE /api/tunnels/{id or name}`: the engine drops the tunnel and tells its agent (`CloseTunnelRsp`).
-/// Needs `tunnels.tunnels.create-delete` on top of the read permission, so neither a device token nor a
-/// list-and-dial operator token can evict other people's tunnels.
+/// `DELETE /api/tunnels/{id or name}`: the engine drops the tunnel, frees its name and tells its agent
+/// (`CloseTunnelRsp`). On top of the read permission it takes `tunnels.tunnels.create-delete` held by the
+/// tunnel's owner (the token subject that registered it), or `tunnels.tunnels.admin`: nobody else can evict a
+/// device and register its name to receive its sessions.
 fn delete_tunnel(engine: &Engine, claims: &Claims, raw_id: &str) -> ApiResponse {
-    if !claims.allows(TUNNELS_CREATE_DELETE) {
-        return ApiResponse::error(403, format!("token lacks permission {TUNNELS_CREATE_DELETE}"));
-    }
     let id = match tunnel_id(raw_id) {
         Ok(id) => id,
         Err(answer) => return answer,
@@ -152,6 +151,16 @@ fn delete_tunnel(engine: &Engine, claims: &Claims, raw_id: &str) -> ApiResponse 
     let Some(view) = engine.registry.find(&id) else {
         return ApiResponse::error(404, format!("tunnel {id:?} not found"));
     };
+    let owner = claims.allows(TUNNELS_CREATE_DELETE) && view.user_id == claims.sub;
+    if !owner && !claims.allows(TUNNELS_ADMIN) {
+        return ApiResponse::error(
+            403,
+            format!(
+                "tunnel {id:?} belongs to another subject: deleting it takes its owner's token with \
+                 {TUNNELS_CREATE_DELETE}, or {TUNNELS_ADMIN}"
+            ),
+        );
+    }
     let tunnel_id = opt_str(&view.props.id).unwrap_or_default();
     engine.registry.evict_tunnel(tunnel_id);
     log_info!("tunnel {tunnel_id} evicted through the API by {:?}", claims.sub);
@@ -230,15 +239,20 @@ mod tests {
         let (_, clients) = get(&e, "/api/clients", Some(&token));
         assert_eq!(clients[0]["id"], client.as_str());
         let reader = e.auth.mint("op", &[RESOURCES_READ_ONLY], None);
-        let delete = |token: &str| {
-            let req = RequestHead::new("DELETE", "/api/tunnels/b").header("Authorization", format!("Bearer {token}"));
+        let delete = |token: &str, target: &str| {
+            let req = RequestHead::new("DELETE", target).header("Authorization", format!("Bearer {token}"));
             handle(&e, &req).status
         };
-        assert_eq!(delete(&reader), 403, "reading is not evicting");
-        assert_eq!(delete(&token), 200);
-        assert_eq!(delete(&token), 404);
+        assert_eq!(delete(&reader, "/api/tunnels/b"), 403, "reading is not evicting");
+        let stranger = e.auth.mint("op", &[RESOURCES_READ_ONLY, TUNNELS_CREATE_DELETE], None);
+        assert_eq!(delete(&stranger, "/api/tunnels/b"), 403, "another subject's tunnel");
+        let owner = e.auth.mint("pi", &[RESOURCES_READ_ONLY, TUNNELS_CREATE_DELETE], None);
+        assert_eq!(delete(&owner, "/api/tunnels/b"), 200);
+        assert_eq!(delete(&owner, "/api/tunnels/b"), 404);
+        let admin = e.auth.mint("root", &[RESOURCES_READ_ONLY, TUNNELS_ADMIN], None);
+        assert_eq!(delete(&admin, "/api/tunnels/c"), 200, "an admin evicts anyone's tunnel");
         let metrics =
             handle(&e, &RequestHead::new("GET", "/metrics").header("Authorization", format!("Bearer {token}")));
-        assert!(String::from_utf8(metrics.body).unwrap().contains("rstream_engine_tunnels 2"));
+        assert!(String::from_utf8(metrics.body).unwrap().contains("rstream_engine_tunnels 1"));
     }
 }

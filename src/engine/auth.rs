@@ -1,13 +1,16 @@
 //! Who may do what: rstream's permission names and the engine's token check.
 //!
 //! Every connection carries a JWT (`ClientDetails.token` on the rstream protocol, `Authorization: Bearer` on the
-//! REST API). [`Authorizer::authorize`] verifies it and checks one permission; a missing, malformed, tampered or
-//! expired token is 401, a valid token without the permission is 403.
+//! REST API). [`Authorizer::authorize`] verifies it and checks one permission; a missing, malformed, tampered,
+//! expired or revoked ([`super::revocation`]) token is 401, a valid token without the permission is 403. Every
+//! minted token carries a fresh `jti`, so it can be revoked on its own.
 
 use std::time::Duration;
 
 use super::clock::unix_now;
+use super::ids;
 use super::jwt::{self, Claims, JwtError};
+use super::revocation::RevocationList;
 use crate::proto::rstream::Error as ProtoError;
 
 /// Agents register and close tunnels on a control channel.
@@ -16,8 +19,14 @@ pub const TUNNELS_CREATE_DELETE: &str = "tunnels.tunnels.create-delete";
 pub const RESOURCES_READ_ONLY: &str = "tunnels.resources.read-only";
 /// Operators dial tunnels with `StreamReq` (and pass `token_auth` on published tunnels).
 pub const STREAMS_CREATE_DELETE: &str = "tunnels.streams.create-delete";
-/// Every permission this engine knows, in the order `engine token` prints them.
-pub const ALL_PERMISSIONS: [&str; 3] = [TUNNELS_CREATE_DELETE, RESOURCES_READ_ONLY, STREAMS_CREATE_DELETE];
+/// The engine's owner: evict any subject's tunnel through `DELETE /api/tunnels/{id}` (this engine's own
+/// permission; without it only the subject that registered a tunnel may delete it).
+pub const TUNNELS_ADMIN: &str = "tunnels.tunnels.admin";
+/// What `engine token` grants when `--permissions` is not given: everything but [`TUNNELS_ADMIN`].
+pub const STANDARD_PERMISSIONS: [&str; 3] = [TUNNELS_CREATE_DELETE, RESOURCES_READ_ONLY, STREAMS_CREATE_DELETE];
+/// Every permission this engine knows (the local operator context of `engine serve` carries them all).
+pub const ALL_PERMISSIONS: [&str; 4] =
+    [TUNNELS_CREATE_DELETE, RESOURCES_READ_ONLY, STREAMS_CREATE_DELETE, TUNNELS_ADMIN];
 
 /// A refused credential, mapped to 401 or 403.
 #[derive(Debug, PartialEq, Eq)]
@@ -53,15 +62,30 @@ impl std::fmt::Display for AuthError {
 
 impl std::error::Error for AuthError {}
 
-/// Verifies tokens with the engine's HS256 secret and mints new ones.
+/// Verifies tokens with the engine's HS256 secret (refusing revoked ones) and mints new ones.
 pub struct Authorizer {
     secret: Vec<u8>,
+    revocations: Option<RevocationList>,
 }
 
 impl Authorizer {
-    /// An authorizer for `secret`.
+    /// An authorizer for `secret`, revoking nothing.
     pub fn new(secret: Vec<u8>) -> Self {
-        Authorizer { secret }
+        Authorizer { secret, revocations: None }
+    }
+
+    /// Also refuses the tokens listed in `revocations`.
+    pub fn with_revocations(mut self, revocations: RevocationList) -> Self {
+        self.revocations = Some(revocations);
+        self
+    }
+
+    /// Whether the token behind `claims` was revoked (re-checked by long-lived channels).
+    pub fn is_revoked(&self, claims: &Claims) -> bool {
+        match (&self.revocations, &claims.jti) {
+            (Some(list), Some(jti)) => list.is_revoked(jti),
+            _ => false,
+        }
     }
 
     /// Verifies `token` now and requires `permission` (if given); returns the claims.
@@ -72,6 +96,10 @@ impl Authorizer {
             JwtError::BadSignature => AuthError::Unauthenticated("invalid token: signature mismatch".into()),
             other => AuthError::Unauthenticated(format!("invalid token: {other}")),
         })?;
+        if self.is_revoked(&claims) {
+            let jti = claims.jti.as_deref().unwrap_or_default();
+            return Err(AuthError::Unauthenticated(format!("invalid token: token {jti} was revoked")));
+        }
         match permission {
             Some(p) if !claims.allows(p) => Err(AuthError::Forbidden(format!("token lacks permission {p}"))),
             _ => Ok(claims),
@@ -80,14 +108,20 @@ impl Authorizer {
 
     /// Mints a token for `sub` with `permissions`, valid for `ttl` (None = no expiry).
     pub fn mint(&self, sub: &str, permissions: &[&str], ttl: Option<Duration>) -> String {
+        self.issue(sub, permissions, ttl).0
+    }
+
+    /// [`Authorizer::mint`], returning the claims too (its fresh `jti`, `exp`).
+    pub fn issue(&self, sub: &str, permissions: &[&str], ttl: Option<Duration>) -> (String, Claims) {
         let iat = unix_now();
         let claims = Claims {
             iat,
             exp: ttl.map(|t| iat.saturating_add(t.as_secs().max(1))),
+            jti: Some(ids::new_token_id()),
             sub: sub.to_owned(),
             permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
         };
-        jwt::sign(&claims, &self.secret)
+        (jwt::sign(&claims, &self.secret), claims)
     }
 }
 
@@ -167,7 +201,8 @@ mod tests {
         let t = a.mint("x", &ALL_PERMISSIONS, Some(Duration::from_secs(60)));
         let claims = a.authorize(Some(&t), None).unwrap();
         assert_eq!(claims.exp, Some(claims.iat + 60));
-        let old = jwt::sign(&Claims { iat: 1, exp: Some(2), sub: "x".into(), permissions: vec![] }, &a.secret);
+        let old = Claims { iat: 1, exp: Some(2), jti: None, sub: "x".into(), permissions: vec![] };
+        let old = jwt::sign(&old, &a.secret);
         let err = a.authorize(Some(&old), None).unwrap_err();
         assert!(matches!(&err, AuthError::Unauthenticated(m) if m.contains("expired")), "{err}");
     }
@@ -183,5 +218,22 @@ mod tests {
         for bad in ["", "0h", "3w", "h", "-1s", "99999999999999999999d"] {
             assert!(parse_ttl(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn every_token_has_its_own_jti_and_a_revoked_one_is_401() {
+        let dir = std::env::temp_dir().join(format!("rstream-auth-{}", ids::random_hex::<6>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let list = dir.join("revoked-tokens");
+        let a = authorizer().with_revocations(RevocationList::new(list.clone()));
+        let (one, claims) = a.issue("pi", &[TUNNELS_CREATE_DELETE], None);
+        let (two, other) = a.issue("pi", &[TUNNELS_CREATE_DELETE], None);
+        assert_ne!(claims.jti, other.jti);
+        super::super::revocation::revoke(&list, claims.jti.as_deref().unwrap()).unwrap();
+        let err = a.authorize(Some(&one), None).unwrap_err();
+        assert_eq!(err.code(), 401);
+        assert!(err.to_string().contains("revoked"), "{err}");
+        assert!(a.authorize(Some(&two), None).is_ok(), "only that token");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -3,8 +3,10 @@
 //! Two halves run concurrently on the one connection. The reader handles the agent's requests and replies
 //! through the bounded outbox; a peer silent for [`HEARTBEAT_DEAD_AFTER`] is dead. The writer sends the outbox
 //! (replies, `ProxyConnReq`, engine-initiated `CloseTunnelRsp`) and a `Heartbeat` every [`HEARTBEAT_INTERVAL`],
-//! each write under the same deadline. When either half ends the client leaves the registry, and all its
-//! tunnels with it; when it ended because the agent stopped responding, the streams of those tunnels end too.
+//! each write under the same deadline. A channel whose token is revoked (`engine token revoke`) is closed at
+//! the next message it receives (heartbeats come every few seconds). When either half ends the client leaves the
+//! registry, and all its tunnels with it (their names stay reserved for the token's subject through the grace
+//! period); when it ended because the agent stopped responding, the streams of those tunnels end too.
 
 use std::net::SocketAddr;
 
@@ -99,6 +101,9 @@ impl Session<'_> {
                 Ok(Err(e)) => return ChannelEnd::Ended(e.to_string()),
                 Ok(Ok(msg)) => msg,
             };
+            if self.engine.auth.is_revoked(self.claims) {
+                return ChannelEnd::Ended(format!("token of subject {:?} was revoked", self.claims.sub));
+            }
             let reply = match msg.payload {
                 Some(Payload::Heartbeat(_)) => None,
                 Some(Payload::OpenTunnelReq(req)) => Some(Payload::OpenTunnelRsp(self.open_tunnel(req))),

@@ -3,7 +3,8 @@
 //! On the TLS port (ALPN `http/1.1` or none) the SNI name decides first: `<name>.t.<host>` routes the whole
 //! connection to that published tunnel. Without such an SNI (an IP literal, the engine's own name) the first
 //! request's `Host` decides the same way; anything else is the REST API, with keep-alive. The plain listener
-//! serves published tunnels only (a token never crosses it in clear) and answers 404 otherwise.
+//! serves published tunnels only (a token never crosses it in clear: `token_auth` ones are redirected to https)
+//! and answers 404 otherwise.
 
 use std::net::SocketAddr;
 
@@ -28,7 +29,7 @@ pub async fn serve<S: Duplex>(engine: &Engine, stream: S, peer: SocketAddr, sni:
         .or_else(|| host_header.as_deref().and_then(|h| engine.hosts.tunnel_name(h)))
         .map(str::to_owned);
     if let Some(name) = tunnel {
-        return published::serve(engine, conn, req, &name, peer).await;
+        return published::serve(engine, conn, req, &name, peer, tls).await;
     }
     if !tls {
         let host = host_header.unwrap_or_default();

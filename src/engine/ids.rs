@@ -1,4 +1,5 @@
-//! Identifiers and secrets the engine hands out: client, tunnel and stream ids, one-time stream secrets.
+//! Identifiers and secrets the engine hands out: client, tunnel and stream ids, token ids (`jti`), one-time
+//! stream secrets. Ids are lowercase hex and looked up case-insensitively.
 //!
 //! Randomness comes from the rustls crypto provider (ring's system RNG), so the engine needs no extra crate.
 //! Secrets are compared in constant time ([`constant_time_eq`]).
@@ -30,9 +31,23 @@ pub fn random_hex<const N: usize>() -> String {
     hex(&buf)
 }
 
-/// A new client or tunnel id (16 hex characters).
+/// Length of a client or tunnel id: 16 lowercase hex characters.
+pub const ID_LEN: usize = 16;
+
+/// A new client or tunnel id ([`ID_LEN`] hex characters).
 pub fn new_id() -> String {
-    random_hex::<8>()
+    random_hex::<{ ID_LEN / 2 }>()
+}
+
+/// Whether `text` has the shape of an id ([`ID_LEN`] hex digits, either case). Tunnel names of that shape are
+/// refused, so a name never equals (or later collides with) another tunnel's id.
+pub fn is_id_shaped(text: &str) -> bool {
+    text.len() == ID_LEN && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A new token id (`jti`, 32 hex characters).
+pub fn new_token_id() -> String {
+    random_hex::<16>()
 }
 
 /// A new one-time stream secret (256 bits, 64 hex characters).
@@ -59,6 +74,11 @@ mod tests {
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);
         assert_eq!(new_secret().len(), 64);
+        assert_eq!(new_token_id().len(), 32);
+        assert!(is_id_shaped(&a) && is_id_shaped(&a.to_ascii_uppercase()));
+        for name in ["shell", "0123456789abcde", "0123456789abcdef0", "0123456789abcdeg"] {
+            assert!(!is_id_shaped(name), "{name}");
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! Only `alg: HS256` is accepted (`none` and every other algorithm are refused before any signature work);
 //! the signature is checked in constant time (`hmac`'s `verify_slice`); `exp`, when present, must lie in the
-//! future. Claims: `iat`, `exp` (optional), `sub`, `permissions` (rstream's permission names).
+//! future. Claims: `iat`, `exp` (optional), `jti` (the token's id, for revocation; optional), `sub`,
+//! `permissions` (rstream's permission names).
 
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,10 @@ pub struct Claims {
     /// Expiry (Unix seconds); absent = never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exp: Option<u64>,
+    /// Token id: `engine token revoke <jti>` refuses the token from then on (absent in tokens minted before
+    /// revocation existed; those can only be retired by changing the secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
     /// Subject: who the token was minted for (becomes `user_id` in the inventory).
     #[serde(default)]
     pub sub: String,
@@ -133,7 +138,13 @@ mod tests {
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
     fn claims(exp: Option<u64>) -> Claims {
-        Claims { iat: 1_000, exp, sub: "pi".into(), permissions: vec!["tunnels.tunnels.create-delete".into()] }
+        Claims {
+            iat: 1_000,
+            exp,
+            jti: Some("0123456789abcdef0123456789abcdef".into()),
+            sub: "pi".into(),
+            permissions: vec!["tunnels.tunnels.create-delete".into()],
+        }
     }
 
     #[test]

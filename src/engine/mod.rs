@@ -6,10 +6,12 @@
 //! control     an agent's control channel: tunnels, heartbeats, liveness
 //! streams     StreamReq / ProxyReq: pending streams, agent legs, splice
 //! http_side   HTTP connections: published tunnel by SNI/Host, else the REST API
-//! published   <name>.t.<host> → the tunnel's agent (404 / 401 / 502 pages)
+//! published   <name>.t.<host> → the tunnel's agent (404 / 401 / 502 pages, 308 to https for token_auth)
+//! onward      a token_auth request as the device sees it: without the caller's token, one per connection
 //! api         REST API (/api/auth, /api/tunnels, /api/clients, /metrics); filters, inventory: its JSON
 //! registry    clients, tunnels, pending streams (one mutex, never held across .await)
-//! auth, jwt   HS256 tokens and rstream's permission names
+//! names       who owns a tunnel name (the registering token's subject), reserved through a grace period
+//! auth, jwt   HS256 tokens and rstream's permission names; revocation: the list of revoked token ids
 //! state       state dir: generated CA + leaf certificate, HS256 secret
 //! ```
 //! Everything network-facing is bounded by [`crate::limits`] and every wait has a deadline.
@@ -25,8 +27,11 @@ pub mod ids;
 pub mod inventory;
 pub mod jwt;
 pub mod metrics;
+pub mod names;
+pub mod onward;
 pub mod published;
 pub mod registry;
+pub mod revocation;
 pub mod routing;
 pub mod server;
 pub mod splice;
@@ -58,6 +63,18 @@ impl Engine {
     /// A fresh engine with `secret` for tokens and `hosts` for published tunnels.
     pub fn new(secret: Vec<u8>, hosts: PublicHosts) -> Self {
         Engine { registry: Arc::default(), auth: Authorizer::new(secret), metrics: Arc::default(), hosts }
+    }
+
+    /// Also refuses the tokens listed in `revocations` (`engine token revoke`).
+    pub fn with_revocations(mut self, revocations: revocation::RevocationList) -> Self {
+        self.auth = self.auth.with_revocations(revocations);
+        self
+    }
+
+    /// Keeps a dropped tunnel's name reserved for its owner for `grace` (`engine serve --name-grace`).
+    pub fn with_name_grace(mut self, grace: std::time::Duration) -> Self {
+        self.registry = Arc::new(TunnelRegistry::with_name_grace(grace));
+        self
     }
 
     /// What the engine tells agents about itself.

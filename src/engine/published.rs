@@ -3,14 +3,18 @@
 //!
 //! Only tunnels with `publish` true are reachable; a private or unknown name gets the same 404 page, so the
 //! public side reveals nothing about private tunnels. `token_auth` tunnels require a token with
-//! `tunnels.streams.create-delete` on the connection's first request (`Authorization: Bearer` or
-//! `?rstream.token=`), else 401. An agent that is gone, refuses, or does not connect its leg within
+//! `tunnels.streams.create-delete` (`Authorization: Bearer` or `?rstream.token=`), else 401, and are served over
+//! TLS only: the plain listener answers `308` to the same URL on https (without the token parameter) and never
+//! looks at the token. The token does not travel on to the device, and such a connection carries that one
+//! checked request ([`super::onward`]). An agent that is gone, refuses, or does not connect its leg within
 //! [`crate::limits::PROXY_LEG_DEADLINE`] yields 502. The whole connection then belongs to that tunnel.
 
 use std::net::SocketAddr;
 
 use super::api::bearer;
 use super::auth::STREAMS_CREATE_DELETE;
+use super::onward::{strip_token_param, OnwardRequest};
+use super::routing::strip_port;
 use super::splice::Duplex;
 use super::streams::{connect_to_agent, relay};
 use super::Engine;
@@ -21,19 +25,25 @@ use crate::proto::rstream::Error as ProtoError;
 /// Query parameter carrying a token for `token_auth` tunnels.
 pub const TOKEN_PARAM: &str = "rstream.token";
 
-/// Serves a connection addressed to tunnel `name` whose first request is `req`.
+/// Serves a connection addressed to tunnel `name` whose first request is `req`; `tls` tells the TLS port from
+/// the plain listener.
 pub async fn serve<S: Duplex>(
     engine: &Engine,
     mut conn: ServerConn<S>,
     req: RequestHead,
     name: &str,
     peer: SocketAddr,
+    tls: bool,
 ) {
     let published = engine.registry.find(name).filter(|t| t.props.is_published());
     let Some(tunnel) = published else {
         return page(&mut conn, 404, &format!("No tunnel is published at {name}.")).await;
     };
-    if tunnel.props.token_auth.is_some_and(|b| b.value) {
+    let token_auth = tunnel.props.token_auth.is_some_and(|b| b.value);
+    if token_auth && !tls {
+        return redirect_to_https(engine, &mut conn, &req).await;
+    }
+    if token_auth {
         let token = bearer(&req).map(str::to_owned).or_else(|| query_token(&req));
         if let Err(e) = engine.auth.authorize(token.as_deref(), Some(STREAMS_CREATE_DELETE)) {
             engine.note_auth_failure();
@@ -59,11 +69,38 @@ pub async fn serve<S: Duplex>(
             return page(&mut conn, status, &text).await;
         }
     };
-    let mut client = match conn.into_replay() {
-        Ok(stream) => stream,
-        Err(_) => return, // cannot happen: nothing was read or written since the head
+    // Neither can fail: nothing was read or written since the head.
+    if token_auth {
+        let Ok(raw) = conn.into_raw_request() else { return };
+        relay(engine, &mut OnwardRequest::new(raw, &req), leg).await;
+    } else {
+        let Ok(mut client) = conn.into_replay() else { return };
+        relay(engine, &mut client, leg).await;
+    }
+}
+
+/// Sends a plain-HTTP request for a `token_auth` tunnel to the same URL on the engine's TLS port, without the
+/// token parameter; the token itself is neither checked nor passed on.
+async fn redirect_to_https<S: Duplex>(engine: &Engine, conn: &mut ServerConn<S>, req: &RequestHead) {
+    conn.set_close();
+    let host = strip_port(req.headers.get("host").unwrap_or_default()).trim_end_matches('.');
+    let port = match engine.hosts.port() {
+        443 => String::new(),
+        port => format!(":{port}"),
     };
-    relay(engine, &mut client, leg).await;
+    let target = strip_token_param(&req.target).unwrap_or_else(|| req.target.clone());
+    let location = format!("https://{host}{port}{target}");
+    let body = format!(
+        "<!doctype html>\n<html><head><title>308 Permanent Redirect</title></head><body><h1>HTTPS only</h1>\
+         <p>This tunnel requires a token and is served over HTTPS only: <a href=\"{0}\">{0}</a>.</p>\
+         <hr><p>rstream engine</p></body></html>\n",
+        escape(&location)
+    );
+    let head = ResponseHead::new(308)
+        .header("Location", location.as_str())
+        .header("Content-Type", "text/html; charset=utf-8")
+        .header("Cache-Control", "no-store");
+    let _ = conn.respond(head, body.as_bytes()).await;
 }
 
 /// The `rstream.token` query parameter of `req`.

@@ -1,7 +1,9 @@
 //! The engine's live state: control channels (clients), their tunnels, and streams waiting for an agent leg.
 //!
 //! One mutex guards everything; no lock is held across an `.await`. Invariants:
-//! - a tunnel name is unique per engine (case-insensitive, it is also a DNS label);
+//! - a tunnel name is unique per engine (case-insensitive, it is also a DNS label) and belongs to the token
+//!   subject that registered it, which keeps it through a grace period after its control channel drops
+//!   ([`super::names`]); a name never has the shape of an id, and ids resolve case-insensitively too;
 //! - a published tunnel carries HTTP (protocol unset, `http` or `webtty`): the public side only serves
 //!   TLS-terminated HTTP, so a published `tls`/`tcp` tunnel is refused (400) rather than accepted and unreachable;
 //! - every tunnel belongs to one live client; when the client leaves, all its tunnels leave at once and their
@@ -15,9 +17,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use super::clock::unix_now_precise;
 use super::ids;
+use super::names::NameBook;
 use super::splice::BoxedStream;
 use crate::limits::{MAX_PENDING_LEGS_PER_TUNNEL, MAX_TUNNELS_PER_CLIENT, MAX_TUNNEL_NAME_LEN};
 use crate::proto::rstream::message::Payload;
@@ -105,8 +109,17 @@ struct PendingLeg {
 struct Inner {
     clients: HashMap<String, Client>,
     tunnels: HashMap<String, Tunnel>,
-    names: HashMap<String, String>,
+    names: NameBook,
     pending: HashMap<String, PendingLeg>,
+}
+
+/// What becomes of a dropped tunnel's name.
+#[derive(Clone, Copy)]
+enum NameFate {
+    /// Its owner closed it, or it was evicted: anyone may take the name.
+    Release,
+    /// Its control channel dropped: the name stays reserved for its owner (from this instant).
+    Reserve(Instant),
 }
 
 /// Clients, tunnels and pending streams of one engine.
@@ -143,20 +156,34 @@ fn err(code: i32, message: impl Into<String>) -> ProtoError {
     ProtoError::new(code, message)
 }
 
-/// Checks a requested tunnel name: a DNS label of letters, digits, `-` and `_`.
+/// Checks a requested tunnel name: a DNS label of letters, digits, `-` and `_`, not shaped like a tunnel id.
 pub fn validate_name(name: &str) -> Result<(), ProtoError> {
     let ok = !name.is_empty()
         && name.len() <= MAX_TUNNEL_NAME_LEN
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         && !name.starts_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(err(400, format!("invalid tunnel name {name:?}: use 1-{MAX_TUNNEL_NAME_LEN} letters, digits, '-' or '_'")))
+    if !ok {
+        return Err(err(
+            400,
+            format!("invalid tunnel name {name:?}: use 1-{MAX_TUNNEL_NAME_LEN} letters, digits, '-' or '_'"),
+        ));
     }
+    if ids::is_id_shaped(name) {
+        return Err(err(
+            400,
+            format!("invalid tunnel name {name:?}: {} hex digits is the shape of a tunnel id", ids::ID_LEN),
+        ));
+    }
+    Ok(())
 }
 
 impl TunnelRegistry {
+    /// A registry keeping a dropped tunnel's name reserved for its owner for `name_grace`.
+    pub fn with_name_grace(name_grace: Duration) -> Self {
+        let inner = Inner { names: NameBook::new(name_grace), ..Inner::default() };
+        TunnelRegistry { inner: Mutex::new(inner) }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -177,20 +204,21 @@ impl TunnelRegistry {
         }
     }
 
-    /// Removes a control channel with all its tunnels; their pending streams fail at once. Returns the
-    /// removed tunnel ids.
+    /// Removes a control channel with all its tunnels; their pending streams fail at once and their names stay
+    /// reserved for their owner through the grace period. Returns the removed tunnel ids.
     pub fn remove_client(&self, client_id: &str) -> Vec<String> {
         let mut inner = self.lock();
         let Some(client) = inner.clients.remove(client_id) else { return Vec::new() };
+        let fate = NameFate::Reserve(Instant::now());
         for tunnel_id in &client.tunnels {
-            inner.drop_tunnel(tunnel_id);
+            inner.drop_tunnel(tunnel_id, fate);
         }
         client.outbox.close();
         client.tunnels.into_iter().collect()
     }
 
-    /// Registers a tunnel for `client_id`. `public_host(name_or_id)` gives the routed host of a published
-    /// tunnel. Returns the stored properties.
+    /// Registers a tunnel for `client_id`, its name owned by the client's token subject. `public_host(name_or_id)`
+    /// gives the routed host of a published tunnel. Returns the stored properties.
     pub fn open_tunnel(
         &self,
         client_id: &str,
@@ -216,10 +244,9 @@ impl TunnelRegistry {
         if client.tunnels.len() >= MAX_TUNNELS_PER_CLIENT {
             return Err(err(429, format!("too many tunnels on one control channel (max {MAX_TUNNELS_PER_CLIENT})")));
         }
+        let owner = client.view.user_id.clone();
         if let Some(name) = &name {
-            if inner.names.contains_key(&name.to_ascii_lowercase()) {
-                return Err(err(409, format!("tunnel name {name:?} is already used by another tunnel")));
-            }
+            inner.names.check(name, &owner, Instant::now())?;
         }
         let id = ids::new_id();
         let (seconds, nanos) = unix_now_precise();
@@ -229,7 +256,7 @@ impl TunnelRegistry {
         props.publish = Some(BoolValue::from(published));
         props.host = published.then(|| some_str(public_host(name.as_deref().unwrap_or(&id)))).flatten();
         if let Some(name) = &name {
-            inner.names.insert(name.to_ascii_lowercase(), id.clone());
+            inner.names.bind(name, &owner, &id);
         }
         let client = inner.clients.get_mut(client_id).expect("checked above");
         client.tunnels.insert(id.clone());
@@ -237,12 +264,12 @@ impl TunnelRegistry {
         Ok(props)
     }
 
-    /// Closes one of `client_id`'s tunnels at its request.
+    /// Closes one of `client_id`'s tunnels at its request; its name is free at once.
     pub fn close_tunnel(&self, client_id: &str, tunnel_id: &str) -> Result<(), ProtoError> {
         let mut inner = self.lock();
         match inner.tunnels.get(tunnel_id) {
             Some(t) if t.client_id == client_id => {
-                inner.drop_tunnel(tunnel_id);
+                inner.drop_tunnel(tunnel_id, NameFate::Release);
                 if let Some(c) = inner.clients.get_mut(client_id) {
                     c.tunnels.remove(tunnel_id);
                 }
@@ -252,11 +279,12 @@ impl TunnelRegistry {
         }
     }
 
-    /// Drops a tunnel on the engine's initiative and tells its agent (`CloseTunnelRsp`). False if unknown.
+    /// Drops a tunnel on the engine's initiative and tells its agent (`CloseTunnelRsp`); its name is free at
+    /// once. False if unknown. Who may ask is the REST API's business.
     pub fn evict_tunnel(&self, tunnel_id: &str) -> bool {
         let mut inner = self.lock();
         let Some(client_id) = inner.tunnels.get(tunnel_id).map(|t| t.client_id.clone()) else { return false };
-        inner.drop_tunnel(tunnel_id);
+        inner.drop_tunnel(tunnel_id, NameFate::Release);
         if let Some(c) = inner.clients.get_mut(&client_id) {
             c.tunnels.remove(tunnel_id);
             let notice =
@@ -369,11 +397,13 @@ impl TunnelRegistry {
 }
 
 impl Inner {
+    /// The live tunnel id for an id or a name, both case-insensitive (names never look like ids).
     fn resolve(&self, id_or_name: &str) -> Option<String> {
-        if self.tunnels.contains_key(id_or_name) {
-            return Some(id_or_name.to_owned());
+        let key = id_or_name.to_ascii_lowercase();
+        if self.tunnels.contains_key(&key) {
+            return Some(key);
         }
-        self.names.get(&id_or_name.to_ascii_lowercase()).cloned()
+        self.names.tunnel(&key).map(str::to_owned)
     }
 
     fn view(&self, tunnel_id: &str) -> Option<TunnelView> {
@@ -382,11 +412,15 @@ impl Inner {
         Some(TunnelView { props: t.props.clone(), client_id: t.client_id.clone(), user_id })
     }
 
-    /// Removes a tunnel, its name, and its pending streams (whose waiters see the channel close).
-    fn drop_tunnel(&mut self, tunnel_id: &str) {
+    /// Removes a tunnel and its pending streams (whose waiters see the channel close); its name is released or
+    /// reserved as `fate` says.
+    fn drop_tunnel(&mut self, tunnel_id: &str, fate: NameFate) {
         if let Some(t) = self.tunnels.remove(tunnel_id) {
-            if let Some(name) = t.props.name.as_ref() {
-                self.names.remove(&name.value.to_ascii_lowercase());
+            if let Some(name) = opt_str(&t.props.name).filter(|n| !n.is_empty()) {
+                match fate {
+                    NameFate::Release => self.names.release(name, tunnel_id),
+                    NameFate::Reserve(now) => self.names.reserve(name, tunnel_id, now),
+                }
             }
         }
         self.pending.retain(|_, p| p.tunnel_id != tunnel_id);
@@ -394,194 +428,5 @@ impl Inner {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::proto::rstream::StringValue;
-
-    fn props(name: &str) -> TunnelProperties {
-        TunnelProperties { name: some_str(name), ..Default::default() }
-    }
-
-    fn client(reg: &TunnelRegistry) -> (String, async_channel::Receiver<Box<Message>>) {
-        let (tx, rx) = async_channel::bounded(8);
-        (reg.add_client(ClientDetails::default(), "sub".into(), tx), rx)
-    }
-
-    fn host(name: &str) -> String {
-        format!("{name}.t.localhost:8443")
-    }
-
-    #[test]
-    fn names_are_unique_per_engine_case_insensitively() {
-        let reg = TunnelRegistry::default();
-        let (a, _ra) = client(&reg);
-        let (b, _rb) = client(&reg);
-        let t = reg.open_tunnel(&a, props("shell"), host).unwrap();
-        assert_eq!(t.host, some_str("shell.t.localhost:8443"));
-        assert_eq!(t.r#type, some_str("bytestream"));
-        assert_eq!(t.publish, Some(true.into()));
-        assert_eq!(reg.open_tunnel(&b, props("Shell"), host).unwrap_err().code, 409);
-        assert_eq!(reg.open_tunnel(&a, props("shell"), host).unwrap_err().code, 409);
-        reg.close_tunnel(&a, opt_id(&t)).unwrap();
-        assert!(reg.open_tunnel(&b, props("shell"), host).is_ok(), "name free again after close");
-    }
-
-    fn opt_id(p: &TunnelProperties) -> &str {
-        p.id.as_ref().map(|s| s.value.as_str()).unwrap()
-    }
-
-    #[test]
-    fn private_tunnels_get_no_host_and_bad_requests_are_refused() {
-        let reg = TunnelRegistry::default();
-        let (a, _ra) = client(&reg);
-        let private = TunnelProperties { publish: Some(false.into()), ..props("db") };
-        assert_eq!(reg.open_tunnel(&a, private, host).unwrap().host, None);
-        assert_eq!(reg.open_tunnel(&a, props("a.b"), host).unwrap_err().code, 400);
-        let datagram = TunnelProperties { r#type: some_str("datagram"), ..props("udp") };
-        assert_eq!(reg.open_tunnel(&a, datagram, host).unwrap_err().code, 400);
-        assert_eq!(reg.open_tunnel("nobody", props("x"), host).unwrap_err().code, 410);
-        let unnamed = reg.open_tunnel(&a, TunnelProperties::default(), host).unwrap();
-        assert_eq!(unnamed.host, some_str(host(opt_id(&unnamed))));
-    }
-
-    #[test]
-    fn published_tunnels_must_speak_http_and_private_ones_may_carry_anything() {
-        let reg = TunnelRegistry::default();
-        let (a, _ra) = client(&reg);
-        let with = |name: &str, protocol: &str, publish: Option<bool>| TunnelProperties {
-            protocol: some_str(protocol),
-            publish: publish.map(Into::into),
-            ..props(name)
-        };
-        for (i, protocol) in ["tls", "tcp", "h2"].into_iter().enumerate() {
-            for publish in [None, Some(true)] {
-                let refused = reg.open_tunnel(&a, with(&format!("p{i}"), protocol, publish), host).unwrap_err();
-                assert_eq!(refused.code, 400);
-                let expected =
-                    format!("published tunnels on this engine are HTTP only; protocol {protocol:?} needs --no-publish");
-                assert_eq!(opt_str(&refused.message), Some(expected.as_str()));
-            }
-            assert!(reg.open_tunnel(&a, with(&format!("q{i}"), protocol, Some(false)), host).is_ok());
-        }
-        for (i, protocol) in ["http", "webtty", ""].into_iter().enumerate() {
-            assert!(reg.open_tunnel(&a, with(&format!("h{i}"), protocol, None), host).is_ok(), "{protocol:?}");
-        }
-        assert!(reg.find("p0").is_none(), "a refused tunnel is not registered");
-    }
-
-    #[test]
-    fn tunnels_per_client_are_capped() {
-        let reg = TunnelRegistry::default();
-        let (a, _ra) = client(&reg);
-        for i in 0..MAX_TUNNELS_PER_CLIENT {
-            reg.open_tunnel(&a, props(&format!("t{i}")), host).unwrap();
-        }
-        assert_eq!(reg.open_tunnel(&a, props("one-more"), host).unwrap_err().code, 429);
-    }
-
-    #[test]
-    fn channel_death_removes_all_its_tunnels_and_fails_pending_streams() {
-        let reg = Arc::new(TunnelRegistry::default());
-        let (a, rx) = client(&reg);
-        let (b, _rb) = client(&reg);
-        reg.open_tunnel(&a, props("one"), host).unwrap();
-        reg.open_tunnel(&a, props("two"), host).unwrap();
-        reg.open_tunnel(&b, props("other"), host).unwrap();
-        let pending = reg.begin_stream("one", None, |_| Ok(())).unwrap();
-        assert!(matches!(rx.try_recv().unwrap().payload, Some(Payload::ProxyConnReq(_))));
-        assert_eq!(reg.remove_client(&a).len(), 2);
-        assert!(reg.find("one").is_none() && reg.find("two").is_none());
-        assert!(reg.find("other").is_some());
-        assert!(pending.leg.try_recv().is_err() && pending.leg.is_closed(), "waiter sees the agent leave");
-        assert_eq!(reg.counts(), (1, 1, 0));
-        assert!(rx.is_closed(), "outbox closed with the client");
-    }
-
-    #[test]
-    fn only_an_unresponsive_agent_ends_its_streams() {
-        let reg = Arc::new(TunnelRegistry::default());
-        let (a, _ra) = client(&reg);
-        let (b, _rb) = client(&reg);
-        reg.open_tunnel(&a, props("frozen"), host).unwrap();
-        reg.open_tunnel(&b, props("closed"), host).unwrap();
-        let frozen = reg.begin_stream("frozen", None, |_| Ok(())).unwrap();
-        let closed = reg.begin_stream("closed", None, |_| Ok(())).unwrap();
-        let fired =
-            |p: &PendingStream| smol::block_on(futures_lite::future::poll_once(p.agent.unresponsive())).is_some();
-        assert!(!fired(&frozen) && !fired(&closed));
-        reg.remove_client(&b); // a clean close: its streams may finish
-        reg.declare_unresponsive(&a);
-        assert!(fired(&frozen), "streams of an unresponsive agent end");
-        assert!(!fired(&closed), "streams of a cleanly closed channel go on");
-    }
-
-    #[test]
-    fn a_leg_is_claimed_once_and_only_with_its_secret() {
-        let reg = Arc::new(TunnelRegistry::default());
-        let (a, rx) = client(&reg);
-        let t = reg.open_tunnel(&a, props("web"), host).unwrap();
-        let pending = reg.begin_stream(opt_id(&t), Some([127, 0, 0, 1].into()), |_| Ok(())).unwrap();
-        let Some(Payload::ProxyConnReq(req)) = rx.try_recv().unwrap().payload else { panic!("no ProxyConnReq") };
-        assert_eq!(req.stream_id, pending.stream_id);
-        assert_eq!(req.source_ip.unwrap().to_ip(), Some([127, 0, 0, 1].into()));
-        let secret = req.secret.map(|StringValue { value }| value).unwrap();
-        assert_eq!(reg.claim_leg(&req.stream_id, "wrong").unwrap_err().code, 403);
-        assert!(reg.claim_leg(&req.stream_id, &secret).is_ok());
-        assert_eq!(reg.claim_leg(&req.stream_id, &secret).unwrap_err().code, 403, "single use");
-    }
-
-    #[test]
-    fn dropping_a_pending_stream_withdraws_it_and_refusals_reach_the_waiter() {
-        let reg = Arc::new(TunnelRegistry::default());
-        let (a, _rx) = client(&reg);
-        reg.open_tunnel(&a, props("web"), host).unwrap();
-        let p1 = reg.begin_stream("web", None, |_| Ok(())).unwrap();
-        assert_eq!(reg.counts().2, 1);
-        drop(p1);
-        assert_eq!(reg.counts().2, 0);
-        let p2 = reg.begin_stream("WEB", None, |_| Ok(())).unwrap();
-        reg.refuse_leg("someone-else", &p2.stream_id, ProtoError::new(500, "not yours"));
-        assert!(p2.leg.try_recv().is_err(), "only the owner may refuse");
-        reg.refuse_leg(&a, &p2.stream_id, ProtoError::new(503, "busy"));
-        assert_eq!(p2.leg.try_recv().unwrap().err().unwrap().code, 503);
-        assert_eq!(reg.begin_stream("nope", None, |_| Ok(())).err().unwrap().code, 404);
-        let refused = reg.begin_stream("web", None, |_| Err(ProtoError::new(404, "private")));
-        assert_eq!(refused.err().unwrap().code, 404);
-    }
-
-    #[test]
-    fn a_stuck_agent_outbox_refuses_streams_and_is_closed() {
-        let reg = Arc::new(TunnelRegistry::default());
-        let (tx, rx) = async_channel::bounded(1);
-        let a = reg.add_client(ClientDetails::default(), "sub".into(), tx);
-        reg.open_tunnel(&a, props("web"), host).unwrap();
-        let _first = reg.begin_stream("web", None, |_| Ok(())).unwrap();
-        assert_eq!(reg.begin_stream("web", None, |_| Ok(())).err().unwrap().code, 503);
-        assert!(rx.is_closed());
-    }
-
-    #[test]
-    fn pending_streams_per_tunnel_are_capped() {
-        let reg = Arc::new(TunnelRegistry::default());
-        let (tx, _rx) = async_channel::bounded(MAX_PENDING_LEGS_PER_TUNNEL + 8);
-        let a = reg.add_client(ClientDetails::default(), "sub".into(), tx);
-        reg.open_tunnel(&a, props("busy"), host).unwrap();
-        let held: Vec<_> =
-            (0..MAX_PENDING_LEGS_PER_TUNNEL).map(|_| reg.begin_stream("busy", None, |_| Ok(())).unwrap()).collect();
-        assert_eq!(reg.begin_stream("busy", None, |_| Ok(())).err().unwrap().code, 503);
-        drop(held);
-        assert!(reg.begin_stream("busy", None, |_| Ok(())).is_ok(), "slots come back");
-    }
-
-    #[test]
-    fn eviction_notifies_the_owner() {
-        let reg = TunnelRegistry::default();
-        let (a, rx) = client(&reg);
-        let t = reg.open_tunnel(&a, props("web"), host).unwrap();
-        assert!(reg.evict_tunnel(opt_id(&t)));
-        let Some(Payload::CloseTunnelRsp(rsp)) = rx.try_recv().unwrap().payload else { panic!("no CloseTunnelRsp") };
-        assert_eq!(rsp.tunnel_id, opt_id(&t));
-        assert!(reg.find("web").is_none());
-        assert!(!reg.evict_tunnel(opt_id(&t)));
-    }
-}
+#[path = "registry_tests.rs"]
+mod tests;

@@ -29,6 +29,10 @@ pub struct ServeConfig {
     pub tls: Arc<ServerConfig>,
     /// HS256 secret.
     pub secret: Vec<u8>,
+    /// How long a dropped tunnel's name stays reserved for its owner.
+    pub name_grace: Duration,
+    /// The revocation list to honour (`<state>/revoked-tokens`).
+    pub revocation_list: Option<std::path::PathBuf>,
 }
 
 /// An engine whose listeners are bound, ready to [`run`](BoundEngine::run).
@@ -50,7 +54,12 @@ impl BoundEngine {
         let tls = bind(&config.listen)?;
         let http = config.http_listen.as_deref().map(bind).transpose()?;
         let port = tls.local_addr()?.port();
-        let engine = Arc::new(Engine::new(config.secret, PublicHosts::new(&config.hosts, port)));
+        let mut engine =
+            Engine::new(config.secret, PublicHosts::new(&config.hosts, port)).with_name_grace(config.name_grace);
+        if let Some(path) = config.revocation_list {
+            engine = engine.with_revocations(super::revocation::RevocationList::new(path));
+        }
+        let engine = Arc::new(engine);
         Ok(BoundEngine { engine, tls, http, acceptor: TlsAcceptor::from(config.tls) })
     }
 

@@ -8,6 +8,8 @@
 //! <state>/key.pem       leaf private key (0600)
 //! <state>/cert-names    the names the leaf was issued for (a change of --host re-issues the leaf)
 //! <state>/jwt-secret    32 random bytes, hex (0600); the HMAC key is the file's text
+//! <state>/operator-token the local operator token written into the `local` context (0600), minted once
+//! <state>/revoked-tokens token ids refused from now on, one per line (0600; `engine token revoke`)
 //! ```
 //! Every key is ECDSA P-256: the device's TLS client (embedded-tls) verifies only ECDSA-P256-SHA256.
 //! Files are written atomically (temp file + rename) with the modes above; the directory is 0700.
@@ -21,9 +23,11 @@ use rcgen::{
     KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
 };
 
+use super::auth::{Authorizer, ALL_PERMISSIONS};
 use super::clock::unix_now;
 use super::ids;
 use crate::http::date::civil_from_days;
+use crate::state_layout::{self, CA_CERT, CA_KEY, CERT, CERT_NAMES, JWT_SECRET, KEY, OPERATOR_TOKEN, REVOKED_TOKENS};
 
 /// Days a generated leaf certificate is valid (under Apple's 825-day ceiling for locally trusted roots).
 const LEAF_VALID_DAYS: i64 = 800;
@@ -33,6 +37,8 @@ const LEAF_RENEW_AFTER_DAYS: u64 = 365;
 const CA_VALID_YEARS: i64 = 20;
 /// Shortest HS256 secret accepted from `--jwt-secret-file`.
 pub const MIN_SECRET_LEN: usize = 16;
+/// Subject of the local operator token (the engine's owner).
+pub const OPERATOR_SUBJECT: &str = "operator";
 
 /// A state-directory failure, naming the file involved.
 #[derive(Debug)]
@@ -67,40 +73,59 @@ impl StateDir {
     pub fn resolve(flag: Option<&str>) -> Result<StateDir, StateError> {
         let dir = match flag {
             Some(d) => PathBuf::from(d),
-            None => match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
-                Some(x) => PathBuf::from(x).join("rstream/engine"),
-                None => {
-                    let home = std::env::var_os("HOME")
-                        .filter(|v| !v.is_empty())
-                        .ok_or_else(|| StateError("neither --state-dir, XDG_STATE_HOME nor HOME is set".into()))?;
-                    PathBuf::from(home).join(".local/state/rstream/engine")
-                }
-            },
+            None => state_layout::default_dir_from_env()
+                .ok_or_else(|| StateError("neither --state-dir, XDG_STATE_HOME nor HOME is set".into()))?,
         };
         Ok(StateDir { dir })
     }
 
     /// CA certificate path.
     pub fn ca_cert(&self) -> PathBuf {
-        self.dir.join("ca.pem")
+        self.dir.join(CA_CERT)
     }
     fn ca_key(&self) -> PathBuf {
-        self.dir.join("ca-key.pem")
+        self.dir.join(CA_KEY)
     }
     /// Leaf certificate chain path (leaf then CA).
     pub fn cert(&self) -> PathBuf {
-        self.dir.join("cert.pem")
+        self.dir.join(CERT)
     }
     /// Leaf private key path.
     pub fn key(&self) -> PathBuf {
-        self.dir.join("key.pem")
+        self.dir.join(KEY)
     }
     fn cert_names(&self) -> PathBuf {
-        self.dir.join("cert-names")
+        self.dir.join(CERT_NAMES)
     }
     /// HS256 secret path.
     pub fn secret(&self) -> PathBuf {
-        self.dir.join("jwt-secret")
+        self.dir.join(JWT_SECRET)
+    }
+    /// The local operator token's path.
+    pub fn operator_token(&self) -> PathBuf {
+        self.dir.join(OPERATOR_TOKEN)
+    }
+    /// The revocation list's path ([`super::revocation`]).
+    pub fn revocations(&self) -> PathBuf {
+        self.dir.join(REVOKED_TOKENS)
+    }
+
+    /// The local operator token (subject `operator`, every permission, no expiry): the stored one while `auth`
+    /// still accepts it with every permission, else a new one, stored. So the `local` context keeps its token
+    /// across restarts, and a revoked or foreign one is replaced.
+    pub fn ensure_operator_token(&self, auth: &Authorizer) -> Result<String, StateError> {
+        let path = self.operator_token();
+        if let Ok(text) = fs::read_to_string(&path) {
+            let token = text.trim();
+            match auth.authorize(Some(token), None) {
+                Ok(claims) if ALL_PERMISSIONS.iter().all(|p| claims.allows(p)) => return Ok(token.to_owned()),
+                Ok(_) => log_info!("operator token in {} lacks a permission: minting a new one", path.display()),
+                Err(e) => log_info!("operator token in {} is refused ({e}): minting a new one", path.display()),
+            }
+        }
+        let token = auth.mint(OPERATOR_SUBJECT, &ALL_PERMISSIONS, None);
+        write_atomic(&path, format!("{token}\n").as_bytes(), 0o600)?;
+        Ok(token)
     }
 
     /// Creates the directory (0700) if needed.
@@ -290,6 +315,22 @@ mod tests {
         assert_eq!(fs::read(state.ca_cert()).unwrap(), ca, "CA kept");
         let chain = fs::read_to_string(state.cert()).unwrap();
         assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2, "leaf + CA");
+        let _ = fs::remove_dir_all(&state.dir);
+    }
+
+    #[test]
+    fn the_operator_token_is_minted_once_and_replaced_when_refused() {
+        let state = temp_state("operator");
+        let auth = Authorizer::new(state.ensure_secret().unwrap());
+        let token = state.ensure_operator_token(&auth).unwrap();
+        assert_eq!(state.ensure_operator_token(&auth).unwrap(), token, "reused");
+        assert_eq!(fs::metadata(state.operator_token()).unwrap().permissions().mode() & 0o777, 0o600);
+        let claims = auth.authorize(Some(&token), None).unwrap();
+        assert_eq!(claims.permissions.len(), ALL_PERMISSIONS.len());
+        let other = Authorizer::new(b"another secret, another engine".to_vec());
+        let fresh = state.ensure_operator_token(&other).unwrap();
+        assert_ne!(fresh, token, "a token the secret no longer verifies is replaced");
+        assert!(other.authorize(Some(&fresh), None).is_ok());
         let _ = fs::remove_dir_all(&state.dir);
     }
 

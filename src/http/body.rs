@@ -255,6 +255,61 @@ pub(crate) async fn read_body_to_vec<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// Where a body forwarded verbatim ends: follows the body's framing over the raw bytes (chunk sizes, data,
+/// trailers) without decoding them, for a proxy that passes a request on unchanged and must stop at its end.
+/// Obtained from `ServerConn::into_raw_request`.
+#[derive(Debug)]
+pub struct BodyBoundary {
+    state: BodyState,
+}
+
+impl BodyBoundary {
+    pub(crate) fn new(state: BodyState) -> Self {
+        Self { state }
+    }
+
+    /// Whether the whole body has gone by.
+    pub fn is_done(&self) -> bool {
+        self.state.is_done()
+    }
+
+    /// Follows the body over `bytes` (the next raw bytes of the message) and returns how many of them belong to
+    /// it; the rest (if any) comes after the body. A framing error fails this and every later call.
+    pub fn scan(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let mut used = 0;
+        while used < bytes.len() {
+            let rest = (bytes.len() - used) as u64;
+            match self.state {
+                BodyState::Done => break,
+                BodyState::Failed => return Err(framing_error("body already failed")),
+                BodyState::UntilClose => used = bytes.len(),
+                BodyState::Length(left) => {
+                    let n = left.min(rest);
+                    used += n as usize;
+                    self.state = if n == left { BodyState::Done } else { BodyState::Length(left - n) };
+                }
+                BodyState::Chunked(Chunk::Data(0)) => self.state = BodyState::Chunked(Chunk::DataCr),
+                BodyState::Chunked(Chunk::Data(left)) => {
+                    let n = left.min(rest);
+                    used += n as usize;
+                    self.state = BodyState::Chunked(Chunk::Data(left - n));
+                }
+                BodyState::Chunked(chunk) => match step(chunk, bytes[used]) {
+                    Ok(next) => {
+                        self.state = next;
+                        used += 1;
+                    }
+                    Err(e) => {
+                        self.state = BodyState::Failed;
+                        return Err(e);
+                    }
+                },
+            }
+        }
+        Ok(used)
+    }
+}
+
 /// A message body being received: `AsyncRead` that ends exactly where the body ends.
 ///
 /// Obtained from `ServerConn::body` or `ClientConn::body`. Dropping it early is fine: the connection drains

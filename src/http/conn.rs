@@ -232,6 +232,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         .await
     }
 
+    /// Bytes before the read position: the head just read by [`Conn::read_head`] while nothing else was read.
+    pub(crate) fn consumed(&self) -> &[u8] {
+        &self.buf[..self.pos]
+    }
+
     /// Gives up buffering: the stream plus its unread bytes (from `from`, `None` = the read position).
     pub(crate) fn into_prefixed(self, from: Option<usize>) -> PrefixedStream<S> {
         let start = from.unwrap_or(self.pos);

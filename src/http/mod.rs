@@ -4,8 +4,9 @@
 //! (at most `limits::MAX_HTTP_HEADERS` fields); bodies are never buffered unless the caller asks, with a cap.
 //! Every wait has a deadline (`limits::HTTP_HEAD_TIMEOUT`, `limits::HTTP_IDLE_TIMEOUT`). Users: the engine's
 //! REST API and published-tunnel routing (peek at a request, then splice the raw connection with
-//! [`ServerConn::into_replay`]), the device's WebTTY server (WebSocket upgrade via [`ServerConn::upgrade`], WebDAV
-//! at `/fs`), and the operator's REST and WebDAV clients ([`ClientConn`]).
+//! [`ServerConn::into_replay`], or pass it on rewritten with [`ServerConn::into_raw_request`]), the device's
+//! WebTTY server (WebSocket upgrade via [`ServerConn::upgrade`], WebDAV at `/fs`), and the operator's REST and
+//! WebDAV clients ([`ClientConn`]).
 //!
 //! - [`ServerConn`]: keep-alive request loop, bodies by `Content-Length` or chunked, `Expect: 100-continue`,
 //!   responses with fixed or chunked bodies ([`BodyWriter`]), `HEAD`, `Connection: close`, upgrades.
@@ -35,11 +36,11 @@ mod server_tests;
 #[cfg(test)]
 pub(crate) mod testio;
 
-pub use body::BodyReader;
+pub use body::{BodyBoundary, BodyReader};
 pub use client::ClientConn;
 pub use error::HttpError;
 pub use head::{reason_phrase, RequestHead, ResponseHead, Version};
 pub use headers::Headers;
-pub use server::ServerConn;
+pub use server::{RawRequest, ServerConn};
 pub use upgrade::PrefixedStream;
 pub use writer::BodyWriter;

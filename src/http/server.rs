@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use futures_lite::{AsyncRead, AsyncWrite};
 
-use super::body::{drain_body, read_body_to_vec, BodyReader, BodyState};
+use super::body::{drain_body, read_body_to_vec, BodyBoundary, BodyReader, BodyState};
 use super::conn::Conn;
 use super::error::HttpError;
 use super::head::{
@@ -33,6 +33,17 @@ use super::head::{
 use super::upgrade::PrefixedStream;
 use super::writer::{BodyWriter, WriteMode};
 use crate::limits::{HTTP_DRAIN_MAX, HTTP_HEAD_TIMEOUT, HTTP_IDLE_TIMEOUT, HTTP_LINGER_MAX, HTTP_LINGER_TIMEOUT};
+
+/// The current request handed over raw ([`ServerConn::into_raw_request`]): its head exactly as received, where
+/// its body ends, and the stream with everything after the head first.
+pub struct RawRequest<S> {
+    /// The request head as received, up to and including the empty line.
+    pub head: Vec<u8>,
+    /// Follows the body that comes next on `stream`.
+    pub body: BodyBoundary,
+    /// The connection, reading on from the first byte after the head.
+    pub stream: PrefixedStream<S>,
+}
 
 /// One server-side HTTP/1.1 connection over any byte stream.
 pub struct ServerConn<S: AsyncRead + AsyncWrite + Unpin> {
@@ -281,6 +292,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ServerConn<S> {
         }
         // `Conn::read_head` parses from the start of the buffer, so the head begins at offset 0.
         Ok(self.conn.into_prefixed(Some(0)))
+    }
+
+    /// Hands over the current request raw, its head apart, for a proxy that rewrites the head and forwards the
+    /// body verbatim. Same conditions as [`ServerConn::into_replay`].
+    pub fn into_raw_request(self) -> Result<RawRequest<S>, Box<Self>> {
+        if !self.in_request || !self.replayable {
+            return Err(Box::new(self));
+        }
+        let head = self.conn.consumed().to_vec();
+        let body = BodyBoundary::new(self.body);
+        Ok(RawRequest { head, body, stream: self.conn.into_prefixed(None) })
     }
 
     /// Hands over the raw stream with the bytes not yet consumed (after the current head) first.

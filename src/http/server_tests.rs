@@ -322,3 +322,47 @@ fn an_unwritable_response_head_closes_the_connection() {
         assert!(!read_all(&mut client).await.contains("evil"));
     });
 }
+
+#[test]
+fn a_raw_request_gives_its_head_apart_and_finds_where_its_body_ends() {
+    let cases: [(&[u8], &[u8]); 3] = [
+        (b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n", b""),
+        (b"POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n", b"hello"),
+        (b"POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", b"3;x=y\r\nabc\r\n0\r\nT: v\r\n\r\n"),
+    ];
+    for (head, body) in cases {
+        run(async {
+            let (mut client, server) = duplex(4096);
+            let next = b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n";
+            client.write_all(&[head, body, next].concat()).await.unwrap();
+            client.close().await.unwrap();
+            let mut conn = ServerConn::new(server);
+            conn.next_request().await.unwrap().unwrap();
+            let mut raw = conn.into_raw_request().ok().expect("untouched request");
+            assert_eq!(raw.head, head);
+            let mut rest = Vec::new();
+            raw.stream.read_to_end(&mut rest).await.unwrap();
+            // Fed one byte at a time, the boundary still stops exactly at the end of the body.
+            let mut used = 0;
+            for byte in rest.chunks(1) {
+                used += raw.body.scan(byte).unwrap();
+            }
+            assert!(raw.body.is_done());
+            assert_eq!(&rest[..used], body, "{}", String::from_utf8_lossy(head));
+            assert_eq!(&rest[used..], next);
+        });
+    }
+}
+
+#[test]
+fn a_broken_chunked_body_fails_its_boundary() {
+    run(async {
+        let (mut client, server) = duplex(4096);
+        client.write_all(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").await.unwrap();
+        let mut conn = ServerConn::new(server);
+        conn.next_request().await.unwrap().unwrap();
+        let mut raw = conn.into_raw_request().ok().expect("untouched request");
+        assert!(raw.body.scan(b"zz\r\n").is_err());
+        assert!(raw.body.scan(b"0\r\n\r\n").is_err(), "stays failed");
+    });
+}

@@ -47,8 +47,8 @@ pub async fn open(
 ) -> Result<FsSession, ToolError> {
     let url = server_url(url);
     let dial = ctx.servers.resolve(ctx.env, &url).await?;
-    let token = ctx.env.var("RSTREAM_WEBTTY_AUTH_TOKEN");
-    let session = fs_session::open(&dial, fs_path, token, &DirectTls::default()).await.map_err(|e| {
+    let token = ctx.env.webtty_token();
+    let session = fs_session::open(&dial, fs_path, token.as_ref(), &DirectTls::default()).await.map_err(|e| {
         let hint = if e.0.contains("exec-only") { "; with MCP, use rstream_webtty_exec on it" } else { "" };
         ToolError(format!("{e}{hint}"))
     })?;

@@ -13,7 +13,8 @@
 //! - [`schema`]: tool definitions (closed input schemas, output schemas, `_meta`); [`annotations`]: the hints of
 //!   every tool in one table.
 //! - [`args`]: typed argument access with agent-actionable errors.
-//! - [`result`]: upstream's result shapes (pretty text + `structuredContent`, `isError`) and token scrubbing.
+//! - [`result`]: upstream's result shapes (pretty text + `structuredContent`, `isError`), scrubbed by
+//!   [`scrub`] of every secret [`operator_env`] and [`known_secrets`] know, in every encoded form.
 //! - [`operator_env`]: the config path and `RSTREAM_*` variables the tools run against.
 //! - [`tools_context`]: runtime status and contexts; [`tools_tunnels`]: the engine's tunnel inventory.
 //! - [`tools_webtty`]: list WebTTY servers (engine inventory) and run commands on them.
@@ -28,12 +29,14 @@ pub mod calls;
 pub mod cancel;
 pub mod catalog;
 pub mod fs_session;
+pub mod known_secrets;
 pub mod local_tunnel_process;
 pub mod local_tunnel_registry;
 pub mod operator_env;
 pub mod policy;
 pub mod result;
 pub mod schema;
+pub mod scrub;
 pub mod server;
 pub mod tools_context;
 pub mod tools_fs;

@@ -5,20 +5,15 @@
 //! `isError: true` and a plain-text message, never JSON-RPC errors, so the agent sees why. A file read as text
 //! is a document: the text itself as content (as upstream) and the facts about it as `structuredContent`.
 //!
-//! Before a result leaves the server every string in it is scrubbed of the operator's tokens (the inline tokens
-//! of every context in the config and `RSTREAM_AUTHENTICATION_TOKEN`): a remote `cat ~/.rstream/config.yaml`
-//! or a file read cannot hand one to the agent.
+//! Before a result leaves the server every string in it goes through the [`Scrubber`] of the operator's secrets
+//! (see [`super::operator_env::OperatorEnv::secrets`]): a remote `cat ~/.rstream/config.yaml`, `base64` of it, or
+//! a file read cannot hand one to the agent, plainly or encoded.
 
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::{json, Value};
 
 use super::args::ToolError;
-
-/// Replacement for a token found in a result.
-pub const REDACTED: &str = "[redacted]";
-/// Secrets shorter than this are not scrubbed: replacing every `t` in a result would make it unreadable, and a
-/// token that short protects nothing anyway (real tokens are JWTs of hundreds of characters).
-pub const MIN_SECRET_LEN: usize = 8;
+pub use super::scrub::{Scrubber, REDACTED};
 
 /// What a tool returns before it is shaped into an MCP result.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +34,7 @@ impl ToolOutput {
 }
 
 /// Shapes a tool outcome into the MCP result, scrubbing `secrets` from every string.
-pub fn to_call_result(outcome: Result<ToolOutput, ToolError>, secrets: &[String]) -> CallToolResult {
+pub fn to_call_result(outcome: Result<ToolOutput, ToolError>, secrets: &Scrubber) -> CallToolResult {
     match outcome {
         Ok(ToolOutput::Json { mut value, is_error }) => {
             redact_value(&mut value, secrets);
@@ -61,15 +56,17 @@ pub fn to_call_result(outcome: Result<ToolOutput, ToolError>, secrets: &[String]
     }
 }
 
-/// `text` with every secret replaced by [`REDACTED`].
-pub fn redact(text: &str, secrets: &[String]) -> String {
-    secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN).fold(text.to_owned(), |t, s| t.replace(s.as_str(), REDACTED))
+/// `text` with every form of every secret replaced by [`REDACTED`].
+pub fn redact(text: &str, secrets: &Scrubber) -> String {
+    secrets.scrub(text).into_owned()
 }
 
-fn redact_value(value: &mut Value, secrets: &[String]) {
+fn redact_value(value: &mut Value, secrets: &Scrubber) {
     match value {
-        Value::String(s) if secrets.iter().any(|x| x.len() >= MIN_SECRET_LEN && s.contains(x.as_str())) => {
-            *s = redact(s, secrets);
+        Value::String(s) => {
+            if let std::borrow::Cow::Owned(clean) = secrets.scrub(s) {
+                *s = clean;
+            }
         }
         Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, secrets)),
         Value::Object(map) => map.values_mut().for_each(|v| redact_value(v, secrets)),
@@ -88,7 +85,7 @@ mod tests {
 
     #[test]
     fn arrays_are_wrapped_and_text_is_pretty_json() {
-        let r = to_call_result(Ok(ToolOutput::json(json!([{"a": 1}]))), &[]);
+        let r = to_call_result(Ok(ToolOutput::json(json!([{"a": 1}]))), &Scrubber::default());
         assert_eq!(r.structured_content, Some(json!({"result": [{"a": 1}]})));
         assert_eq!(first_text(&r), Some("{\n  \"result\": [\n    {\n      \"a\": 1\n    }\n  ]\n}"));
         assert_eq!(r.is_error, Some(false));
@@ -96,7 +93,7 @@ mod tests {
 
     #[test]
     fn errors_are_text_results_flagged_is_error() {
-        let r = to_call_result(Err(ToolError::new("missing required argument \"url\"")), &[]);
+        let r = to_call_result(Err(ToolError::new("missing required argument \"url\"")), &Scrubber::default());
         assert_eq!(r.is_error, Some(true));
         assert_eq!(first_text(&r), Some("missing required argument \"url\""));
         assert_eq!(r.structured_content, None);
@@ -105,12 +102,12 @@ mod tests {
     #[test]
     fn json_data_can_be_an_error_too() {
         let out = ToolOutput::Json { value: json!({"exit_code": 3}), is_error: true };
-        assert_eq!(to_call_result(Ok(out), &[]).is_error, Some(true));
+        assert_eq!(to_call_result(Ok(out), &Scrubber::default()).is_error, Some(true));
     }
 
     #[test]
     fn secrets_are_scrubbed_from_text_json_and_errors() {
-        let secrets = vec!["eyJsecret".to_owned(), String::new(), "t".to_owned()];
+        let secrets = Scrubber::new(["eyJsecret", "", "t"]);
         let out = ToolOutput::json(json!({"stdout": "token: eyJsecret\n", "nested": ["a eyJsecret b"]}));
         let r = to_call_result(Ok(out), &secrets);
         let text = first_text(&r).unwrap();

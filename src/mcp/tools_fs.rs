@@ -233,29 +233,37 @@ fn read(args: &Args, ctx: &CallContext<'_>) -> Result<ToolOutput, ToolError> {
             return Err(ToolError(format!("argument \"max_bytes\" must be between 1 and {MCP_FS_READ_MAX}, got {n}")))
         }
     };
-    let (size, bytes, truncated) = ctx.block_on(async {
+    // Read past the cap by the longest secret form, so a secret crossing the cap is scrubbed whole before the cut.
+    let secrets = ctx.env.secrets();
+    let (size, mut bytes, cut_short) = ctx.block_on(async {
         let mut s = session(args, ctx, Access::Read).await?;
         let entry = s.client.stat(&path).await.map_err(|e| op_error("read", &path, &s, e))?;
         if entry.kind == EntryKind::Directory {
             return Err(ToolError(format!("{path} on {} is a directory: use rstream_webtty_fs_list", s.server)));
         }
-        let mut out = Capped::new(Vec::new(), max);
+        let mut out = Capped::new(Vec::new(), max + secrets.lookahead() as u64);
         match s.client.read(&path, &mut out).await {
             Ok(_) => {}
             Err(_) if out.overflowed() => {}
             Err(e) => return Err(op_error("read", &path, &s, e)),
         }
-        let truncated = out.overflowed();
-        Ok((entry.size, out.into_inner(), truncated))
+        let cut_short = out.overflowed();
+        Ok((entry.size, out.into_inner(), cut_short))
     })?;
-    let mut facts = json!({"path": path, "size": size, "bytes": bytes.len(), "truncated": truncated});
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
     if base64 {
+        // Binary content is not rewritten: it is cut before any secret crossing the cap, and its base64 is
+        // scrubbed (offset forms) with the rest of the result.
+        let truncated = secrets.cut_bytes(&mut bytes, max, cut_short);
+        let mut facts = json!({"path": path, "size": size, "bytes": bytes.len(), "truncated": truncated});
         facts["encoding"] = json!("base64");
         facts["content"] = json!(Base64::Standard.encode(&bytes));
         return Ok(ToolOutput::json(facts));
     }
-    let text = utf8_text(bytes, truncated)
+    let (text, cut_short) = utf8_text(bytes, max, cut_short)
         .map_err(|n| ToolError(format!("{path} is not UTF-8 text ({n} bytes read): read it with encoding=base64")))?;
+    let (text, truncated) = secrets.scrub_and_cut(&text, max, cut_short);
+    let mut facts = json!({"path": path, "size": size, "bytes": text.len(), "truncated": truncated});
     facts["encoding"] = json!("text");
     facts["content"] = json!(text);
     let shown = if truncated {
@@ -269,17 +277,18 @@ fn read(args: &Args, ctx: &CallContext<'_>) -> Result<ToolOutput, ToolError> {
     Ok(ToolOutput::Document { text: shown, value: facts })
 }
 
-/// The bytes as text; a cut at the cap may split the last character, which is dropped. Err(len) if not UTF-8.
-fn utf8_text(mut bytes: Vec<u8>, truncated: bool) -> Result<String, usize> {
-    if truncated {
-        if let Err(e) = std::str::from_utf8(&bytes) {
-            if e.error_len().is_none() {
-                bytes.truncate(e.valid_up_to());
-            }
+/// The bytes as text, and whether they end before the file does. A cut by the reader (`cut_short`) may split
+/// the last character, which is dropped; bytes that are not UTF-8 past `max` (the look-ahead) are dropped too.
+/// Err(len) if the first `max` bytes are not UTF-8.
+fn utf8_text(mut bytes: Vec<u8>, max: usize, mut cut_short: bool) -> Result<(String, bool), usize> {
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        if (cut_short && e.error_len().is_none()) || e.valid_up_to() >= max {
+            bytes.truncate(e.valid_up_to());
+            cut_short = true;
         }
     }
     let len = bytes.len();
-    String::from_utf8(bytes).map_err(|_| len)
+    String::from_utf8(bytes).map(|text| (text, cut_short)).map_err(|_| len)
 }
 
 fn encoding(args: &Args) -> Result<bool, ToolError> {
@@ -345,10 +354,12 @@ mod tests {
 
     #[test]
     fn text_reads_drop_a_character_split_by_the_cap_but_refuse_binary() {
-        assert_eq!(utf8_text("héllo".as_bytes()[..2].to_vec(), true).unwrap(), "h");
-        assert_eq!(utf8_text(b"plain".to_vec(), false).unwrap(), "plain");
-        assert_eq!(utf8_text(vec![0xff, 0x00, 0x41], false), Err(3));
-        assert_eq!(utf8_text(vec![0xff, 0x41], true), Err(2));
+        assert_eq!(utf8_text("héllo".as_bytes()[..2].to_vec(), 10, true).unwrap(), ("h".into(), true));
+        assert_eq!(utf8_text(b"plain".to_vec(), 10, false).unwrap(), ("plain".into(), false));
+        assert_eq!(utf8_text(vec![0xff, 0x00, 0x41], 10, false), Err(3));
+        assert_eq!(utf8_text(vec![0xff, 0x41], 10, true), Err(2));
+        // Binary bytes only in the look-ahead past the cap: the text before them is the read.
+        assert_eq!(utf8_text(b"text\xff\xfe".to_vec(), 4, false).unwrap(), ("text".into(), true));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use super::args::{Args, ToolError};
 use super::catalog::CallContext;
 use super::result::ToolOutput;
 use super::schema::{field, number, output_list, output_object, string, strings, ToolSpec};
+use super::scrub::Scrubber;
 use crate::limits::{EXEC_MAX_DURATION, MCP_EXEC_DEFAULT_TIMEOUT, MCP_EXEC_OUTPUT_CAP};
 use crate::operator::filter::{self, BareWords};
 use crate::operator::inventory;
@@ -31,8 +32,9 @@ pub fn specs() -> Vec<ToolSpec> {
             name: LIST,
             title: "List WebTTY servers",
             description: "Lists the WebTTY servers online behind the selected engine: rstream_url (pass it as `url` \
-                          to the other tools), capabilities (exec, fs), fs_mode, host facts (os, arch, hostname) \
-                          and user labels. Read `capabilities` before choosing a tool.",
+                          to the other tools), capabilities (exec, fs), fs_path and fs_mode (only on servers with \
+                          fs), host facts (os, arch, hostname) and user labels. Read `capabilities` before choosing \
+                          a tool.",
             properties: vec![
                 (
                     "filter",
@@ -144,9 +146,11 @@ fn run(args: &Args, ctx: &CallContext<'_>) -> Result<ToolOutput, ToolError> {
     req.stdin = args.raw_str("stdin")?.map(|s| {
         Box::new(futures_lite::io::Cursor::new(s.into_bytes())) as Box<dyn futures_lite::AsyncRead + Unpin + Send>
     });
-    req.output_cap = MCP_EXEC_OUTPUT_CAP;
+    // Keep the longest secret form past the cap: output is scrubbed first and cut afterwards.
+    let secrets = ctx.env.secrets();
+    req.output_cap = MCP_EXEC_OUTPUT_CAP + secrets.lookahead();
     req.connect.exec_path = args.opt_str("exec_path")?;
-    req.connect.auth_token = ctx.env.var("RSTREAM_WEBTTY_AUTH_TOKEN").map(str::to_owned);
+    req.connect.auth_token = ctx.env.webtty_token();
     req.cancel = Some(ctx.cancel.signal());
     // The policy check resolves the server before anything is sent; the session then goes to exactly that one.
     let dial = ctx.block_on(ctx.servers.resolve(ctx.env, &url))?;
@@ -158,20 +162,25 @@ fn run(args: &Args, ctx: &CallContext<'_>) -> Result<ToolOutput, ToolError> {
         },
     };
     let shown = if dial == url { result.url.clone() } else { url };
-    Ok(exec_output(result, shown, failure))
+    Ok(exec_output(result, shown, failure, &secrets))
 }
 
-/// Upstream's exec result: the output always, `error` / `error_kind` when the session did not end on its own.
-fn exec_output(r: ExecResult, url: String, failure: Option<String>) -> ToolOutput {
+/// Upstream's exec result: the output always (scrubbed, then cut at the cap), `error` / `error_kind` when the
+/// session did not end on its own.
+fn exec_output(r: ExecResult, url: String, failure: Option<String>, secrets: &Scrubber) -> ToolOutput {
+    let (stdout, stdout_cut) =
+        secrets.scrub_and_cut(&String::from_utf8_lossy(&r.stdout), MCP_EXEC_OUTPUT_CAP, r.truncated);
+    let (stderr, stderr_cut) =
+        secrets.scrub_and_cut(&String::from_utf8_lossy(&r.stderr), MCP_EXEC_OUTPUT_CAP, r.truncated);
     let mut value = json!({
         "surface": "cli",
         "url": url,
         "command": r.command,
         "exit_code": r.exit_code,
-        "stdout": String::from_utf8_lossy(&r.stdout),
-        "stderr": String::from_utf8_lossy(&r.stderr),
+        "stdout": stdout,
+        "stderr": stderr,
         "duration_ms": r.duration_ms,
-        "truncated": r.truncated,
+        "truncated": stdout_cut || stderr_cut,
     });
     let ended = if r.cancelled {
         Some((
@@ -249,6 +258,10 @@ mod tests {
         }
     }
 
+    fn none() -> Scrubber {
+        Scrubber::new(Vec::<Vec<u8>>::new())
+    }
+
     fn value(out: ToolOutput) -> (Value, bool) {
         match out {
             ToolOutput::Json { value, is_error } => (value, is_error),
@@ -258,10 +271,11 @@ mod tests {
 
     #[test]
     fn exec_results_keep_partial_output_and_say_how_the_session_ended() {
-        let (ok, is_error) = value(exec_output(result(0), "rstrm://pi".into(), None));
+        let (ok, is_error) = value(exec_output(result(0), "rstrm://pi".into(), None, &none()));
         assert_eq!((ok["surface"].as_str(), ok["truncated"].clone(), is_error), (Some("cli"), json!(false), false));
         assert!(ok.get("error_kind").is_none());
-        let (broken, is_error) = value(exec_output(result(-1), "rstrm://pi".into(), Some("connection reset".into())));
+        let (broken, is_error) =
+            value(exec_output(result(-1), "rstrm://pi".into(), Some("connection reset".into()), &none()));
         assert_eq!(
             (broken["error_kind"].as_str(), broken["stdout"].as_str(), is_error),
             (Some("session"), Some("so far"), true)
@@ -269,10 +283,10 @@ mod tests {
         assert!(broken["error"].as_str().unwrap().contains("connection reset"));
         let mut timed = result(124);
         timed.timed_out = true;
-        assert_eq!(value(exec_output(timed, "x".into(), None)).0["error_kind"], "timeout");
+        assert_eq!(value(exec_output(timed, "x".into(), None, &none())).0["error_kind"], "timeout");
         let mut cancelled = result(-1);
         cancelled.cancelled = true;
-        assert_eq!(value(exec_output(cancelled, "x".into(), None)).0["error_kind"], "cancelled");
+        assert_eq!(value(exec_output(cancelled, "x".into(), None, &none())).0["error_kind"], "cancelled");
     }
 
     #[test]

@@ -98,7 +98,7 @@ impl EngineApi {
             let tls = self.endpoint.connect(ALPN_HTTP1).await?;
             let mut conn = ClientConn::new(tls, self.endpoint.tls.server_name.clone());
             let head = RequestHead::new("GET", path)
-                .header("Authorization", format!("Bearer {}", self.endpoint.token))
+                .header("Authorization", format!("Bearer {}", self.endpoint.token.expose()))
                 .header("Accept", "application/json");
             let resp = conn.request(&head, &[]).await.map_err(std::io::Error::other)?;
             let body = conn.read_body_to_vec(MAX_HTTP_BUFFERED_BODY).await.map_err(std::io::Error::other)?;

@@ -12,6 +12,7 @@ use std::fmt;
 use super::api::EngineApi;
 use super::inventory::{resolve_webtty, ServerInfo};
 use crate::config;
+use crate::secret::Secret;
 use crate::webdav::DavClient;
 use crate::webtty::client::{dial_direct, BoxConn, DirectTls};
 
@@ -47,10 +48,12 @@ pub enum FsTarget {
 }
 
 impl FsTarget {
-    /// Parses `rstrm://NAME`, `http(s)://HOST[:PORT]`, `ws(s)://HOST[:PORT]` (a path part is ignored).
+    /// Parses `rstrm://NAME` (or a bare NAME), `http(s)://HOST[:PORT]`, `ws(s)://HOST[:PORT]` (a path part is
+    /// ignored).
     pub fn parse(url: &str) -> Result<FsTarget, FsOpenError> {
         let bad = |why: &str| FsOpenError(format!("invalid --url {url:?}: {why}"));
-        let (scheme, rest) = url.split_once("://").unwrap_or(("ws", url));
+        let bare_name = crate::webtty::client::target::is_bare_server_name(url);
+        let (scheme, rest) = url.split_once("://").unwrap_or((if bare_name { "rstrm" } else { "ws" }, url));
         let authority = rest.split(['/', '?']).next().unwrap_or("");
         if authority.is_empty() {
             return Err(bad("missing host"));
@@ -87,14 +90,14 @@ pub struct FsSession {
     /// Sidecar path in use.
     pub fs_path: String,
     url: String,
-    auth_token: Option<String>,
+    auth_token: Option<Secret>,
     tls: DirectTls,
 }
 
 impl FsSession {
     /// A new connection to the same sidecar (for when the previous one cannot carry another request).
     pub async fn reopen(&self) -> Result<FsSession, FsOpenError> {
-        open(&self.url, Some(&self.fs_path), self.auth_token.as_deref(), &self.tls).await
+        open(&self.url, Some(&self.fs_path), self.auth_token.as_ref(), &self.tls).await
     }
 }
 
@@ -115,7 +118,7 @@ pub fn require_fs(server: &ServerInfo) -> Result<(), FsOpenError> {
 pub async fn open(
     url: &str,
     fs_path: Option<&str>,
-    auth_token: Option<&str>,
+    auth_token: Option<&Secret>,
     tls: &DirectTls,
 ) -> Result<FsSession, FsOpenError> {
     let (stream, host, server): (BoxConn, String, Option<ServerInfo>) = match FsTarget::parse(url)? {
@@ -141,9 +144,9 @@ pub async fn open(
         .unwrap_or_else(|| DEFAULT_FS_PATH.to_owned());
     let mut client = DavClient::new(stream, host, &fs_path);
     if let Some(token) = auth_token {
-        client = client.with_bearer_token(token.trim());
+        client = client.with_bearer_token(token.expose().trim());
     }
-    let auth_token = auth_token.map(str::to_owned);
+    let auth_token = auth_token.cloned();
     Ok(FsSession { client, server, fs_path, url: url.to_owned(), auth_token, tls: tls.clone() })
 }
 

@@ -3,6 +3,8 @@
 //! A tunnel is a WebTTY server when its protocol is `webtty` (upstream's managed servers) or it carries the label
 //! `application-protocol=rstream.webtty`. [`ServerInfo`] is upstream's listing shape: what `webtty list -o json`
 //! prints and what the MCP tool returns, so an agent reads capabilities (`exec`, `fs`) and paths before acting.
+//! A server without the `fs` capability has no `fs_path`, `fs_backend` or `fs_mode`: they are left out rather
+//! than describing a filesystem that is not there.
 
 use std::collections::BTreeMap;
 
@@ -126,11 +128,14 @@ pub struct ServerInfo {
     pub capabilities: Vec<String>,
     /// WebSocket path of the terminal endpoint.
     pub exec_path: String,
-    /// WebDAV mount path.
+    /// WebDAV mount path (servers with `fs` only; empty and left out otherwise).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub fs_path: String,
-    /// `webdav`.
+    /// `webdav` (servers with `fs` only).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub fs_backend: String,
-    /// `read-only` | `read-write`.
+    /// `read-only` | `read-write` (servers with `fs` only).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub fs_mode: String,
     /// `linux`, …
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -172,6 +177,12 @@ impl ServerInfo {
         let name_or_id = if t.name.is_empty() { t.id.clone() } else { t.name.clone() };
         let target = if server_name.is_empty() { name_or_id.clone() } else { server_name.clone() };
         let url_target = if server_id.is_empty() { name_or_id } else { server_id.clone() };
+        let capabilities = capabilities(t.webtty_label("capabilities"));
+        let has_fs = capabilities.iter().any(|c| c == "fs");
+        let fs_label = |key: &str, default: &str| match has_fs {
+            true => t.webtty_label(key).unwrap_or(default).to_owned(),
+            false => String::new(),
+        };
         Some(ServerInfo {
             status: t.status.clone(),
             tunnel_id: t.id.clone(),
@@ -185,11 +196,11 @@ impl ServerInfo {
             token_auth: t.token_auth.unwrap_or(false),
             server_id,
             server_name,
-            capabilities: capabilities(t.webtty_label("capabilities")),
+            capabilities,
             exec_path: t.webtty_label("exec.path").unwrap_or("/").to_owned(),
-            fs_path: t.webtty_label("fs.path").unwrap_or("/fs").to_owned(),
-            fs_backend: t.webtty_label("fs.backend").unwrap_or("webdav").to_owned(),
-            fs_mode: t.webtty_label("fs.mode").unwrap_or("read-write").to_owned(),
+            fs_path: fs_label("fs.path", "/fs"),
+            fs_backend: fs_label("fs.backend", "webdav"),
+            fs_mode: fs_label("fs.mode", "read-write"),
             os_family: label("os_family"),
             arch: label("arch"),
             os_id: label("os_id"),
@@ -310,8 +321,13 @@ mod tests {
     fn exec_only_when_capabilities_label_is_absent_and_plain_tunnels_are_not_servers() {
         let t =
             tunnel(r#"{"id":"t2","name":"x","status":"online","labels":{"application-protocol":"rstream.webtty"}}"#);
-        assert_eq!(ServerInfo::from_tunnel(&t).unwrap().capabilities, ["exec"]);
-        assert!(!ServerInfo::from_tunnel(&t).unwrap().has("fs"));
+        let s = ServerInfo::from_tunnel(&t).unwrap();
+        assert_eq!(s.capabilities, ["exec"]);
+        assert!(!s.has("fs"));
+        let json = serde_json::to_value(&s).unwrap();
+        for key in ["fs_path", "fs_backend", "fs_mode"] {
+            assert!(json.get(key).is_none(), "an exec-only server has no {key}: {json}");
+        }
         assert!(ServerInfo::from_tunnel(&tunnel(r#"{"id":"t3","name":"web","protocol":"http"}"#)).is_none());
     }
 

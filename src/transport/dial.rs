@@ -18,6 +18,7 @@ use crate::deadline::with_deadline;
 use crate::limits::{DIAL_TIMEOUT, DNS_CACHE_TTL, FIRST_MESSAGE_TIMEOUT};
 use crate::proto::frame::{read_frame, write_frame, FrameError};
 use crate::proto::rstream::{message::Payload, stream_rsp, ClientDetails, Message, StreamReq, ALPN_RSTRM};
+use crate::secret::Secret;
 
 /// Why a tunnel could not be dialed.
 #[derive(Debug)]
@@ -71,7 +72,7 @@ pub struct EngineEndpoint {
     /// Server name, CA and verification policy.
     pub tls: ClientTlsConfig,
     /// The JWT sent in `ClientDetails.token`.
-    pub token: String,
+    pub token: Secret,
     resolved: Arc<Mutex<Option<Resolved>>>,
 }
 
@@ -80,7 +81,7 @@ type Resolved = (Instant, Vec<SocketAddr>);
 
 impl EngineEndpoint {
     /// An endpoint for the engine at `addr` (`host:port`).
-    pub fn new(addr: impl Into<String>, tls: ClientTlsConfig, token: impl Into<String>) -> EngineEndpoint {
+    pub fn new(addr: impl Into<String>, tls: ClientTlsConfig, token: impl Into<Secret>) -> EngineEndpoint {
         EngineEndpoint { addr: addr.into(), tls, token: token.into(), resolved: Arc::default() }
     }
 
@@ -150,7 +151,7 @@ impl EngineEndpoint {
     pub async fn dial_tunnel(&self, id_or_name: &str) -> Result<TlsStream, DialError> {
         let mut tls = self.connect(ALPN_RSTRM).await?;
         let req = Message::new(Payload::StreamReq(StreamReq {
-            client_details: Some(ClientDetails::this_binary(self.token.clone())),
+            client_details: Some(ClientDetails::this_binary(self.token.expose())),
             tunnel_id_name: id_or_name.to_owned(),
             zero_rtt: Some(false.into()),
         }));
@@ -211,7 +212,7 @@ mod tests {
         ResolvedContext {
             name: Some("lab".into()),
             engine: "relay.example:8443".into(),
-            token: token.map(str::to_owned),
+            token: token.map(Secret::from),
             ca_file: ca,
             tls_server_name: None,
             insecure_skip_verify: false,
@@ -228,7 +229,7 @@ mod tests {
         std::fs::write(&ca, b"-----BEGIN CERTIFICATE-----\nTWFu\n-----END CERTIFICATE-----\n").unwrap();
         let ep = EngineEndpoint::from_context(&ctx(Some("jwt"), Some(ca.clone()))).unwrap();
         assert_eq!(
-            (ep.addr.as_str(), ep.tls.server_name.as_str(), ep.token.as_str()),
+            (ep.addr.as_str(), ep.tls.server_name.as_str(), ep.token.expose()),
             ("relay.example:8443", "relay.example", "jwt")
         );
         assert!(ep.tls.ca_pem.is_some() && !ep.tls.insecure_skip_verify);
@@ -236,6 +237,13 @@ mod tests {
         named.tls_server_name = Some("engine.internal".into());
         assert_eq!(EngineEndpoint::from_context(&named).unwrap().tls.server_name, "engine.internal");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn debug_of_an_endpoint_masks_the_token() {
+        let ep = EngineEndpoint::from_context(&ctx(Some("eyJhbGciOiJIUzI1NiJ9.e30.sig"), None)).unwrap();
+        let text = format!("{ep:?}");
+        assert!(!text.contains("eyJ") && text.contains("token: Secret(<redacted, 28 bytes>)"), "{text}");
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::http::date::{format_rfc3339, parse_http_date};
 use crate::http::percent::{encode_path, percent_decode_utf8};
 use crate::http::{ClientConn, HttpError, RequestHead, ResponseHead};
 use crate::limits::{COPY_BUF_LEN, MAX_WEBDAV_LIST_ENTRIES, WEBDAV_ERROR_BODY_LEN, WEBDAV_XML_BUF_LEN};
+use crate::secret::Secret;
 
 /// The PROPFIND body upstream's client sends.
 const PROPFIND_BODY: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?><propfind xmlns=\"DAV:\"><prop><resourcetype/><getcontentlength/><getlastmodified/></prop></propfind>";
@@ -132,7 +133,7 @@ pub fn normalize_path(path: &str) -> String {
 pub struct DavClient<S: AsyncRead + AsyncWrite + Unpin> {
     http: ClientConn<S>,
     base: String,
-    bearer: Option<String>,
+    bearer: Option<Secret>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> DavClient<S> {
@@ -144,7 +145,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> DavClient<S> {
     }
 
     /// Sends `Authorization: Bearer <token>` with every request (the WebTTY server's local token).
-    pub fn with_bearer_token(mut self, token: impl Into<String>) -> Self {
+    pub fn with_bearer_token(mut self, token: impl Into<Secret>) -> Self {
         self.bearer = Some(token.into());
         self
     }
@@ -162,7 +163,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> DavClient<S> {
     fn head(&self, method: &str, path: &str) -> RequestHead {
         let mut head = RequestHead::new(method, self.target(path));
         if let Some(token) = &self.bearer {
-            head.headers.add("Authorization", format!("Bearer {token}"));
+            head.headers.add("Authorization", format!("Bearer {}", token.expose()));
         }
         head
     }

@@ -11,7 +11,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::error::DavError;
-use super::path::{DavPath, FsRoot, TEMP_PREFIX};
+use super::path::{is_reserved_name, DavPath, FsRoot, TEMP_PREFIX};
 use crate::limits::{COPY_BUF_LEN, MAX_WEBDAV_MULTISTATUS_ERRORS, MAX_WEBDAV_TREE_DEPTH};
 
 /// A file being written next to its final name, removed unless committed.
@@ -168,7 +168,7 @@ pub(crate) async fn copy_dir(
         };
         let Ok(entry) = entry else { continue };
         let name = entry.file_name();
-        let Some(name) = name.to_str().filter(|n| !n.starts_with(TEMP_PREFIX)) else { continue };
+        let Some(name) = name.to_str().filter(|n| !is_reserved_name(n)) else { continue };
         let (child_src, child_dst) = match (level.src_dav.child(name), level.dst_dav.child(name)) {
             (Ok(s), Ok(d)) => (s, d),
             (Err(e), _) | (_, Err(e)) => {

@@ -12,7 +12,7 @@ use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use super::error::{DavError, Failure};
 use super::gzip::{accepts_gzip, GzipEncoder, GzipSlot};
 use super::handler::{etag_of, DavRequest, WebDav};
-use super::path::TEMP_PREFIX;
+use super::path::is_reserved_name;
 use crate::http::date::{format_http_date, parse_http_date};
 use crate::http::etag::{if_match_matches, if_none_match_matches};
 use crate::http::range::{content_range, parse_range, unsatisfied_content_range, ByteRange};
@@ -163,7 +163,7 @@ impl WebDav {
         let mut buf = String::new();
         for entry in entries.flatten() {
             let Ok(name) = entry.file_name().into_string() else { continue };
-            if name.starts_with(TEMP_PREFIX) {
+            if is_reserved_name(&name) || self.root.hides(&dir.join(&name)) {
                 continue;
             }
             let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());

@@ -2,8 +2,9 @@
 //!
 //! [`WebDav::handle`] answers one request read by a [`ServerConn`], independent of how the connection arrived
 //! (loopback TCP in tests, an rstream tunnel behind the WebTTY server). Order of checks: the path must lie under
-//! the mount; read-only mode refuses every writing method with 403; the path is decoded and confined
-//! ([`DavPath::parse`]); an `If` header must hold (else 412) and submits lock tokens; then the method runs.
+//! the mount; read-only mode refuses every writing method with 403; the protected paths (the agent's own
+//! secrets) are resolved afresh; the path is decoded and confined ([`DavPath::parse`]); an `If` header must
+//! hold (else 412) and submits lock tokens; then the method runs.
 //!
 //! File I/O runs on the connection's executor as short synchronous reads and writes of `limits::COPY_BUF_LEN`
 //! bytes, yielding between chunks, so memory stays flat (one buffer per transfer) and no thread pool is needed;
@@ -20,6 +21,7 @@ use super::error::{DavError, Failure};
 use super::lock::{parse_if, submitted_tokens, Condition, IfList, LockTable};
 use super::path::{DavPath, FsRoot};
 use super::props::DeadProps;
+use super::protected::ProtectedPaths;
 use crate::http::etag::file_etag;
 use crate::http::{HttpError, RequestHead, ResponseHead, ServerConn};
 use crate::limits::{DEFAULT_FS_MAX_UPLOAD, MAX_HTTP_BUFFERED_BODY};
@@ -42,12 +44,20 @@ pub struct FsConfig {
     pub max_upload: u64,
     /// URL path the handler is mounted at (`/fs`); hrefs in answers carry it.
     pub mount: String,
+    /// Paths never served, listed or changed, even inside the root (the agent's own secrets).
+    pub protected: ProtectedPaths,
 }
 
 impl FsConfig {
-    /// Read-write, `limits::DEFAULT_FS_MAX_UPLOAD`, mounted at `/fs`.
+    /// Read-write, `limits::DEFAULT_FS_MAX_UPLOAD`, mounted at `/fs`, nothing protected.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into(), read_only: false, max_upload: DEFAULT_FS_MAX_UPLOAD, mount: "/fs".into() }
+        Self {
+            root: root.into(),
+            read_only: false,
+            max_upload: DEFAULT_FS_MAX_UPLOAD,
+            mount: "/fs".into(),
+            protected: ProtectedPaths::default(),
+        }
     }
 }
 
@@ -86,7 +96,7 @@ impl WebDav {
             ));
         }
         Ok(Self {
-            root: FsRoot::new(&config.root)?,
+            root: FsRoot::protecting(&config.root, config.protected)?,
             read_only: config.read_only,
             max_upload: config.max_upload,
             mount,
@@ -169,6 +179,7 @@ impl WebDav {
     ) -> Result<(), Failure> {
         let method = head.method.as_str();
         let raw = self.below_mount(head.path()).ok_or_else(|| DavError::not_found(head.path()))?;
+        self.root.refresh_protected();
         if self.read_only && WRITE_METHODS.contains(&method) {
             return Err(DavError::forbidden(format!("{method} refused: the filesystem is read-only")).into());
         }

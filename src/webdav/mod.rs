@@ -4,7 +4,8 @@
 //! PROPFIND, GET/HEAD, PUT, DELETE, MKCOL, COPY, MOVE, PROPPATCH, LOCK, UNLOCK) on top of
 //! [`crate::http::ServerConn`], independent of how the connection arrived: the WebTTY server mounts it at `/fs`
 //! on its HTTP server, tests serve it on a loopback listener. Every path is confined below the root
-//! ([`path`]), read-only mode refuses every writing method, uploads are atomic and bounded, answers stream.
+//! ([`path`]), the agent's own secrets are never served even inside the root ([`ProtectedPaths`]), read-only
+//! mode refuses every writing method, uploads are atomic and bounded, answers stream.
 //!
 //! The client ([`DavClient`], feature `operator`) lists, stats, reads, writes, creates, deletes and moves over
 //! any stream the caller connects (an rstream tunnel dial or TCP), streaming bodies both ways.
@@ -51,6 +52,8 @@ mod propfind;
 #[cfg(feature = "device")]
 mod props;
 #[cfg(feature = "device")]
+mod protected;
+#[cfg(feature = "device")]
 mod put;
 #[cfg(feature = "device")]
 mod tree;
@@ -61,6 +64,8 @@ pub use error::DavError;
 pub use handler::{FsConfig, WebDav};
 #[cfg(feature = "device")]
 pub use path::{DavPath, FsRoot, TEMP_PREFIX};
+#[cfg(feature = "device")]
+pub use protected::ProtectedPaths;
 
 /// The request-body parsers (PROPFIND, PROPPATCH, LOCK), exported for the fuzz targets in `fuzz/`.
 #[cfg(feature = "device")]

@@ -8,6 +8,11 @@
 //! a symlink, again refusing targets outside the root (and loops). Files are opened with `O_NOFOLLOW` on the
 //! checked path and re-checked after opening through `/proc/self/fd` ([`FsRoot::verify_open`]).
 //!
+//! The agent's own secrets ([`ProtectedPaths`]) are refused wherever a path is resolved — [`FsRoot::locate`]
+//! (the entry itself, by location and identity, and the directories above it by identity), [`Located::follow`]
+//! (the target) and [`FsRoot::verify_open`] (the opened file) — so no method, listing or alias reaches them;
+//! [`FsRoot::refuse_holding`] guards the methods that take a whole directory along (DELETE, COPY, MOVE).
+//!
 //! Writes never go through a symlink: uploads create a fresh temp file in the checked parent and rename it over
 //! the final name (replacing a link, not its target); DELETE and MOVE act on the link itself. A local process
 //! racing to swap a checked directory for a symlink between check and use is outside this model (WebDAV itself
@@ -18,8 +23,10 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use super::error::DavError;
+use super::protected::{ProtectedPaths, Resolved};
 use crate::http::percent::{encode_path, percent_decode_utf8};
 
 /// Prefix of upload temp files; such names are hidden from listings and refused in requests.
@@ -34,6 +41,12 @@ pub struct DavPath {
     segments: Vec<String>,
 }
 
+/// Whether `name` is a temp file of an upload or of the atomic writer (which may hold a config or key being
+/// written): hidden from listings, refused in requests.
+pub(crate) fn is_reserved_name(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX) || name.starts_with(crate::atomic_file::TEMP_PREFIX)
+}
+
 /// Checks one decoded name; `raw` is what the client sent, for the message.
 fn check_name(name: &str, raw: &str) -> Result<(), DavError> {
     if name == "." || name == ".." {
@@ -45,7 +58,7 @@ fn check_name(name: &str, raw: &str) -> Result<(), DavError> {
     if name.bytes().any(|b| b < 0x20 || b == 0x7f) {
         return Err(DavError::forbidden(format!("fs path holds a NUL or control byte: {raw:?}")));
     }
-    if name.starts_with(TEMP_PREFIX) {
+    if is_reserved_name(name) {
         return Err(DavError::forbidden(format!("fs path uses a reserved name: {raw:?}")));
     }
     if name.len() > MAX_NAME_LEN {
@@ -136,10 +149,13 @@ impl DavPath {
     }
 }
 
-/// The confined root directory.
+/// The confined root directory, and the paths in it that are never served.
 #[derive(Debug, Clone)]
 pub struct FsRoot {
     root: PathBuf,
+    protected: ProtectedPaths,
+    /// `protected` as resolved for the current request ([`FsRoot::refresh_protected`]).
+    resolved: Arc<RwLock<Resolved>>,
 }
 
 /// Where a path lives on disk: its canonical parent and the entry itself, not followed.
@@ -158,11 +174,62 @@ pub struct Located {
 impl FsRoot {
     /// Confines access to `dir`, which must be an existing directory (resolved to its canonical form).
     pub fn new(dir: &Path) -> io::Result<Self> {
+        Self::protecting(dir, ProtectedPaths::default())
+    }
+
+    /// [`FsRoot::new`], refusing every access to `protected` (and anything in a protected directory).
+    pub fn protecting(dir: &Path, protected: ProtectedPaths) -> io::Result<Self> {
         let root = std::fs::canonicalize(dir)?;
         if !std::fs::metadata(&root)?.is_dir() {
             return Err(io::Error::new(io::ErrorKind::NotADirectory, format!("{}: not a directory", dir.display())));
         }
-        Ok(Self { root })
+        let resolved = Arc::new(RwLock::new(protected.resolve()));
+        Ok(Self { root, protected, resolved })
+    }
+
+    /// Resolves the protected paths again — they may have been created, replaced or linked since: once per
+    /// request, before any path of it is located.
+    pub fn refresh_protected(&self) {
+        if !self.protected.paths().is_empty() {
+            *self.resolved.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = self.protected.resolve();
+        }
+    }
+
+    fn resolved(&self) -> RwLockReadGuard<'_, Resolved> {
+        self.resolved.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// 403 when `path` (canonical parent + name, with its `lstat` or `stat` as `meta`) is one of the agent's
+    /// own secrets or lies in a protected directory; with `ancestors`, also when a directory between the root
+    /// and `path` is a protected one under another name.
+    fn shield(&self, path: &Path, meta: Option<&Metadata>, dav: &DavPath, ancestors: bool) -> Result<(), DavError> {
+        let resolved = self.resolved();
+        if resolved.is_empty() {
+            return Ok(());
+        }
+        if resolved.covers(path, meta) || (ancestors && resolved.inside_by_identity(&self.root, path)) {
+            return Err(DavError::forbidden(format!("fs path {:?} is one of the agent's own secrets", dav.key())));
+        }
+        Ok(())
+    }
+
+    /// 403 when a protected path lies inside the directory `dir` (canonical parent + name): deleting, moving
+    /// or copying `dir` — or moving or copying something to it — would take the secret along or replace it.
+    pub fn refuse_holding(&self, dir: &Path, dav: &DavPath) -> Result<(), DavError> {
+        if self.resolved().any_below(dir) {
+            return Err(DavError::forbidden(format!("fs path {:?} holds the agent's own secrets", dav.key())));
+        }
+        Ok(())
+    }
+
+    /// Whether the directory entry `path` is, or leads (as a symlink) to, a protected path: such entries are
+    /// left out of listings.
+    pub(crate) fn hides(&self, path: &Path) -> bool {
+        let resolved = self.resolved();
+        !resolved.is_empty()
+            && (resolved.covers(path, std::fs::symlink_metadata(path).ok().as_ref())
+                || std::fs::canonicalize(path)
+                    .is_ok_and(|target| resolved.covers(&target, std::fs::metadata(&target).ok().as_ref())))
     }
 
     /// The canonical root directory.
@@ -183,6 +250,7 @@ impl FsRoot {
     pub fn locate(&self, dav: &DavPath) -> Result<Located, DavError> {
         let Some(parent_dav) = dav.parent() else {
             let meta = std::fs::symlink_metadata(&self.root).ok();
+            self.shield(&self.root, meta.as_ref(), dav, false)?;
             return Ok(Located { dav: dav.clone(), path: self.root.clone(), parent: self.root.clone(), meta });
         };
         let parent = match std::fs::canonicalize(self.root.join(parent_dav.relative())) {
@@ -202,6 +270,13 @@ impl FsRoot {
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(DavError::io(e, &dav.key())),
         };
+        self.shield(&path, meta.as_ref(), dav, true)?;
+        if meta.as_ref().is_some_and(|m| m.file_type().is_symlink()) {
+            // A link to a secret is refused for every method, even those acting on the link itself.
+            if let Ok(target) = std::fs::canonicalize(&path) {
+                self.shield(&target, std::fs::metadata(&target).ok().as_ref(), dav, true)?;
+            }
+        }
         Ok(Located { dav: dav.clone(), path, parent, meta })
     }
 
@@ -223,11 +298,16 @@ impl FsRoot {
         Ok(file)
     }
 
-    /// Confirms through `/proc/self/fd` that an opened file lies inside the root (skipped without `/proc`).
+    /// Confirms through `/proc/self/fd` that an opened file lies inside the root (skipped without `/proc`) and
+    /// is none of the agent's secrets.
     pub fn verify_open(&self, file: &File, dav: &DavPath) -> Result<(), DavError> {
+        let meta = file.metadata().ok();
         match std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
-            Ok(real) => self.confined(&real, dav),
-            Err(_) => Ok(()),
+            Ok(real) => {
+                self.confined(&real, dav)?;
+                self.shield(&real, meta.as_ref(), dav, true)
+            }
+            Err(_) => self.shield(Path::new(""), meta.as_ref(), dav, false),
         }
     }
 }
@@ -253,6 +333,7 @@ impl Located {
     pub fn follow(&self, root: &FsRoot) -> Result<Option<(PathBuf, Metadata)>, DavError> {
         let Some(meta) = &self.meta else { return Ok(None) };
         if !meta.file_type().is_symlink() {
+            root.shield(&self.path, Some(meta), &self.dav, false)?;
             return Ok(Some((self.path.clone(), meta.clone())));
         }
         let target = match std::fs::canonicalize(&self.path) {
@@ -262,6 +343,7 @@ impl Located {
         };
         root.confined(&target, &self.dav)?;
         let meta = std::fs::metadata(&target).map_err(|e| DavError::io(e, &self.dav.key()))?;
+        root.shield(&target, Some(&meta), &self.dav, true)?;
         Ok(Some((target, meta)))
     }
 }

@@ -1,7 +1,8 @@
 //! PROPFIND (RFC 4918 §9.1): Depth 0 or 1 (`infinity` is refused with 403 `propfind-finite-depth`), `allprop`,
 //! `propname` or named properties, answered as a 207 multistatus streamed in chunks of about `COPY_BUF_LEN`
-//! bytes, so a directory of any size costs one buffer. Listings skip upload temp files, names that are not
-//! valid UTF-8 or not acceptable as request paths, and symlinks that dangle or leave the root.
+//! bytes, so a directory of any size costs one buffer. Listings skip upload and atomic-write temp files, names
+//! that are not valid UTF-8 or not acceptable as request paths, symlinks that dangle or leave the root, and the
+//! agent's own secrets (under any name: a hard link or symlink to one is skipped too).
 
 use std::fs::Metadata;
 use std::time::UNIX_EPOCH;
@@ -12,7 +13,7 @@ use super::error::{DavError, Failure};
 use super::get::content_type;
 use super::handler::{etag_of, parse_depth, read_small_body, DavRequest, Depth, WebDav};
 use super::lock::Lock;
-use super::path::{DavPath, Located, TEMP_PREFIX};
+use super::path::{is_reserved_name, DavPath, Located};
 use super::props::{children, element, empty_element, DeadProp};
 use super::xml::{escape, parse_all, XmlName, DAV_NS};
 use crate::http::date::{format_http_date, format_rfc3339};
@@ -194,7 +195,7 @@ impl WebDav {
         entry: &std::fs::DirEntry,
     ) -> Option<(DavPath, Metadata)> {
         let name = entry.file_name().into_string().ok()?;
-        if name.starts_with(TEMP_PREFIX) {
+        if is_reserved_name(&name) {
             return None;
         }
         let dav = parent.child(&name).ok()?;

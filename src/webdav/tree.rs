@@ -4,7 +4,8 @@
 //! hostile 403, through a symlink leaving the root 403). DELETE and MOVE act on entries themselves (a symlink is
 //! removed or moved, never its target); COPY follows symlinks inside the root. Locks must be submitted for the
 //! resources touched and their parent collections (423 otherwise); member failures of a tree COPY are answered
-//! with 207 listing them.
+//! with 207 listing them. A directory holding one of the agent's secrets cannot be deleted, copied, moved or
+//! overwritten, and nothing can be copied or moved to where a secret belongs (403).
 
 use futures_lite::{AsyncRead, AsyncWrite};
 
@@ -29,6 +30,7 @@ impl WebDav {
         }
         let located = self.root.locate(&req.path).map_err(|e| not_found_if_conflict(e, &req.path))?;
         let meta = located.meta.clone().ok_or_else(|| DavError::not_found(&req.path.key()))?;
+        self.root.refuse_holding(&located.path, &req.path)?;
         self.check_locks(req, &req.path, true, true)?;
         remove_entry(&located.path, &meta, &req.path)?;
         self.locks().remove_subtree(&req.path);
@@ -81,7 +83,13 @@ impl WebDav {
         let src = self.root.locate(&req.path).map_err(|e| not_found_if_conflict(e, &req.path))?;
         let src_meta = src.meta.clone().ok_or_else(|| DavError::not_found(&req.path.key()))?;
         let src_target = src.follow(&self.root)?; // a source symlink leaving the root is refused
+                                                  // Neither side may take a secret along, replace one, or put something where one belongs.
+        self.root.refuse_holding(&src.path, &req.path)?;
+        if let Some((target, _)) = &src_target {
+            self.root.refuse_holding(target, &req.path)?;
+        }
         let dst = self.root.locate(&dest)?;
+        self.root.refuse_holding(&dst.path, &dest)?;
         let dst_existed = dst.exists();
         if dst_existed {
             dst.follow(&self.root)?; // a destination symlink leaving the root is refused, not replaced

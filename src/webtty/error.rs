@@ -15,8 +15,21 @@ pub enum WebttyError {
     Protocol(String),
     /// The connection ended before the server sent `Close`.
     Disconnected(String),
-    /// A local I/O failure (stdin, terminal).
+    /// A local I/O failure (stdin, terminal, writing output).
     Local(String),
+    /// The local reader of the remote output went away (a closed pipe: `… | head -1`).
+    OutputClosed(String),
+}
+
+impl WebttyError {
+    /// A failed local write of remote output to `stream` (`stdout`, `stderr`): [`WebttyError::OutputClosed`] for
+    /// a closed pipe, [`WebttyError::Local`] otherwise.
+    pub fn output(stream: &str, e: std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::BrokenPipe => WebttyError::OutputClosed(format!("{stream}: {e}")),
+            _ => WebttyError::Local(format!("writing to {stream}: {e}")),
+        }
+    }
 }
 
 impl fmt::Display for WebttyError {
@@ -27,7 +40,7 @@ impl fmt::Display for WebttyError {
             WebttyError::Refused(msg) => write!(f, "webtty server error: {msg}"),
             WebttyError::Protocol(msg) => write!(f, "webtty protocol error: {msg}"),
             WebttyError::Disconnected(msg) => write!(f, "webtty connection lost: {msg}"),
-            WebttyError::Local(msg) => write!(f, "{msg}"),
+            WebttyError::Local(msg) | WebttyError::OutputClosed(msg) => write!(f, "{msg}"),
         }
     }
 }

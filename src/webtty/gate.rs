@@ -6,13 +6,14 @@
 //! maps to one HTTP status here.
 
 use crate::http::{RequestHead, ResponseHead};
+use crate::secret::Secret;
 
 /// Access rules of one WebTTY server.
 #[derive(Clone, Debug, Default)]
 pub struct AccessPolicy {
     /// Required bearer token (`None`: unauthenticated — `--allow-unauthenticated` or `--rstream` mode, where
     /// the engine authenticates).
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// `--allowed-origin` entries (`*` = any).
     pub allowed_origins: Vec<String>,
 }
@@ -61,7 +62,7 @@ impl AccessPolicy {
                 .and_then(|v| v.split_once(' '))
                 .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
                 .map(|(_, t)| t.trim());
-            if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())) {
+            if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.expose().as_bytes())) {
                 return Err(Refusal::Unauthorized);
             }
         }
@@ -135,6 +136,12 @@ mod tests {
         assert_eq!(p.check(&upgrade_request().header("Authorization", "Basic s3cret")), Err(Refusal::Unauthorized));
         assert_eq!(p.check(&upgrade_request().header("Authorization", "Bearer s3cret")), Ok(()));
         assert_eq!(policy(None, &[]).check(&upgrade_request()), Ok(()));
+    }
+
+    #[test]
+    fn debug_of_a_policy_masks_the_token() {
+        let text = format!("{:?}", policy(Some("s3cret-bearer"), &["*"]));
+        assert!(!text.contains("s3cret-bearer") && text.contains("<redacted, 13 bytes>"), "{text}");
     }
 
     #[test]

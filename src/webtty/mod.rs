@@ -6,8 +6,9 @@
 //! the build has feature `engine`, or tunnel streams; [`admission`] decides whom a full listener drops) and
 //! upgrades them after [`gate`] (bearer token, origin);
 //! [`session`] drives one session's protocol under the server-wide [`policy`] (session slots, maximum duration,
-//! shutdown), [`process`] spawns the child (pipes or PTY) and ends its whole process group, `pump` moves output
-//! with backpressure; [`labels`] lists what the server advertises in tunnel inventory.
+//! shutdown), [`process`] spawns the child (pipes or PTY) under a per-session supervisor and ends its whole
+//! process tree ([`proc_tree`] reads it from `/proc`, [`orphans`] sweeps what a killed supervisor left), `pump`
+//! moves output with backpressure; [`labels`] lists what the server advertises in tunnel inventory.
 //!
 //! Client side (feature `operator`): [`client`] — `exec` (capture output) and the interactive terminal.
 //! Only [`sys`] contains `unsafe` code (PTYs, process groups, terminal modes, signals).
@@ -31,7 +32,11 @@ pub mod gate;
 #[cfg(feature = "device")]
 pub mod labels;
 #[cfg(feature = "device")]
+pub mod orphans;
+#[cfg(feature = "device")]
 pub mod policy;
+#[cfg(feature = "device")]
+pub mod proc_tree;
 #[cfg(feature = "device")]
 pub mod process;
 #[cfg(feature = "device")]

@@ -1,5 +1,6 @@
 //! Server-wide session rules: how many sessions may run at once ([`SessionSlots`]), how long one may last,
-//! and the shutdown signal every session and accept loop observes ([`Shutdown`]).
+//! the shutdown signal every session and accept loop observes ([`Shutdown`]), and whether the server adopts
+//! what a killed session supervisor leaves behind ([`Orphanage`]).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::time::Duration;
 
 use futures_lite::future;
 
+pub use super::orphans::Orphanage;
 use crate::limits;
 
 /// Counts running sessions against a maximum; a slot is released when its [`SessionSlot`] drops.
@@ -60,6 +62,8 @@ pub struct SessionPolicy {
     pub max_duration: Duration,
     /// When triggered, every running session ends (its group killed) and reports the shutdown.
     pub shutdown: Shutdown,
+    /// Orphan adoption: the server as child subreaper sweeping strays, or none.
+    pub orphans: Orphanage,
 }
 
 impl Default for SessionPolicy {
@@ -68,6 +72,7 @@ impl Default for SessionPolicy {
             slots: SessionSlots::new(limits::MAX_WEBTTY_SESSIONS),
             max_duration: limits::EXEC_MAX_DURATION,
             shutdown: Shutdown::never(),
+            orphans: Orphanage::none(),
         }
     }
 }

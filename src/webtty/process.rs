@@ -1,11 +1,18 @@
 //! The child process behind one WebTTY session: spawned with pipes (exec) or on a PTY (interactive), as the
-//! server's OS user, in a session and process group of its own, with a conservative environment.
+//! server's OS user, with a conservative environment and only descriptors 0–2.
 //!
-//! Ending a session ends everything the child started: [`SessionProcess::terminate`] sends SIGHUP and SIGTERM
-//! to the child's process group and to every process still in its session (shells move jobs into groups of
-//! their own, but they stay in the session), waits [`limits::WEBTTY_KILL_GRACE`], then sends SIGKILL and reaps
-//! the child. No zombie is left behind: the child is reaped by async-process; its descendants are orphans that
-//! init reaps.
+//! Every session runs under a supervisor of its own (`sys::supervised_session_on_spawn`): a small forked
+//! copy of the server (`webtty-session` in `ps`) that is a child subreaper, so whatever the command starts —
+//! background jobs, `setsid` escapees, double-forked daemons, `nohup` — stays in the supervisor's subtree
+//! instead of being re-parented to init. The command leads a session and process group of its own below it.
+//! The supervisor reports the command's exit status through a pipe and exits once it has no child left.
+//!
+//! Ending a session ends that whole subtree and nothing else: [`SessionProcess::terminate`] sends SIGHUP,
+//! SIGTERM and SIGCONT to every descendant of the supervisor, waits [`limits::WEBTTY_KILL_GRACE`], then sends
+//! SIGKILL until the supervisor has reaped the last one and exited. Other sessions live in other subtrees and
+//! are never touched. If a command kills its supervisor, the server (when it adopts orphans, see
+//! [`Orphanage`]) inherits the subtree and sweeps it when the session ends. No zombie is left: the supervisor
+//! reaps its subtree, async-process reaps the supervisor, the sweep reaps strays.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -19,10 +26,13 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use async_io::{Async, Timer};
+use async_lock::OnceCell;
 use async_process::{Child, ChildStderr, ChildStdin, ChildStdout};
 use futures_lite::future;
-use futures_lite::{AsyncRead, AsyncWrite};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
 
+use super::orphans::Orphanage;
+use super::proc_tree::ProcessTable;
 use super::sys;
 use crate::limits;
 
@@ -32,8 +42,8 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 const DEFAULT_TERM: &str = "xterm-256color";
 /// Server environment variables passed through to children when set (locale and time zone).
 const PASSED_THROUGH: [&str; 4] = ["LANG", "LC_ALL", "LC_CTYPE", "TZ"];
-/// How often [`SessionProcess::terminate`] checks whether the group is gone during the grace period.
-const KILL_POLL: Duration = Duration::from_millis(20);
+/// SIGKILL passes over the session's processes when a session is dropped before it ended.
+const DROP_KILL_PASSES: usize = 50;
 
 /// What to run and how, validated from a WebTTY `Open`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -112,18 +122,47 @@ pub enum ProcessIo {
     Pty(PtyMaster),
 }
 
-/// A running session child: leader of its own session and process group (pgid = sid = pid).
+/// A running session: the supervisor (root of the session's process tree) and the command below it.
 pub struct SessionProcess {
-    child: Child,
+    supervisor: Child,
+    /// The supervisor's pid.
     pid: i32,
     program: String,
+    exit: Arc<ExitReport>,
+    orphans: Orphanage,
     /// [`SessionProcess::terminate`] or [`SessionProcess::reap_leftovers`] ran to completion.
     ended: bool,
 }
 
+/// The command's exit status as its supervisor reports it: [`sys::EXIT_REPORT_LEN`] bytes on a pipe, read once.
+struct ExitReport {
+    pipe: Async<File>,
+    status: OnceCell<Option<ExitStatus>>,
+}
+
+impl ExitReport {
+    /// The command's status once it exited; `None` if the supervisor ended without reporting one (killed).
+    async fn status(&self) -> Option<ExitStatus> {
+        *self
+            .status
+            .get_or_init(|| async {
+                let mut buf = [0u8; sys::EXIT_REPORT_LEN];
+                let mut got = 0;
+                while got < buf.len() {
+                    match (&self.pipe).read(&mut buf[got..]).await {
+                        Ok(0) | Err(_) => return None,
+                        Ok(n) => got += n,
+                    }
+                }
+                Some(ExitStatus::from_raw(i32::from_ne_bytes(buf)))
+            })
+            .await
+    }
+}
+
 impl SessionProcess {
-    /// Spawns `spec` and returns the process and its streams.
-    pub fn spawn(spec: &SpawnSpec) -> Result<(SessionProcess, ProcessIo), SpawnError> {
+    /// Spawns `spec` under a supervisor (registered with `orphans`) and returns the process and its streams.
+    pub fn spawn(spec: &SpawnSpec, orphans: &Orphanage) -> Result<(SessionProcess, ProcessIo), SpawnError> {
         let user = sys::current_user().unwrap_or_default();
         let shell = non_empty(&user.shell).or_else(|| std::env::var("SHELL").ok()).unwrap_or_else(|| "/bin/sh".into());
         let home = non_empty(&user.home).or_else(|| std::env::var("HOME").ok()).unwrap_or_else(|| "/".into());
@@ -144,40 +183,24 @@ impl SessionProcess {
             validate_env(key, value)?;
             cmd.env(key, value);
         }
-        sys::new_session_on_spawn(&mut cmd, spec.tty.is_some());
+        let (report, report_tx) = sys::pipe().map_err(|e| SpawnError(format!("exit report pipe: {e}")))?;
+        sys::supervised_session_on_spawn(&mut cmd, spec.tty.is_some(), &report_tx);
+        let report = Async::new(report).map_err(|e| SpawnError(format!("exit report pipe: {e}")))?;
 
         let program = argv[0].clone();
-        let spawn_error = |e: io::Error| SpawnError(format!("spawn {program:?}: {e}"));
-        let mut cmd = async_process::Command::from(cmd);
-        let (child, io) = match spec.tty {
-            Some((rows, cols)) => {
-                let pty = sys::open_pty(rows.max(1), cols.max(1)).map_err(|e| SpawnError(format!("open pty: {e}")))?;
-                let slave = |fd: &OwnedFd| fd.try_clone().map(Stdio::from).map_err(|e| SpawnError(format!("pty: {e}")));
-                cmd.stdin(slave(&pty.slave)?).stdout(slave(&pty.slave)?).stderr(slave(&pty.slave)?);
-                let child = cmd.spawn().map_err(spawn_error)?;
-                // Our copies of the slave close here (with `cmd` and `pty.slave`), so the master reads EOF
-                // (EIO) once the child and its descendants have closed theirs.
-                drop(cmd);
-                drop(pty.slave);
-                let master = Async::new(File::from(pty.master)).map_err(|e| SpawnError(format!("pty: {e}")))?;
-                (child, ProcessIo::Pty(PtyMaster(Arc::new(master))))
-            }
-            None => {
-                let stdin = if spec.stdin { Stdio::piped() } else { Stdio::null() };
-                cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
-                let mut child = cmd.spawn().map_err(spawn_error)?;
-                let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-                    return Err(SpawnError("spawn: output pipes missing".into()));
-                };
-                let stdin = child.stdin.take();
-                (child, ProcessIo::Pipes { stdin, stdout, stderr })
-            }
-        };
-        let pid = i32::try_from(child.id()).map_err(|_| SpawnError("spawn: pid out of range".into()))?;
-        Ok((SessionProcess { child, pid, program: argv[0].clone(), ended: false }, io))
+        let (supervisor, io, pid) = orphans.register(|| {
+            let (child, io) = spawn_with_io(async_process::Command::from(cmd), spec, &program)?;
+            let pid = i32::try_from(child.id()).map_err(|_| SpawnError("spawn: pid out of range".into()))?;
+            Ok(((child, io, pid), pid))
+        })?;
+        // Our copy of the write end closes here: the pipe reaches end of file when the supervisor is gone.
+        drop(report_tx);
+        let exit = Arc::new(ExitReport { pipe: report, status: OnceCell::new() });
+        let process = SessionProcess { supervisor, pid, program, exit, orphans: orphans.clone(), ended: false };
+        Ok((process, io))
     }
 
-    /// The child's pid (also its process group and session id).
+    /// The supervisor's pid (the root of the session's process tree; `ps` shows it as `webtty-session`).
     pub fn pid(&self) -> i32 {
         self.pid
     }
@@ -187,81 +210,159 @@ impl SessionProcess {
         &self.program
     }
 
-    /// Resolves when the child exits (it is reaped then). Does not borrow the process, so it can race other
-    /// futures that do.
-    pub fn exit(&mut self) -> impl std::future::Future<Output = io::Result<ExitStatus>> + Send + 'static {
-        self.child.status()
+    /// Resolves when the command exits. Does not borrow the process, so it can race other futures that do. An
+    /// error means the supervisor was killed before the command exited.
+    pub fn exit(&self) -> impl std::future::Future<Output = io::Result<ExitStatus>> + Send + 'static {
+        let report = self.exit.clone();
+        async move {
+            report.status().await.ok_or_else(|| {
+                io::Error::other("the session supervisor ended without reporting the command's exit status")
+            })
+        }
     }
 
-    /// Ends whatever is left of the session after the child exited on its own: background jobs that still
-    /// hold the group or session get SIGHUP/SIGTERM, then SIGKILL after the grace period.
+    /// Ends whatever is left of the session after the command exited on its own: background jobs, daemons and
+    /// anything else below the supervisor get SIGHUP/SIGTERM, then SIGKILL after the grace period.
     pub async fn reap_leftovers(&mut self) {
-        if self.members_alive() {
-            self.signal_all(&[libc::SIGHUP, libc::SIGTERM, libc::SIGCONT]);
-            self.wait_members_gone(Instant::now() + limits::WEBTTY_KILL_GRACE).await;
+        if !self.supervisor_gone() && !self.members().is_empty() {
+            self.signal_members(&[libc::SIGHUP, libc::SIGTERM, libc::SIGCONT]);
+            self.wait_supervisor(Instant::now() + limits::WEBTTY_KILL_GRACE).await;
         }
-        if self.members_alive() {
-            self.signal_all(&[libc::SIGKILL]);
-        }
-        self.ended = true;
+        self.kill_the_rest().await;
     }
 
-    /// Ends the session: SIGHUP + SIGTERM to the group and session, SIGKILL after
-    /// [`limits::WEBTTY_KILL_GRACE`], then reaps the child. Returns its exit code (128+signal when killed).
+    /// Ends the session: SIGHUP + SIGTERM + SIGCONT to every process of the session, SIGKILL after
+    /// [`limits::WEBTTY_KILL_GRACE`] to whatever is left, until the supervisor reaped the last one. Returns the
+    /// command's exit code (128+signal when a signal ended it).
     pub async fn terminate(&mut self) -> i32 {
-        self.signal_all(&[libc::SIGHUP, libc::SIGTERM, libc::SIGCONT]);
+        self.signal_members(&[libc::SIGHUP, libc::SIGTERM, libc::SIGCONT]);
         let deadline = Instant::now() + limits::WEBTTY_KILL_GRACE;
         let exit = self.exit();
-        let status = future::or(async { Some(exit.await) }, async {
+        let exited = future::or(async { Some(exit.await) }, async {
             Timer::at(deadline).await;
             None
         })
         .await;
-        let status = match status {
-            Some(status) => {
-                self.wait_members_gone(deadline).await;
-                status
-            }
-            None => {
-                self.signal_all(&[libc::SIGKILL]);
-                self.exit().await
-            }
-        };
-        if self.members_alive() {
-            self.signal_all(&[libc::SIGKILL]);
+        if exited.is_some() {
+            self.wait_supervisor(deadline).await; // the rest of the session gets the same grace
         }
-        self.ended = true;
-        status.map(|s| exit_code(&s)).unwrap_or(128 + libc::SIGKILL)
+        self.kill_the_rest().await;
+        // The supervisor is gone, so the report is there or never comes: this resolves at once.
+        self.exit().await.map(|s| exit_code(&s)).unwrap_or(128 + libc::SIGKILL)
     }
 
-    fn signal_all(&self, signals: &[i32]) {
-        let members = session_members(self.pid);
+    /// SIGKILL to every process of the session until the supervisor exits (it does once it has no child left;
+    /// after [`limits::WEBTTY_KILL_DEADLINE`] it is killed too), then a sweep of strays.
+    async fn kill_the_rest(&mut self) {
+        let deadline = Instant::now() + limits::WEBTTY_KILL_DEADLINE;
+        while !self.supervisor_gone() {
+            if Instant::now() >= deadline {
+                log_warn!("webtty session: supervisor {} still has children after SIGKILL; killing it", self.pid);
+                let _ = sys::signal_process(self.pid, libc::SIGKILL);
+                break;
+            }
+            let members = self.members();
+            if members.is_empty() {
+                // Only zombies left (or none): a stopped supervisor would never reap them.
+                let _ = sys::signal_process(self.pid, libc::SIGCONT);
+            }
+            for pid in members {
+                let _ = sys::signal_process(pid, libc::SIGKILL);
+            }
+            self.wait_supervisor(Instant::now() + limits::WEBTTY_KILL_POLL).await;
+        }
+        let _ = self.supervisor.status().await;
+        self.orphans.sweep().await;
+        self.ended = true;
+    }
+
+    /// The live processes of the session: every descendant of the supervisor that has not exited.
+    fn members(&self) -> Vec<i32> {
+        ProcessTable::read().descendants(self.pid).into_iter().filter(|e| !e.zombie).map(|e| e.pid).collect()
+    }
+
+    fn signal_members(&self, signals: &[i32]) {
+        let members = self.members();
         for &signal in signals {
-            let _ = sys::signal_group(self.pid, signal);
             for &pid in &members {
                 let _ = sys::signal_process(pid, signal);
             }
         }
     }
 
-    fn members_alive(&self) -> bool {
-        sys::group_exists(self.pid) || !session_members(self.pid).is_empty()
+    /// Whether the supervisor has exited (and was reaped).
+    fn supervisor_gone(&mut self) -> bool {
+        !matches!(self.supervisor.try_status(), Ok(None))
     }
 
-    async fn wait_members_gone(&self, deadline: Instant) {
-        while self.members_alive() && Instant::now() < deadline {
-            Timer::after(KILL_POLL).await;
+    /// Waits until the supervisor exits or `deadline` passes.
+    async fn wait_supervisor(&mut self, deadline: Instant) {
+        let status = self.supervisor.status();
+        future::or(
+            async {
+                let _ = status.await;
+            },
+            async {
+                Timer::at(deadline).await;
+            },
+        )
+        .await;
+    }
+}
+
+/// Spawns the supervisor with the session's standard streams: a PTY or pipes.
+fn spawn_with_io(
+    mut cmd: async_process::Command,
+    spec: &SpawnSpec,
+    program: &str,
+) -> Result<(Child, ProcessIo), SpawnError> {
+    let spawn_error = |e: io::Error| SpawnError(format!("spawn {program:?}: {e}"));
+    match spec.tty {
+        Some((rows, cols)) => {
+            let pty = sys::open_pty(rows.max(1), cols.max(1)).map_err(|e| SpawnError(format!("open pty: {e}")))?;
+            let slave = |fd: &OwnedFd| fd.try_clone().map(Stdio::from).map_err(|e| SpawnError(format!("pty: {e}")));
+            cmd.stdin(slave(&pty.slave)?).stdout(slave(&pty.slave)?).stderr(slave(&pty.slave)?);
+            let child = cmd.spawn().map_err(spawn_error)?;
+            // Our copies of the slave close here (with `cmd` and `pty.slave`), so the master reads EOF (EIO)
+            // once the command and its descendants have closed theirs (the supervisor closes its own at once).
+            drop(cmd);
+            drop(pty.slave);
+            let master = Async::new(File::from(pty.master)).map_err(|e| SpawnError(format!("pty: {e}")))?;
+            Ok((child, ProcessIo::Pty(PtyMaster(Arc::new(master)))))
+        }
+        None => {
+            let stdin = if spec.stdin { Stdio::piped() } else { Stdio::null() };
+            cmd.stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
+            let mut child = cmd.spawn().map_err(spawn_error)?;
+            let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+                return Err(SpawnError("spawn: output pipes missing".into()));
+            };
+            let stdin = child.stdin.take();
+            Ok((child, ProcessIo::Pipes { stdin, stdout, stderr }))
         }
     }
 }
 
 impl Drop for SessionProcess {
     /// A session dropped before it ended (its task was cancelled, e.g. at server shutdown) still takes its
-    /// process group and session down: SIGKILL now; async-process reaps the child.
+    /// processes down: SIGKILL to the whole subtree, a few passes to catch processes forked meanwhile; the
+    /// supervisor then reaps them and exits, and async-process reaps it.
     fn drop(&mut self) {
         if !self.ended {
-            self.signal_all(&[libc::SIGKILL]);
+            for _ in 0..DROP_KILL_PASSES {
+                let members = self.members();
+                if members.is_empty() {
+                    break;
+                }
+                for pid in members {
+                    let _ = sys::signal_process(pid, libc::SIGKILL);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let _ = sys::signal_process(self.pid, libc::SIGCONT);
+            self.orphans.sweep_once();
         }
+        self.orphans.release(self.pid);
     }
 }
 
@@ -307,128 +408,6 @@ fn validate_env(key: &str, value: &str) -> Result<(), SpawnError> {
     Ok(())
 }
 
-/// Pids of the processes in session `sid` (Linux `/proc`; empty elsewhere). The session leader itself is
-/// included while it lives.
-pub fn session_members(sid: i32) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
-    dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| proc_stat_ids(pid).is_some_and(|(_, session)| session == sid))
-        .collect()
-}
-
-/// (process group, session) of `pid` from `/proc/<pid>/stat`, skipping zombies (they are already dead).
-fn proc_stat_ids(pid: i32) -> Option<(i32, i32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // "pid (comm) state ppid pgrp session ..." — comm may hold spaces and parentheses: split after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?;
-    let _ppid = fields.next()?;
-    let pgrp = fields.next()?.parse().ok()?;
-    let session = fields.next()?.parse().ok()?;
-    (state != "Z").then_some((pgrp, session))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use futures_lite::{AsyncReadExt, AsyncWriteExt};
-
-    fn spec(argv: &[&str]) -> SpawnSpec {
-        SpawnSpec { argv: argv.iter().map(|s| s.to_string()).collect(), ..SpawnSpec::default() }
-    }
-
-    #[test]
-    fn pipes_carry_stdout_stderr_and_the_exit_code() {
-        future::block_on(async {
-            let (mut p, io) = SessionProcess::spawn(&spec(&["sh", "-c", "echo out; echo err >&2; exit 3"])).unwrap();
-            let ProcessIo::Pipes { stdin, mut stdout, mut stderr } = io else { panic!("pipes expected") };
-            assert!(stdin.is_none());
-            let (mut out, mut err) = (String::new(), String::new());
-            stdout.read_to_string(&mut out).await.unwrap();
-            stderr.read_to_string(&mut err).await.unwrap();
-            assert_eq!((out.as_str(), err.as_str()), ("out\n", "err\n"));
-            assert_eq!(exit_code(&p.exit().await.unwrap()), 3);
-        });
-    }
-
-    #[test]
-    fn environment_is_conservative_plus_client_values() {
-        std::env::set_var("RSTREAM_TEST_SECRET", "leak");
-        future::block_on(async {
-            let mut s = spec(&["env"]);
-            s.env = vec![("GREETING".into(), "hi".into())];
-            s.workdir = Some("/".into());
-            let (mut p, io) = SessionProcess::spawn(&s).unwrap();
-            let ProcessIo::Pipes { mut stdout, .. } = io else { panic!("pipes expected") };
-            let mut out = String::new();
-            stdout.read_to_string(&mut out).await.unwrap();
-            p.exit().await.unwrap();
-            assert!(out.contains("GREETING=hi\n"), "{out}");
-            assert!(out.contains("PATH="), "{out}");
-            assert!(!out.contains("RSTREAM_TEST_SECRET"), "server environment leaked: {out}");
-        });
-    }
-
-    #[test]
-    fn bad_workdir_and_env_names_are_refused_with_the_value() {
-        let mut s = spec(&["true"]);
-        s.workdir = Some("/nonexistent/dir".into());
-        let err = SessionProcess::spawn(&s).err().unwrap().to_string();
-        assert!(err.contains("\"/nonexistent/dir\""), "{err}");
-        let mut s = spec(&["true"]);
-        s.env = vec![("A=B".into(), "x".into())];
-        assert!(SessionProcess::spawn(&s).err().unwrap().to_string().contains("\"A=B\""));
-        let err = SessionProcess::spawn(&spec(&["/no/such/program"])).err().unwrap().to_string();
-        assert!(err.contains("/no/such/program"), "{err}");
-    }
-
-    #[test]
-    fn pty_child_sees_a_terminal_of_the_requested_size() {
-        future::block_on(async {
-            let mut s = spec(&["sh", "-c", "stty size; tty -s && echo tty"]);
-            s.tty = Some((33, 101));
-            let (mut p, io) = SessionProcess::spawn(&s).unwrap();
-            let ProcessIo::Pty(mut master) = io else { panic!("pty expected") };
-            let mut out = String::new();
-            master.read_to_string(&mut out).await.unwrap();
-            assert!(out.contains("33 101"), "{out:?}");
-            assert!(out.contains("tty"), "{out:?}");
-            assert_eq!(exit_code(&p.exit().await.unwrap()), 0);
-            master.write_all(b"").await.unwrap();
-        });
-    }
-
-    #[test]
-    fn dropping_a_running_session_kills_its_group() {
-        let (p, _io) = SessionProcess::spawn(&spec(&["sh", "-c", "sleep 30 & wait"])).unwrap();
-        let pid = p.pid();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while session_members(pid).len() < 2 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        drop(p);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !session_members(pid).is_empty() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert!(session_members(pid).is_empty(), "left: {:?}", session_members(pid));
-    }
-
-    #[test]
-    fn terminate_kills_the_whole_group_and_session() {
-        future::block_on(async {
-            let (mut p, _io) = SessionProcess::spawn(&spec(&["sh", "-c", "sleep 30 & sleep 30 & wait"])).unwrap();
-            let pid = p.pid();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while session_members(pid).len() < 3 && Instant::now() < deadline {
-                Timer::after(Duration::from_millis(10)).await;
-            }
-            assert_eq!(session_members(pid).len(), 3, "sh and two sleeps");
-            let code = p.terminate().await;
-            assert!(code > 128, "killed by a signal: {code}");
-            assert!(session_members(pid).is_empty(), "left: {:?}", session_members(pid));
-            assert!(!sys::group_exists(pid));
-        });
-    }
-}
+#[path = "process_tests.rs"]
+mod tests;

@@ -13,11 +13,11 @@
 //!    PTY, `Heartbeat`s are accepted both ways (the server sends one every [`limits::HEARTBEAT_INTERVAL`] when
 //!    the client asked with `send_heartbeat`).
 //! 5. When the child exits, output is drained (until silent for [`limits::WEBTTY_EXIT_DRAIN_IDLE`]), both
-//!    streams get `eos`, leftovers of the process group are killed, then `Close{return_code}` (exit code, or
-//!    128+signal) is sent and the WebSocket is closed.
+//!    streams get `eos`, whatever the command left running (anything below its session supervisor) is killed,
+//!    then `Close{return_code}` (exit code, or 128+signal) is sent and the WebSocket is closed.
 //! 6. A client `Close`, a closed or failed connection, a protocol error, a client that sent heartbeats and went
 //!    silent for [`limits::HEARTBEAT_DEAD_AFTER`], or the session outliving its maximum duration ends the
-//!    session early: the whole process group is killed and reaped.
+//!    session early: every process of the session (the supervisor's whole subtree) is killed and reaped.
 
 use async_io::Timer;
 use async_lock::Mutex;
@@ -87,7 +87,7 @@ enum End {
     Shutdown,
 }
 
-/// Serves one WebTTY session on `ws` and returns when it is over: the process and its group are gone and the
+/// Serves one WebTTY session on `ws` and returns when it is over: every process of the session is gone and the
 /// WebSocket is closed.
 pub async fn serve_session<S>(ws: WebSocketStream<S>, policy: &SessionPolicy)
 where
@@ -108,11 +108,11 @@ where
         Ok(v) => v,
         Err(msg) => return refuse(&tx, &mut rx, msg).await,
     };
-    let (mut process, io) = match SessionProcess::spawn(&spec) {
+    let (mut process, io) = match SessionProcess::spawn(&spec, &policy.orphans) {
         Ok(v) => v,
         Err(e) => return refuse(&tx, &mut rx, e.to_string()).await,
     };
-    log_debug!("webtty session: started {:?} (pid {})", process.program(), process.pid());
+    log_debug!("webtty session: started {:?} (supervisor pid {})", process.program(), process.pid());
     if send(&tx, Payload::Ack(Ack {})).await.is_err() {
         process.terminate().await;
         return;

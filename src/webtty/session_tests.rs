@@ -91,10 +91,10 @@ fn exec_timeout_ends_the_session_and_kills_the_remote_group() {
     assert!(started.elapsed() < Duration::from_secs(5));
     let pid: i32 = String::from_utf8_lossy(&r.stdout).trim().parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !super::process::session_members(pid).is_empty() && Instant::now() < deadline {
+    while !super::proc_tree::session_members(pid).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(super::process::session_members(pid).is_empty(), "remote processes left after timeout");
+    assert!(super::proc_tree::session_members(pid).is_empty(), "remote processes left after timeout");
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! The only place in the crate allowed `unsafe`: thin wrappers over libc for PTYs, process groups, terminal
-//! modes, the passwd database and signal delivery.
+//! The only place in the crate allowed `unsafe`: thin wrappers over libc for PTYs, process groups, the session
+//! supervisor that runs between fork and exec, descriptor hygiene, terminal modes, the passwd database and
+//! signal delivery.
 //!
 //! Everything else in [`crate::webtty`] calls these safe functions. Each `unsafe` block states why it is sound
 //! in a `// SAFETY:` comment; none of them hands out raw pointers or borrows beyond the call.
@@ -75,28 +76,279 @@ pub fn window_size(fd: &impl AsRawFd) -> Option<(u16, u16)> {
     (ret == 0 && size.ws_row > 0 && size.ws_col > 0).then_some((size.ws_row, size.ws_col))
 }
 
-/// Makes the spawned child a session leader (so it leads a fresh process group whose id is its pid) and,
-/// when `controlling_tty` is set, makes its stdin (the PTY slave) its controlling terminal. On Linux the child
-/// also gets SIGHUP should the server die without ending the session (a shell passes it on to its jobs).
-pub fn new_session_on_spawn(cmd: &mut Command, controlling_tty: bool) {
+/// Bytes the supervisor of a session writes to its report pipe: the command's raw wait status, native endian.
+pub const EXIT_REPORT_LEN: usize = 4;
+
+/// `comm` of a session supervisor (what `ps -o comm` shows for it).
+const SUPERVISOR_NAME: &CStr = c"webtty-session";
+
+/// Signals a session supervisor ignores: it must outlive everything the session starts, and only SIGKILL (or
+/// the server ending the session) should end it early.
+const SUPERVISOR_IGNORES: [libc::c_int; 11] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGPIPE,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+];
+
+/// Makes `cmd` start under a session supervisor: the process std forks (the supervisor) leaves the server's
+/// session, becomes a child subreaper (Linux) so every orphan of the session is re-parented to it instead of
+/// escaping, forks the command and then only reaps: it writes the command's wait status to `report` (see
+/// [`EXIT_REPORT_LEN`]) and exits once it has no children left, that is once the whole session is gone.
+///
+/// The command itself (the process that goes on to exec) leads a session and process group of its own, gets
+/// its stdin (the PTY slave) as controlling terminal when `controlling_tty` is set, receives SIGHUP should the
+/// supervisor die, and keeps only descriptors 0–2 across exec (every other one is marked close-on-exec, so
+/// std can still report a failed exec through its own pipe). The supervisor gets SIGKILL should the server die.
+pub fn supervised_session_on_spawn(cmd: &mut Command, controlling_tty: bool, report: &OwnedFd) {
+    let report = report.as_raw_fd();
+    // SAFETY: getpid cannot fail and takes no arguments.
+    let server = unsafe { libc::getpid() };
     let hook = move || -> io::Result<()> {
-        // SAFETY: setsid, ioctl and prctl are async-signal-safe and take no pointers (the TIOCSCTTY and
-        // PR_SET_PDEATHSIG arguments are integers); this closure runs in the forked child before exec and
-        // touches no shared state.
+        // SAFETY: this runs in the child std forked, before exec. Every call is an async-signal-safe system call
+        // taking integers (or the static string of `supervise`); nothing allocates, locks or unwinds.
         unsafe {
             check(libc::setsid())?;
-            if controlling_tty {
-                check(libc::ioctl(0, libc::TIOCSCTTY as _, 0))?;
-            }
             #[cfg(any(target_os = "linux", target_os = "android"))]
-            check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGHUP as libc::c_ulong))?;
+            {
+                check(libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong))?;
+                check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong))?;
+                if libc::getppid() != server {
+                    return Err(io::Error::from_raw_os_error(libc::ESRCH)); // the server died before prctl
+                }
+            }
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            let _ = server;
+            let command = check(libc::fork())?;
+            if command == 0 {
+                return start_command_session(controlling_tty);
+            }
+            supervise(command, report)
         }
-        Ok(())
     };
     // SAFETY: the hook above only performs async-signal-safe system calls and does not allocate.
     unsafe {
         cmd.pre_exec(hook);
     }
+}
+
+/// In the command, between its fork and exec: [`lead_new_session`], and descriptors above 2 closed at exec.
+///
+/// # Safety
+/// Only for the forked command process of [`supervised_session_on_spawn`].
+unsafe fn start_command_session(controlling_tty: bool) -> io::Result<()> {
+    lead_new_session(controlling_tty)?;
+    close_on_exec_from(3);
+    Ok(())
+}
+
+/// Makes the spawned child a session leader (so it leads a fresh process group whose id is its pid) and,
+/// when `controlling_tty` is set, makes its stdin (the PTY slave) its controlling terminal. On Linux the child
+/// also gets SIGHUP should its parent die without ending the session (a shell passes it on to its jobs).
+pub fn new_session_on_spawn(cmd: &mut Command, controlling_tty: bool) {
+    // SAFETY: the hook only performs async-signal-safe system calls (see `lead_new_session`), no allocation.
+    unsafe {
+        cmd.pre_exec(move || lead_new_session(controlling_tty));
+    }
+}
+
+/// setsid, TIOCSCTTY on stdin when `controlling_tty`, SIGHUP on the parent's death. Async-signal-safe: for a
+/// forked child before exec.
+fn lead_new_session(controlling_tty: bool) -> io::Result<()> {
+    // SAFETY: setsid, ioctl and prctl take no pointers (the TIOCSCTTY and PR_SET_PDEATHSIG arguments are
+    // integers) and touch no shared state.
+    unsafe {
+        check(libc::setsid())?;
+        if controlling_tty {
+            check(libc::ioctl(0, libc::TIOCSCTTY as _, 0))?;
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGHUP as libc::c_ulong))?;
+    }
+    Ok(())
+}
+
+/// The supervisor's life after forking the command: ignore signals, drop every descriptor but `report`, reap
+/// every child (the command and the orphans re-parented to it), report the command's status, exit when no
+/// child is left.
+///
+/// # Safety
+/// Only for the forked supervisor process of [`supervised_session_on_spawn`].
+unsafe fn supervise(command: libc::pid_t, report: RawFd) -> ! {
+    // SAFETY: prctl reads the static NUL-terminated name; signal takes integers.
+    unsafe {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        libc::prctl(libc::PR_SET_NAME, SUPERVISOR_NAME.as_ptr() as libc::c_ulong);
+        for signal in SUPERVISOR_IGNORES {
+            libc::signal(signal, libc::SIG_IGN);
+        }
+        // A handler inherited from the server (a SIGCHLD reaper) would write to a descriptor closed below.
+        libc::signal(libc::SIGCHLD, libc::SIG_DFL);
+    }
+    close_all_but(report);
+    let mut report = report;
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: waitpid writes the status into a live local.
+        let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if pid == command && report >= 0 {
+            let bytes = status.to_ne_bytes();
+            // SAFETY: write reads EXIT_REPORT_LEN bytes from a live local array (a pipe takes them atomically).
+            unsafe {
+                libc::write(report, bytes.as_ptr().cast(), bytes.len());
+                libc::close(report);
+            }
+            report = -1;
+        } else if pid == -1 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break; // ECHILD: every process of the session is gone
+        }
+    }
+    // SAFETY: _exit ends the process without running the server's atexit handlers or destructors.
+    unsafe { libc::_exit(0) }
+}
+
+/// Marks every descriptor from `first` up close-on-exec (`close_range` with `CLOSE_RANGE_CLOEXEC`, Linux 5.11;
+/// else one `fcntl` per open descriptor). Async-signal-safe.
+fn close_on_exec_from(first: libc::c_int) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: close_range takes integers only.
+        let ret = unsafe {
+            libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC)
+        };
+        if ret == 0 {
+            return;
+        }
+    }
+    for_each_open_fd(first, |fd| {
+        // SAFETY: fcntl on an integer descriptor; F_SETFD takes an integer flag.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    });
+}
+
+/// Closes every descriptor except `keep` (`close_range`, Linux 5.9; else one `close` per open descriptor).
+/// Async-signal-safe.
+fn close_all_but(keep: RawFd) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let close_range = |first: libc::c_int, last: libc::c_uint| {
+            // SAFETY: close_range takes integers only.
+            unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, last, 0 as libc::c_uint) == 0 }
+        };
+        let below = keep <= 0 || close_range(0, (keep - 1) as libc::c_uint);
+        if below && close_range(keep + 1, libc::c_uint::MAX) {
+            return;
+        }
+    }
+    for_each_open_fd(0, |fd| {
+        if fd != keep {
+            // SAFETY: close on an integer descriptor.
+            unsafe { libc::close(fd) };
+        }
+    });
+}
+
+/// Calls `f` with every open descriptor from `first` up: the entries of `/proc/self/fd` read with `getdents64`
+/// into a stack buffer, or, without `/proc`, every number below the descriptor limit. Async-signal-safe as long
+/// as `f` is; `f` may close the descriptor it is given.
+fn for_each_open_fd(first: libc::c_int, mut f: impl FnMut(libc::c_int)) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: open reads a static NUL-terminated path.
+        let dir =
+            unsafe { libc::open(c"/proc/self/fd".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+        if dir >= 0 {
+            let mut buf = [0u8; 1024];
+            loop {
+                // SAFETY: getdents64 writes at most `buf.len()` bytes into the live local buffer.
+                let n = unsafe { libc::syscall(libc::SYS_getdents64, dir, buf.as_mut_ptr(), buf.len()) };
+                let Ok(n) = usize::try_from(n) else { break };
+                if n == 0 {
+                    break;
+                }
+                for fd in dirent_numbers(&buf[..n.min(buf.len())]) {
+                    if fd >= first && fd != dir {
+                        f(fd);
+                    }
+                }
+            }
+            // SAFETY: closes the directory descriptor opened above.
+            unsafe { libc::close(dir) };
+            return;
+        }
+    }
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into a live local.
+    let max = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        libc::c_int::try_from(limit.rlim_cur).unwrap_or(libc::c_int::MAX)
+    } else {
+        1024
+    };
+    for fd in first.max(0)..max {
+        f(fd);
+    }
+}
+
+/// The numeric names in a buffer of `linux_dirent64` records (d_ino u64, d_off i64, d_reclen u16, d_type u8,
+/// NUL-terminated d_name). Allocation-free, so usable between fork and exec.
+fn dirent_numbers(records: &[u8]) -> impl Iterator<Item = libc::c_int> + '_ {
+    const NAME_AT: usize = 19;
+    let mut at = 0usize;
+    std::iter::from_fn(move || loop {
+        let record = records.get(at..)?;
+        let reclen = usize::from(u16::from_ne_bytes([*record.get(16)?, *record.get(17)?]));
+        let name = record.get(NAME_AT..reclen)?;
+        at += reclen;
+        let mut fd: libc::c_int = 0;
+        let mut digits = 0;
+        for &b in name.iter().take_while(|&&b| b != 0) {
+            if !b.is_ascii_digit() || digits >= 9 {
+                digits = 0;
+                break;
+            }
+            fd = fd * 10 + libc::c_int::from(b - b'0');
+            digits += 1;
+        }
+        if digits > 0 {
+            return Some(fd);
+        }
+    })
+}
+
+/// Makes this process a child subreaper (Linux): orphaned descendants are re-parented to it instead of init,
+/// so the server can find and reap what a killed session supervisor left behind.
+pub fn become_child_subreaper() -> io::Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: prctl with integer arguments only.
+        check(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong) })?;
+        Ok(())
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    Err(io::Error::new(io::ErrorKind::Unsupported, "a child subreaper needs Linux"))
+}
+
+/// Reaps `pid` if it is a child of this process that has exited (a zombie); `true` when it was reaped.
+pub fn reap_if_exited(pid: i32) -> bool {
+    let mut status: libc::c_int = 0;
+    // SAFETY: waitpid writes the status into a live local; WNOHANG never blocks.
+    pid > 1 && unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid
+}
+
+/// A close-on-exec pipe: (read end, write end).
+pub fn pipe() -> io::Result<(File, OwnedFd)> {
+    let mut fds = [-1 as libc::c_int; 2];
+    // SAFETY: pipe2 writes two descriptors into a live local array of two ints.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 succeeded; both descriptors are fresh and owned by nobody else.
+    Ok(unsafe { (File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// Sends `signal` to every process in the process group `pgid`. A group that no longer exists is not an error.

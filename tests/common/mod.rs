@@ -14,6 +14,7 @@
 pub mod fake_agent;
 pub mod proc;
 pub mod tls;
+pub mod tokens;
 pub mod tunnel;
 
 use std::io::{BufRead, BufReader};
@@ -134,6 +135,7 @@ pub struct Engine {
     extra: Vec<String>,
     logs: Arc<Mutex<String>>,
     operator: OnceLock<String>,
+    verbose: bool,
 }
 
 impl Engine {
@@ -152,13 +154,25 @@ impl Engine {
             extra: extra.iter().map(|s| s.to_string()).collect(),
             logs: Arc::default(),
             operator: OnceLock::new(),
+            verbose: false,
         };
         engine.spawn("127.0.0.1:0");
         engine
     }
 
+    /// [`Engine::start_with`], run as `rstream -v engine serve …` (debug logging in [`Engine::logs`]).
+    pub fn start_verbose(extra: &[&str]) -> Engine {
+        let mut engine = Engine::start_with(extra);
+        engine.verbose = true;
+        engine.restart();
+        engine
+    }
+
     fn spawn(&mut self, listen: &str) {
         let mut cmd = Command::new(BIN);
+        if self.verbose {
+            cmd.arg("-v");
+        }
         cmd.args(["engine", "serve", "--listen", listen, "--state-dir"])
             .arg(self.state_dir())
             .args(&self.extra)

@@ -71,20 +71,26 @@ pub struct LocalServer {
 impl LocalServer {
     /// Starts `rstream webtty server --listen 127.0.0.1:0 --auth-token-file <tmp>` plus `extra`.
     pub fn start(extra: &[&str]) -> LocalServer {
+        Self::start_with(extra, |_, _| {})
+    }
+
+    /// [`LocalServer::start`], letting `prepare` adjust the server command (environment, inherited
+    /// descriptors) and fill the server's temp dir (passed as the second argument) before it starts.
+    pub fn start_with(extra: &[&str], prepare: impl FnOnce(&mut Command, &Path)) -> LocalServer {
         let dir = TempDir::new("webtty");
         let token = format!("tok-{}", std::process::id());
         let token_file = dir.join("token");
         std::fs::write(&token_file, format!("{token}\n")).unwrap();
-        let mut child = Command::new(BIN)
-            .args(["webtty", "server", "--listen", "127.0.0.1:0", "--auth-token-file"])
+        let mut cmd = Command::new(BIN);
+        cmd.args(["webtty", "server", "--listen", "127.0.0.1:0", "--auth-token-file"])
             .arg(&token_file)
             .args(extra)
             .env_remove("RSTREAM_WEBTTY_AUTH_TOKEN")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn rstream webtty server");
+            .stderr(Stdio::piped());
+        prepare(&mut cmd, &dir.0);
+        let mut child = cmd.spawn().expect("spawn rstream webtty server");
         let (tx, rx) = mpsc::channel();
         let stderr = child.stderr.take().unwrap();
         std::thread::spawn(move || {
@@ -167,4 +173,21 @@ pub fn group_or_session_members(id: i32) -> Vec<i32> {
 pub fn read_pid(path: &Path) -> i32 {
     poll(Duration::from_secs(10), || std::fs::read_to_string(path).ok()?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no pid in {}", path.display()))
+}
+
+/// Sends one HTTP/1.1 request (`Connection: close`, bearer `token` when given, `extra` header lines ending in
+/// CRLF) and returns the whole response as text.
+pub fn http_request(addr: &str, method: &str, path: &str, token: Option<&str>, extra: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    let _ = tcp.read_to_string(&mut resp);
+    resp
 }

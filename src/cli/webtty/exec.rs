@@ -1,6 +1,9 @@
-//! `rstream webtty exec`: run one command on a WebTTY server and capture stdout, stderr and the exit code.
+//! `rstream webtty exec`: run one command on a WebTTY server. `-o json` (default) captures stdout, stderr and the
+//! exit code into one JSON object; `-o text` streams the remote output as it arrives, like ssh. The exit code tells
+//! the remote status from rstream's own failures (see the help note); a failure in JSON mode is still one JSON
+//! object, with `error`.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -8,8 +11,15 @@ use argh::FromArgs;
 use serde::Serialize;
 
 use super::auth_token;
-use crate::cli::{output_or, CliError, CliResult, OutputFormat};
-use crate::webtty::client::{exec, ConnectOptions, DirectTls, ExecRequest, ExecResult};
+use crate::cli::output::Stdout;
+use crate::cli::output::BROKEN_PIPE_EXIT;
+use crate::cli::{output_or, CliError, CliResult, OutputFormat, RSTREAM_FAILED_EXIT};
+use crate::limits;
+use crate::webtty::client::{
+    command_exit_code, exec, ConnectOptions, DirectTls, ExecOutput, ExecRequest, ExecResult,
+    COMMAND_NOT_FOUND_EXIT_CODE,
+};
+use crate::webtty::WebttyError;
 
 /// run one command on a WebTTY server and capture stdout, stderr and the exit code
 #[derive(FromArgs)]
@@ -20,11 +30,16 @@ use crate::webtty::client::{exec, ConnectOptions, DirectTls, ExecRequest, ExecRe
     example = "echo hi | rstream webtty exec --url ws://127.0.0.1:8080 -o text -- cat",
     example = "rstream webtty exec --url rstrm://pi --timeout 10 -e LANG=C -w /tmp -- make test",
     example = "rstream webtty exec --url wss://pi.lan:8443 --tls-ca-file ca.pem --auth-token-file token -- uptime",
-    note = "Exits with the remote exit code (1..255), 124 when --timeout ended the session. stdin is forwarded \
-            when it is not a terminal (unless --no-stdin). Environment: RSTREAM_WEBTTY_AUTH_TOKEN."
+    note = "Exit codes: the remote command's status (128+N when signal N ended it); 124 when --timeout ended the \
+            session; 126 the command is not executable, 127 it was not found on the server; 255 rstream itself \
+            failed (arguments, config, connect, authentication, unknown server, refused or lost session) or, with \
+            -o json, cut a successful command's output at --max-output (`truncated`). With -o json a failure is still one JSON object, with \
+            `error`. -o text streams the output as it arrives (no cap). stdin is forwarded when it is not a \
+            terminal (unless --no-stdin). A bare --url NAME is rstrm://NAME. Environment: RSTREAM_WEBTTY_AUTH_TOKEN."
 )]
 pub struct ExecCommand {
-    /// server: rstrm://NAME (through the engine), ws://HOST:PORT or wss://HOST:PORT (default ws://127.0.0.1:8080)
+    /// server: rstrm://NAME or NAME (through the engine), ws://HOST:PORT or wss://HOST:PORT (default
+    /// ws://127.0.0.1:8080)
     #[argh(option, default = "String::from(\"ws://127.0.0.1:8080\")")]
     pub url: String,
     /// environment for the remote command, KEY=VALUE or KEY (takes the local value) (repeatable)
@@ -36,9 +51,12 @@ pub struct ExecCommand {
     /// seconds before the session is closed and the remote process group killed (exit code 124)
     #[argh(option)]
     pub timeout: Option<f64>,
-    /// output: json (default) or text (remote stdout/stderr passed through)
+    /// output: json (default) or text (remote stdout/stderr streamed through)
     #[argh(option, short = 'o')]
     pub output: Option<String>,
+    /// most stdout+stderr bytes kept for -o json (default and maximum 64 MiB); the rest is dropped (`truncated`)
+    #[argh(option)]
+    pub max_output: Option<usize>,
     /// file holding the bearer token of a local server (or RSTREAM_WEBTTY_AUTH_TOKEN)
     #[argh(option)]
     pub auth_token_file: Option<PathBuf>,
@@ -78,16 +96,44 @@ struct JsonResult<'a> {
     truncated: bool,
 }
 
+/// The `-o json` result when the command did not run to completion: what failed, and the exit code.
+#[derive(Serialize)]
+struct JsonFailure<'a> {
+    url: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    command: &'a [String],
+    exit_code: u8,
+    error: &'a str,
+}
+
 impl ExecCommand {
     /// Runs the command.
     pub fn run(self) -> CliResult {
+        let format = self.format().map_err(rstream_failure)?;
+        let req = self.request(format).map_err(rstream_failure)?;
+        match smol::block_on(exec(&self.url, req)) {
+            Ok(result) => {
+                if format == OutputFormat::Json {
+                    print_json(&result)?;
+                }
+                Ok(exit_status(&result, format))
+            }
+            Err(e) => Err(self.failed(&e, format)),
+        }
+    }
+
+    fn format(&self) -> Result<OutputFormat, CliError> {
         if self.command.is_empty() {
             return Err(CliError::new("webtty exec needs a command: rstream webtty exec --url URL -- CMD [ARGS…]"));
         }
-        let format = output_or(&self.output, OutputFormat::Json)?;
-        if !matches!(format, OutputFormat::Json | OutputFormat::Text) {
-            return Err(CliError::new("webtty exec output must be json or text"));
+        match output_or(&self.output, OutputFormat::Json)? {
+            format @ (OutputFormat::Json | OutputFormat::Text) => Ok(format),
+            _ => Err(CliError::new("webtty exec output must be json or text")),
         }
+    }
+
+    /// The request the flags describe: output captured for JSON, streamed to stdout/stderr for text.
+    fn request(&self, format: OutputFormat) -> Result<ExecRequest, CliError> {
         let mut req = ExecRequest::command(self.command.clone());
         req.env = parse_env(&self.env)?;
         req.workdir = self.workdir.clone();
@@ -96,6 +142,19 @@ impl ExecCommand {
             Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
             Some(t) => return Err(CliError::new(format!("--timeout {t}: must be a positive number of seconds"))),
         };
+        req.output_cap = match self.max_output {
+            None => limits::EXEC_OUTPUT_CAP,
+            Some(n) if n > 0 && n <= limits::EXEC_OUTPUT_CAP => n,
+            Some(n) => {
+                let max = limits::EXEC_OUTPUT_CAP;
+                return Err(CliError::new(format!("--max-output {n}: must be between 1 and {max} bytes")));
+            }
+        };
+        if format == OutputFormat::Text {
+            let stdout = Box::new(smol::Unblock::new(std::io::stdout()));
+            let stderr = Box::new(smol::Unblock::new(std::io::stderr()));
+            req.output = ExecOutput::Stream { stdout, stderr };
+        }
         req.connect = ConnectOptions {
             auth_token: auth_token(self.auth_token_file.as_deref())?,
             exec_path: self.exec_path.clone(),
@@ -108,40 +167,56 @@ impl ExecCommand {
         if !self.no_stdin && !std::io::stdin().is_terminal() {
             req.stdin = Some(Box::new(smol::Unblock::new(std::io::stdin())));
         }
-        let result = smol::block_on(exec(&self.url, req)).map_err(|e| CliError::new(e.to_string()))?;
-        report(&result, format)?;
-        Ok(exit_status(&result, format))
+        Ok(req)
     }
-}
 
-/// Prints the result as JSON or passes the output through (text).
-fn report(result: &ExecResult, format: OutputFormat) -> Result<(), CliError> {
-    if format == OutputFormat::Json {
-        let json = JsonResult {
-            url: &result.url,
-            command: &result.command,
-            exit_code: result.exit_code,
-            stdout: String::from_utf8_lossy(&result.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&result.stderr).into_owned(),
-            duration_ms: result.duration_ms,
-            timed_out: result.timed_out,
-            truncated: result.truncated,
+    /// The error (and, for JSON, the one result object) for a command that did not run to completion: 127 / 126
+    /// for a command the server could not start, 255 for rstream's own failures, quiet for a closed stdout.
+    fn failed(&self, error: &WebttyError, format: OutputFormat) -> CliError {
+        if let WebttyError::OutputClosed(_) = error {
+            return CliError::quiet(BROKEN_PIPE_EXIT);
+        }
+        let (code, message) = match command_exit_code(error) {
+            Some(COMMAND_NOT_FOUND_EXIT_CODE) => (127, format!("command not found on the server: {error}")),
+            Some(code) => (code.clamp(1, 255) as u8, format!("command not executable on the server: {error}")),
+            None => (RSTREAM_FAILED_EXIT, error.to_string()),
         };
-        let text = serde_json::to_string(&json).map_err(|e| CliError::new(format!("json output: {e}")))?;
-        println!("{text}");
-        return Ok(());
+        if format == OutputFormat::Json {
+            let failure = JsonFailure { url: &self.url, command: &self.command, exit_code: code, error: &message };
+            if let Err(e) = print(&failure) {
+                return e;
+            }
+        }
+        CliError::with_code(code, message)
     }
-    let write = |mut w: Box<dyn Write>, bytes: &[u8]| w.write_all(bytes).and_then(|()| w.flush());
-    write(Box::new(std::io::stdout().lock()), &result.stdout).map_err(|e| CliError::new(format!("stdout: {e}")))?;
-    write(Box::new(std::io::stderr().lock()), &result.stderr).map_err(|e| CliError::new(format!("stderr: {e}")))?;
-    if result.truncated {
-        eprintln!("warning: output truncated at {} bytes", result.stdout.len() + result.stderr.len());
-    }
-    Ok(())
 }
 
-/// The process exit code for a result: 0, the remote code clamped to 1..=255, or 124 after a timeout.
-/// Text output explains a non-zero code on stderr.
+/// A failure before the session (arguments, config): rstream's own, so 255.
+fn rstream_failure(e: CliError) -> CliError {
+    CliError::with_code(RSTREAM_FAILED_EXIT, e.message)
+}
+
+fn print<T: Serialize>(value: &T) -> Result<(), CliError> {
+    let text = serde_json::to_string(value).map_err(|e| CliError::new(format!("json output: {e}")))?;
+    writeln!(Stdout, "{text}")
+}
+
+/// Prints the captured result as one JSON object.
+fn print_json(result: &ExecResult) -> Result<(), CliError> {
+    print(&JsonResult {
+        url: &result.url,
+        command: &result.command,
+        exit_code: result.exit_code,
+        stdout: String::from_utf8_lossy(&result.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&result.stderr).into_owned(),
+        duration_ms: result.duration_ms,
+        timed_out: result.timed_out,
+        truncated: result.truncated,
+    })
+}
+
+/// The process exit code for a result: 0, the remote code clamped to 1..=255, 124 after a timeout, and 255 for a
+/// clean exit whose output was cut at the cap. Text output explains a non-zero code on stderr.
 fn exit_status(result: &ExecResult, format: OutputFormat) -> u8 {
     if result.timed_out {
         if format == OutputFormat::Text {
@@ -151,6 +226,17 @@ fn exit_status(result: &ExecResult, format: OutputFormat) -> u8 {
             );
         }
         return 124;
+    }
+    if result.truncated {
+        let kept = result.stdout.len() + result.stderr.len();
+        eprintln!(
+            "error: output truncated at {kept} bytes (--max-output; -o text streams it whole); the remote command \
+             exited with code {}",
+            result.exit_code
+        );
+        if result.exit_code == 0 {
+            return RSTREAM_FAILED_EXIT;
+        }
     }
     if result.exit_code == 0 {
         return 0;
@@ -216,6 +302,10 @@ mod tests {
         assert_eq!(exit_status(&r, OutputFormat::Json), 1);
         r.exit_code = 0;
         assert_eq!(exit_status(&r, OutputFormat::Json), 0);
+        r.truncated = true;
+        assert_eq!(exit_status(&r, OutputFormat::Json), RSTREAM_FAILED_EXIT, "a cut output is no clean success");
+        r.exit_code = 3;
+        assert_eq!(exit_status(&r, OutputFormat::Json), 3);
         r.timed_out = true;
         assert_eq!(exit_status(&r, OutputFormat::Json), 124);
     }

@@ -5,13 +5,13 @@
 //! ([`SharedFlags`]). The byte-moving verbs live in [`super::fs_transfer`]; this file holds the flags, the
 //! dispatch and what is printed.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use argh::{ArgsInfo, FromArgs};
 use serde_json::json;
 
 use super::fs_transfer;
+use crate::cli::output::Stdout;
 use crate::cli::shared_flags::SharedFlags;
 use crate::cli::{output_or, CliError, CliResult, OutputFormat};
 use crate::operator::fs_session::{self, FsSession};
@@ -199,7 +199,7 @@ impl FsCommand {
             insecure_skip_verify: self.tls_insecure_skip_verify,
         };
         smol::block_on(async {
-            let session = fs_session::open(&self.url, self.fs_path.as_deref(), token.as_deref(), &tls).await?;
+            let session = fs_session::open(&self.url, self.fs_path.as_deref(), token.as_ref(), &tls).await?;
             run_verb(session, self.command, output).await
         })
     }
@@ -280,9 +280,7 @@ async fn run_verb(mut s: FsSession, command: FsSub, output: OutputFormat) -> Cli
 }
 
 fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", serde_json::to_string_pretty(value)?)?;
-    Ok(())
+    writeln!(Stdout, "{}", serde_json::to_string_pretty(value)?)
 }
 
 /// Prints entries as upstream does: a `PATH KIND SIZE MODIFIED` table, or the JSON array.
@@ -292,16 +290,15 @@ fn print_entries(entries: &[DavEntry], output: OutputFormat) -> Result<(), CliEr
         OutputFormat::None => return Ok(()),
         OutputFormat::Table | OutputFormat::Text => {}
     }
-    let mut out = std::io::stdout().lock();
     let w = entries.iter().map(|e| e.path.len()).max().unwrap_or(4).max(4);
-    writeln!(out, "{:<w$}  {:<9}  {:>12}  MODIFIED", "PATH", "KIND", "SIZE")?;
+    writeln!(Stdout, "{:<w$}  {:<9}  {:>12}  MODIFIED", "PATH", "KIND", "SIZE")?;
     for e in entries {
         let kind = match e.kind {
             EntryKind::Directory => "directory",
             EntryKind::File => "file",
         };
         let size = e.size.map_or_else(|| "-".to_owned(), |s| s.to_string());
-        writeln!(out, "{:<w$}  {kind:<9}  {size:>12}  {}", e.path, e.modified.as_deref().unwrap_or("-"))?;
+        writeln!(Stdout, "{:<w$}  {kind:<9}  {size:>12}  {}", e.path, e.modified.as_deref().unwrap_or("-"))?;
     }
     Ok(())
 }

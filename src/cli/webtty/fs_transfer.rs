@@ -49,8 +49,11 @@ async fn stat_file(s: &mut FsSession, op: &str, remote: &str) -> Result<DavEntry
 pub async fn read_to_stdout(s: &mut FsSession, remote: &str) -> Result<u64, CliError> {
     stat_file(s, "read", remote).await?;
     let mut out = smol::Unblock::new(std::io::stdout());
-    let n = s.client.read(remote, &mut out).await.map_err(|e| failed("read", remote, e))?;
-    out.flush().await?;
+    let n = s.client.read(remote, &mut out).await.map_err(|e| match e {
+        DavClientError::Local(e) => crate::cli::output::stdout_error(e),
+        e => failed("read", remote, e),
+    })?;
+    out.flush().await.map_err(crate::cli::output::stdout_error)?;
     Ok(n)
 }
 

@@ -2,6 +2,8 @@
 
 use argh::FromArgs;
 
+use crate::cli::output::Stdout;
+use crate::cli::terminal_text::printable;
 use crate::cli::{output_or, CliError, CliResult, OutputFormat};
 use crate::config;
 use crate::operator::api::EngineApi;
@@ -35,32 +37,43 @@ impl ListCommand {
         let api = EngineApi::from_context(&config::resolve()?)?;
         let servers = smol::block_on(list_webtty_servers(&api, &filter))?;
         match output {
-            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&servers).map_err(CliError::from)?),
+            OutputFormat::Json => {
+                writeln!(Stdout, "{}", serde_json::to_string_pretty(&servers).map_err(CliError::from)?)?
+            }
             OutputFormat::None => {}
-            _ => print_table(&servers),
+            _ => print_table(&servers)?,
         }
         Ok(0)
     }
 }
 
-fn print_table(servers: &[ServerInfo]) {
-    let w = servers.iter().map(|s| s.target.len()).max().unwrap_or(0).max(6);
-    println!("{:<w$}  {:<7}  {:<12}  {:<10}  {:<24}  LABELS", "TARGET", "STATUS", "CAPABILITIES", "FS MODE", "HOST");
-    for s in servers {
-        let fs_mode = if s.has("fs") { s.fs_mode.as_str() } else { "-" };
+/// Prints the table; every cell is [`printable`] (device-chosen labels cannot drive the terminal).
+fn print_table(servers: &[ServerInfo]) -> Result<(), CliError> {
+    let cell = |text: &str| printable(text).into_owned();
+    let targets: Vec<String> = servers.iter().map(|s| cell(&s.target)).collect();
+    let w = targets.iter().map(|t| t.chars().count()).fold(6, usize::max);
+    writeln!(
+        Stdout,
+        "{:<w$}  {:<7}  {:<12}  {:<10}  {:<24}  LABELS",
+        "TARGET", "STATUS", "CAPABILITIES", "FS MODE", "HOST"
+    )?;
+    for (s, target) in servers.iter().zip(&targets) {
+        let fs_mode = if s.has("fs") { cell(&s.fs_mode) } else { "-".to_owned() };
         let host = [s.hostname.as_str(), s.os_id.as_str(), s.arch.as_str()]
             .iter()
             .filter(|p| !p.is_empty())
             .copied()
             .collect::<Vec<_>>()
             .join("/");
-        let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        println!(
-            "{:<w$}  {:<7}  {:<12}  {fs_mode:<10}  {host:<24}  {}",
-            s.target,
-            s.status,
-            s.capabilities.join(","),
+        let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{}={}", cell(k), cell(v))).collect();
+        writeln!(
+            Stdout,
+            "{target:<w$}  {:<7}  {:<12}  {fs_mode:<10}  {:<24}  {}",
+            cell(&s.status),
+            cell(&s.capabilities.join(",")),
+            cell(&host),
             labels.join(",")
-        );
+        )?;
     }
+    Ok(())
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 use argh::FromArgs;
 
 use super::{CliError, CliResult};
+use crate::secret::Secret;
 
 #[cfg(feature = "operator")]
 pub mod client;
@@ -69,7 +70,7 @@ pub const AUTH_TOKEN_ENV: &str = "RSTREAM_WEBTTY_AUTH_TOKEN";
 
 /// The local WebTTY bearer token (server and clients alike): the trimmed contents of `--auth-token-file`, else
 /// `RSTREAM_WEBTTY_AUTH_TOKEN`; `None` when neither is set. An empty token is an error.
-pub fn auth_token(file: Option<&Path>) -> Result<Option<String>, CliError> {
+pub fn auth_token(file: Option<&Path>) -> Result<Option<Secret>, CliError> {
     let (token, source) = match file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -85,5 +86,5 @@ pub fn auth_token(file: Option<&Path>) -> Result<Option<String>, CliError> {
     if token.is_empty() {
         return Err(CliError::new(format!("the webtty auth token from {source} is empty")));
     }
-    Ok(Some(token.to_string()))
+    Ok(Some(Secret::new(token)))
 }

@@ -17,10 +17,10 @@ use crate::config;
 use crate::limits;
 use crate::proto::rstream::opt_str;
 use crate::transport::EngineEndpoint;
-use crate::webdav::{FsConfig, WebDav};
+use crate::webdav::{FsConfig, ProtectedPaths, WebDav};
 use crate::webtty::gate::AccessPolicy;
 use crate::webtty::labels::{parse_user_label, server_labels, server_tunnel, ServerFeatures, FS_PATH};
-use crate::webtty::policy::{SessionPolicy, SessionSlots, Shutdown, ShutdownTrigger};
+use crate::webtty::policy::{Orphanage, SessionPolicy, SessionSlots, Shutdown, ShutdownTrigger};
 use crate::webtty::server::{serve_listener, Handshake, PlainTcp, WebttyServer};
 use crate::webtty::sys::SignalPipe;
 
@@ -34,8 +34,9 @@ use crate::webtty::sys::SignalPipe;
     example = "rstream webtty server --listen 127.0.0.1:8080 --allow-unauthenticated",
     example = "rstream webtty server --listen 0.0.0.0:8443 --tls-cert-file cert.pem --tls-key-file key.pem \
                --auth-token-file ~/.webtty-token --fs-root ~/shared",
-    note = "Sessions run as this server's OS user, each in its own process group with a conservative \
-            environment; closing a session kills its group. With --tls-cert-file/--tls-key-file the listener \
+    note = "Sessions run as this server's OS user, each in its own process group under a session supervisor, \
+            with a conservative environment and only descriptors 0-2; closing a session kills every process it \
+            started. With --tls-cert-file/--tls-key-file the listener \
             speaks TLS 1.3 only (wss:// and https://…/fs on one port; use an ECDSA P-256 certificate for \
             embedded clients); this needs a build with feature engine. Environment: RSTREAM_WEBTTY_AUTH_TOKEN."
 )]
@@ -108,7 +109,8 @@ pub struct ServerCommand {
 impl ServerCommand {
     /// Runs the command.
     pub fn run(self) -> CliResult {
-        let server = self.build_server()?;
+        let mut server = self.build_server()?;
+        server.sessions.orphans = adopt_orphans();
         let grace = Duration::from_millis(self.shutdown_timeout);
         if self.rstream {
             return self.run_rstream(server, grace);
@@ -136,7 +138,11 @@ impl ServerCommand {
         let (trigger, shutdown) = Shutdown::new();
         server.sessions.shutdown = shutdown.clone();
         let slots = server.sessions.slots.clone();
-        let retry = Retry { enabled: !self.no_retry, max_interval: Some(Duration::from_millis(self.retry_interval)) };
+        let retry = Retry {
+            enabled: !self.no_retry,
+            max_interval: Some(Duration::from_millis(self.retry_interval)),
+            ..Retry::default()
+        };
         let agent = Agent::new(endpoint, vec![tunnel], server).with_events(log_events()).with_retry(retry);
         smol::block_on(async {
             smol::spawn(watch_signals(trigger)?).detach();
@@ -205,6 +211,8 @@ impl ServerCommand {
                     read_only: self.fs_read_only,
                     max_upload: self.fs_max_upload_size.unwrap_or(limits::DEFAULT_FS_MAX_UPLOAD),
                     mount: FS_PATH.to_string(),
+                    protected: ProtectedPaths::agent_defaults()
+                        .with(self.auth_token_file.iter().chain(&self.tls_key_file).cloned()),
                 };
                 let dav = WebDav::new(config)
                     .map_err(|e| CliError::new(format!("--fs-root {:?}: {e}", root.display().to_string())))?;
@@ -283,6 +291,15 @@ fn run_local<H: Handshake>(listen: &str, mut server: WebttyServer, handshake: H,
         drain_sessions(&slots, grace).await;
         Ok(0)
     }))
+}
+
+/// Makes this server the subreaper of what killed session supervisors leave behind (a warning, and no
+/// adoption, where the system does not allow it).
+fn adopt_orphans() -> Orphanage {
+    Orphanage::adopt().unwrap_or_else(|e| {
+        log_warn!("webtty server: cannot adopt orphaned session processes: {e}");
+        Orphanage::none()
+    })
 }
 
 /// Waits (at most `grace`) for running sessions to end after a shutdown was triggered.

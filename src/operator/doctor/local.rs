@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::Check;
 use crate::config::{resolve::resolve_from, ConfigFile, ResolvedContext};
 use crate::encoding::Base64;
+use crate::secret::Secret;
 
 /// `config`: the file loads (a missing file is an empty config).
 pub fn check_config(path: &Path, checks: &mut Vec<Check>) -> Option<ConfigFile> {
@@ -84,7 +85,7 @@ pub fn decode_claims(token: &str) -> Option<TokenClaims> {
 /// `token`: present, parseable, not expired; lists its permissions.
 pub fn check_token(ctx: Option<&ResolvedContext>, checks: &mut Vec<Check>) {
     let Some(ctx) = ctx else { return checks.push(Check::skip("token", "no context selected")) };
-    let Some(token) = ctx.token.as_deref().filter(|t| !t.is_empty()) else {
+    let Some(token) = ctx.token.as_ref().map(Secret::expose).filter(|t| !t.is_empty()) else {
         let hint = "store one with `rstream context create NAME --token-file F` (mint it with `rstream engine token`) \
                     or set RSTREAM_AUTHENTICATION_TOKEN";
         return checks.push(Check::fail("token", "token is not configured", hint));
@@ -151,7 +152,7 @@ mod tests {
         ResolvedContext {
             name: Some("t".into()),
             engine: "localhost:1".into(),
-            token,
+            token: token.map(Into::into),
             ca_file: None,
             tls_server_name: None,
             insecure_skip_verify: false,

@@ -1,6 +1,9 @@
 //! Shared rstream message types: `google.protobuf` wrappers, addresses, errors, client and server details.
+//!
+//! Messages that carry a credential ([`ClientDetails`]) write their own `Debug`, which shows its length only.
 
 use super::PROTOCOL_VERSION;
+use crate::secret::Redacted;
 
 /// `google.protobuf.StringValue`.
 #[derive(Clone, PartialEq, Eq, prost::Message)]
@@ -128,8 +131,9 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// Who is connecting: software identity and the credential.
+/// Who is connecting: software identity and the credential (masked in `Debug`).
 #[derive(Clone, PartialEq, Eq, prost::Message)]
+#[prost(skip_debug)]
 pub struct ClientDetails {
     /// Agent name (e.g. `rstream-rs`).
     #[prost(message, optional, tag = "1")]
@@ -167,6 +171,25 @@ impl ClientDetails {
             protocol_version: some_str(PROTOCOL_VERSION),
         }
     }
+}
+
+impl std::fmt::Debug for ClientDetails {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientDetails")
+            .field("agent", &opt_str(&self.agent))
+            .field("channel", &opt_str(&self.channel))
+            .field("version", &opt_str(&self.version))
+            .field("os", &opt_str(&self.os))
+            .field("arch", &opt_str(&self.arch))
+            .field("token", &credential_mask(&self.token))
+            .field("protocol_version", &opt_str(&self.protocol_version))
+            .finish()
+    }
+}
+
+/// The `Debug` stand-in of an optional credential field.
+pub fn credential_mask(value: &Option<StringValue>) -> Option<Redacted> {
+    value.as_ref().map(|v| Redacted(v.value.len()))
 }
 
 /// What the engine says about itself.

@@ -142,6 +142,32 @@ mod tests {
     }
 
     #[test]
+    fn debug_of_messages_carrying_credentials_masks_them() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
+        let details = || Some(ClientDetails::this_binary(jwt));
+        let messages = [
+            Payload::OpenControlChannelReq(OpenControlChannelReq { client_details: details() }),
+            Payload::StreamReq(StreamReq { client_details: details(), tunnel_id_name: "web".into(), zero_rtt: None }),
+            Payload::ProxyReq(ProxyReq { client_details: details(), stream_id: "s1".into(), zero_rtt: None }),
+            Payload::ProxyConnReq(ProxyConnReq {
+                tunnel_id: "t1".into(),
+                stream_id: "s1".into(),
+                secret: some_str(jwt),
+                source_ip: Some(std::net::IpAddr::from([10, 0, 0, 1]).into()),
+            }),
+        ];
+        for payload in messages {
+            let text = format!("{:?}", Message::new(payload));
+            assert!(!text.contains("eyJ") && !text.contains("c2lnbmF0dXJl"), "{text}");
+            assert!(text.contains(&format!("<redacted, {} bytes>", jwt.len())), "{text}");
+        }
+        let text = format!("{:?}", ClientDetails::this_binary(jwt));
+        assert!(text.contains("agent: Some(\"rstream-rs\")") && text.contains("protocol_version: Some(\"1.3.0\")"));
+        let text = format!("{:?}", ProxyConnReq::default());
+        assert!(text.contains("secret: None"), "{text}");
+    }
+
+    #[test]
     fn ip_address_round_trips() {
         for ip in ["10.1.2.3", "::1"] {
             let ip: std::net::IpAddr = ip.parse().unwrap();

@@ -1,10 +1,12 @@
 //! Stream messages: the engine asking an agent for a leg (`ProxyConnReq`), the agent's leg (`ProxyReq`), a
 //! client dialing a tunnel (`StreamReq`), their replies, heartbeats and server notices.
 
-use super::common::{BoolValue, ClientDetails, Error, IpAddress, StringValue};
+use super::common::{credential_mask, BoolValue, ClientDetails, Error, IpAddress, StringValue};
 
-/// Engine → agent on the control channel: a connection arrived for one of your tunnels; dial back.
+/// Engine → agent on the control channel: a connection arrived for one of your tunnels; dial back. `Debug`
+/// masks the secret.
 #[derive(Clone, PartialEq, Eq, prost::Message)]
+#[prost(skip_debug)]
 pub struct ProxyConnReq {
     /// Target tunnel.
     #[prost(string, tag = "1")]
@@ -18,6 +20,17 @@ pub struct ProxyConnReq {
     /// Where the connection came from.
     #[prost(message, optional, tag = "4")]
     pub source_ip: Option<IpAddress>,
+}
+
+impl std::fmt::Debug for ProxyConnReq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyConnReq")
+            .field("tunnel_id", &self.tunnel_id)
+            .field("stream_id", &self.stream_id)
+            .field("secret", &credential_mask(&self.secret))
+            .field("source_ip", &self.source_ip.as_ref().and_then(IpAddress::to_ip))
+            .finish()
+    }
 }
 
 /// Agent → engine on the control channel: acknowledges (or refuses) a [`ProxyConnReq`].

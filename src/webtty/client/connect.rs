@@ -17,6 +17,7 @@ use super::target::Target;
 use crate::config;
 use crate::limits;
 use crate::proto::rstream::ALPN_HTTP1;
+use crate::secret::Secret;
 use crate::transport::{connect_tls, ClientTlsConfig, EngineEndpoint};
 
 /// Any byte stream a WebTTY client session can run over.
@@ -33,7 +34,7 @@ pub type ClientWs = WebSocketStream<BoxConn>;
 #[derive(Clone, Debug, Default)]
 pub struct ConnectOptions {
     /// Bearer token for local (`--listen`) servers (`--auth-token-file` / `RSTREAM_WEBTTY_AUTH_TOKEN`).
-    pub auth_token: Option<String>,
+    pub auth_token: Option<Secret>,
     /// Path joined onto the URL's path (`--exec-path`; default: the path the server advertises, or `/`).
     pub exec_path: Option<String>,
     /// Trust for `wss://` servers.
@@ -116,7 +117,7 @@ pub async fn connect(target: &Target, opts: &ConnectOptions) -> Result<ClientWs,
         .into_client_request()
         .map_err(|e| WebttyError::BadTarget(format!("{:?}: {e}", target.display_url())))?;
     if let Some(token) = &opts.auth_token {
-        let value = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+        let value = HeaderValue::from_str(&format!("Bearer {}", token.expose().trim()))
             .map_err(|_| WebttyError::BadTarget("auth token holds characters not allowed in a header".into()))?;
         request.headers_mut().insert("authorization", value);
     }
@@ -170,5 +171,17 @@ async fn dial_tcp(host: &str, port: u16) -> Result<async_net::TcpStream, WebttyE
             let _ = tcp.set_nodelay(true);
             Ok(tcp)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_connect_options_masks_the_bearer_token() {
+        let opts = ConnectOptions { auth_token: Some("local-bearer-token".into()), ..ConnectOptions::default() };
+        let text = format!("{opts:?}");
+        assert!(!text.contains("local-bearer-token") && text.contains("<redacted, 18 bytes>"), "{text}");
     }
 }

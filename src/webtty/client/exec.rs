@@ -1,14 +1,17 @@
-//! Run one command on a WebTTY server and capture its output: a non-interactive session (no PTY) whose
-//! stdout and stderr are collected up to a cap, with an optional client-side timeout or cancellation that ends
-//! the session (the server then kills the remote process group). [`exec_capturing`] also hands back what a
-//! session that broke had captured until then.
+//! Run one command on a WebTTY server: a non-interactive session (no PTY) whose stdout and stderr are either
+//! collected up to a cap ([`ExecOutput::Capture`]) or written to two local writers as they arrive
+//! ([`ExecOutput::Stream`]), with an optional client-side timeout or cancellation that ends the session (the
+//! server then kills the remote process group). [`exec_capturing`] also hands back what a session that broke had
+//! captured until then. [`command_exit_code`] tells a command the server could not start (127 / 126, as a shell
+//! reports it) from every other failure.
 
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use async_io::Timer;
-use futures_lite::{future, AsyncRead, AsyncReadExt};
+use futures_lite::{future, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::super::error::WebttyError;
 use super::connect::{connect, ClientWs, ConnectOptions};
@@ -39,12 +42,33 @@ pub struct ExecRequest {
     pub timeout: Option<Duration>,
     /// Bytes forwarded to the remote stdin, ended with `eos`; `None` gives the remote process `/dev/null`.
     pub stdin: Option<Box<dyn AsyncRead + Unpin + Send>>,
-    /// Most stdout+stderr bytes kept; the rest is dropped and `truncated` set.
+    /// Most stdout+stderr bytes kept with [`ExecOutput::Capture`]; the rest is dropped and `truncated` set.
     pub output_cap: usize,
+    /// Where the remote output goes (default: captured into the result).
+    pub output: ExecOutput,
     /// How to authenticate and the exec path.
     pub connect: ConnectOptions,
     /// Ends the session early when it completes (remote group killed); the result then has `cancelled`.
     pub cancel: Option<CancelSignal>,
+}
+
+/// A local writer remote output streams into.
+pub type OutputWriter = Box<dyn AsyncWrite + Unpin + Send>;
+
+/// Where an exec session's output goes.
+#[derive(Default)]
+pub enum ExecOutput {
+    /// Into [`ExecResult::stdout`] / [`ExecResult::stderr`], up to [`ExecRequest::output_cap`].
+    #[default]
+    Capture,
+    /// Written (and flushed) to these as it arrives, in order; the result's buffers stay empty. A failed write
+    /// ends the session ([`WebttyError::OutputClosed`] when the reader went away).
+    Stream {
+        /// Receives remote stdout.
+        stdout: OutputWriter,
+        /// Receives remote stderr.
+        stderr: OutputWriter,
+    },
 }
 
 impl ExecRequest {
@@ -61,6 +85,7 @@ impl ExecRequest {
             timeout: None,
             stdin: None,
             output_cap: limits::EXEC_OUTPUT_CAP,
+            output: ExecOutput::Capture,
             connect: ConnectOptions::default(),
             cancel: None,
         }
@@ -176,7 +201,7 @@ async fn session(ws: ClientWs, url: String, req: ExecRequest, started: Instant) 
     };
 
     let finish = {
-        let receive = receive_output(&mut rx, &mut result, req.output_cap);
+        let receive = receive_output(&mut rx, &mut result, req.output_cap, req.output);
         let stdin = forward_stdin(&tx, req.stdin);
         let heartbeats = async { Finish::Failed(protocol::heartbeats(&tx).await) };
         let expiry = async {
@@ -210,6 +235,10 @@ async fn session(ws: ClientWs, url: String, req: ExecRequest, started: Instant) 
             result.exit_code = NO_EXIT_CODE;
             result.cancelled = true;
         }
+        Finish::OutputFailed(e) => {
+            protocol::abandon(&tx, &mut rx).await;
+            return Err(e.into());
+        }
         Finish::Failed(error) => {
             result.exit_code = NO_EXIT_CODE;
             result.duration_ms = elapsed_ms(started);
@@ -229,11 +258,14 @@ enum Finish {
     Closed(i32),
     TimedOut,
     Cancelled,
+    /// Writing streamed output locally failed: the session is abandoned (the remote group killed).
+    OutputFailed(WebttyError),
     Failed(WebttyError),
 }
 
-/// Collects `Data` until `Close`. An `Error` from the server is remembered and wins over a later disconnect.
-async fn receive_output(rx: &mut ClientRx, result: &mut ExecResult, cap: usize) -> Finish {
+/// Collects or streams `Data` until `Close`. An `Error` from the server is remembered and wins over a later
+/// disconnect.
+async fn receive_output(rx: &mut ClientRx, result: &mut ExecResult, cap: usize, mut output: ExecOutput) -> Finish {
     let mut server_error: Option<String> = None;
     loop {
         let payload = match protocol::next(rx, true).await {
@@ -248,12 +280,23 @@ async fn receive_output(rx: &mut ClientRx, result: &mut ExecResult, cap: usize) 
         };
         match payload {
             Payload::Data(Data { r#type, payload: Some(data::Payload::Data(bytes)) }) => {
+                let is_stderr = r#type == DataType::Stderr as i32;
+                if let ExecOutput::Stream { stdout, stderr } = &mut output {
+                    let writer = if is_stderr { stderr } else { stdout };
+                    if let Err(e) = write_through(writer, &bytes).await {
+                        return Finish::OutputFailed(WebttyError::output(
+                            if is_stderr { "stderr" } else { "stdout" },
+                            e,
+                        ));
+                    }
+                    continue;
+                }
                 let room = cap.saturating_sub(result.stdout.len() + result.stderr.len());
                 if bytes.len() > room {
                     result.truncated = true;
                 }
                 let kept = &bytes[..bytes.len().min(room)];
-                if r#type == DataType::Stderr as i32 {
+                if is_stderr {
                     result.stderr.extend_from_slice(kept);
                 } else {
                     result.stdout.extend_from_slice(kept);
@@ -274,6 +317,36 @@ async fn receive_output(rx: &mut ClientRx, result: &mut ExecResult, cap: usize) 
     }
 }
 
+/// Writes and flushes one chunk of streamed output.
+async fn write_through(writer: &mut OutputWriter, bytes: &[u8]) -> io::Result<()> {
+    writer.write_all(bytes).await?;
+    writer.flush().await
+}
+
+/// The exit code a shell would give for a command the server could not start: 127 when the program was not found,
+/// 126 when it is not executable; `None` for every other failure. Matches the server's refusal, in this server's
+/// words (`spawn "x": No such file or directory`) and upstream's (`exec: "x": executable file not found in $PATH`,
+/// `fork/exec /x: permission denied`).
+pub fn command_exit_code(error: &WebttyError) -> Option<i32> {
+    let WebttyError::Refused(msg) = error else { return None };
+    let msg = msg.to_ascii_lowercase();
+    if !["spawn ", "exec: ", "fork/exec "].iter().any(|prefix| msg.starts_with(prefix)) {
+        return None;
+    }
+    if msg.contains("not found") || msg.contains("no such file or directory") {
+        Some(COMMAND_NOT_FOUND_EXIT_CODE)
+    } else if msg.contains("permission denied") {
+        Some(NOT_EXECUTABLE_EXIT_CODE)
+    } else {
+        None
+    }
+}
+
+/// Exit code for a command the server could not find (as a shell gives it).
+pub const COMMAND_NOT_FOUND_EXIT_CODE: i32 = 127;
+/// Exit code for a command the server found but could not execute (as a shell gives it).
+pub const NOT_EXECUTABLE_EXIT_CODE: i32 = 126;
+
 /// Forwards local stdin as `Data(stdin)` chunks and `eos` at end of file; then waits forever (the session
 /// ends through the other branches). A local read error ends the session.
 async fn forward_stdin(tx: &ClientTx, stdin: Option<Box<dyn AsyncRead + Unpin + Send>>) -> Finish {
@@ -292,4 +365,21 @@ async fn forward_stdin(tx: &ClientTx, stdin: Option<Box<dyn AsyncRead + Unpin + 
         }
     }
     future::pending().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spawn_refusals_map_to_shell_exit_codes() {
+        let code = |msg: &str| command_exit_code(&WebttyError::Refused(msg.into()));
+        assert_eq!(code("spawn \"nope\": No such file or directory (os error 2)"), Some(127));
+        assert_eq!(code("exec: \"nope\": executable file not found in $PATH"), Some(127));
+        assert_eq!(code("spawn \"/tmp/x.sh\": Permission denied (os error 13)"), Some(126));
+        assert_eq!(code("fork/exec /tmp/x.sh: permission denied"), Some(126));
+        assert_eq!(code("workdir \"/nope\": No such file or directory (os error 2)"), None);
+        assert_eq!(code("webtty server is at its session limit (1 sessions)"), None);
+        assert_eq!(command_exit_code(&WebttyError::Connect("spawn x: not found".into())), None);
+    }
 }

@@ -17,6 +17,9 @@ pub mod target;
 pub mod terminal;
 
 pub use connect::{connect, dial_direct, BoxConn, ClientWs, Conn, ConnectOptions, DirectTls};
-pub use exec::{exec, exec_capturing, exec_on, CancelSignal, ExecFailure, ExecRequest, ExecResult};
+pub use exec::{
+    command_exit_code, exec, exec_capturing, exec_on, CancelSignal, ExecFailure, ExecOutput, ExecRequest, ExecResult,
+    OutputWriter, COMMAND_NOT_FOUND_EXIT_CODE, NOT_EXECUTABLE_EXIT_CODE,
+};
 pub use resolve::resolve;
 pub use target::Target;

@@ -1,6 +1,8 @@
 //! Where a WebTTY client connects: `ws://HOST:PORT[/path]`, `wss://…`, or `rstrm://NAME[/path]` (a private
-//! tunnel through the engine). A URL without a scheme is `ws://`. `--exec-path` is normalised (leading `/`,
-//! `.`/`..` resolved, no query or fragment) and joined onto the URL's path.
+//! tunnel through the engine). A bare server name — one word, no scheme, dot, colon or slash, as the TARGET
+//! column of `webtty list` shows it — is `rstrm://NAME`; any other URL without a scheme is `ws://`.
+//! `--exec-path` is normalised (leading `/`, `.`/`..` resolved, no query or fragment) and joined onto the URL's
+//! path.
 
 use super::super::error::WebttyError;
 
@@ -33,6 +35,7 @@ impl Target {
         let bad = |why: &str| WebttyError::BadTarget(format!("{url:?}: {why}"));
         let (scheme, rest) = match url.split_once("://") {
             Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
+            None if is_bare_server_name(url) => ("rstrm".to_string(), url),
             None => ("ws".to_string(), url),
         };
         let (authority, path) = match rest.find(['/', '?']) {
@@ -87,6 +90,12 @@ impl Target {
             Target::Direct { path, .. } | Target::Tunnel { path, .. } => path,
         }
     }
+}
+
+/// Whether `url` is a bare server name (`homelab-macmini`): a non-empty word without a scheme, `.`, `:`, `/`,
+/// `?`, `[` or `@`. Such a word names a WebTTY server (`rstrm://NAME`), not a host on the default port.
+pub fn is_bare_server_name(url: &str) -> bool {
+    !url.is_empty() && !url.contains(['.', ':', '/', '?', '[', '@']) && !url.contains(char::is_whitespace)
 }
 
 fn split_host_port(authority: &str, default_port: u16) -> Result<(String, u16), String> {
@@ -181,6 +190,17 @@ mod tests {
         let t = Target::parse("rstrm://homelab:443/", None).unwrap();
         assert_eq!(t, Target::Tunnel { name: "homelab".into(), path: "/".into() });
         assert_eq!(t.request_url(), "ws://homelab/");
+    }
+
+    #[test]
+    fn bare_server_names_are_tunnels_and_hosts_stay_direct() {
+        let t = Target::parse("homelab-macmini", None).unwrap();
+        assert_eq!(t, Target::Tunnel { name: "homelab-macmini".into(), path: "/".into() });
+        assert_eq!(t.display_url(), "rstrm://homelab-macmini/");
+        for direct in ["pi.lan", "127.0.0.1", "pi:8080", "[::1]:80", "pi/x"] {
+            assert!(matches!(Target::parse(direct, None).unwrap(), Target::Direct { .. }), "{direct}");
+        }
+        assert!(!is_bare_server_name("") && !is_bare_server_name("a b"));
     }
 
     #[test]

@@ -129,14 +129,13 @@ async fn receive(rx: &mut ClientRx) -> Result<TerminalEnd, WebttyError> {
     loop {
         match protocol::next(rx, true).await? {
             Some(Payload::Data(Data { r#type, payload: Some(data::Payload::Data(bytes)) })) => {
-                let written = if r#type == DataType::Stderr as i32 {
+                if r#type == DataType::Stderr as i32 {
                     let mut err = std::io::stderr().lock();
-                    err.write_all(&bytes).and_then(|()| err.flush())
+                    err.write_all(&bytes).and_then(|()| err.flush()).map_err(|e| WebttyError::output("stderr", e))?;
                 } else {
                     let mut out = std::io::stdout().lock();
-                    out.write_all(&bytes).and_then(|()| out.flush())
-                };
-                written.map_err(|e| WebttyError::Local(format!("writing output: {e}")))?;
+                    out.write_all(&bytes).and_then(|()| out.flush()).map_err(|e| WebttyError::output("stdout", e))?;
+                }
             }
             Some(Payload::Error(e)) => server_error = Some(e.msg),
             Some(Payload::Close(close)) => {
