@@ -120,7 +120,7 @@ impl Catalog {
         if let Some(out) = tools_fs::call(name, &args, &ctx) {
             return out;
         }
-        if let Some(out) = self.local_tunnels.as_ref().and_then(|lt| lt.call(name, &args)) {
+        if let Some(out) = self.local_tunnels.as_ref().and_then(|lt| lt.call(name, &args, cancel)) {
             return out;
         }
         Err(ToolError(format!("tool {name:?} is listed but has no handler in this build")))

@@ -108,6 +108,7 @@ impl ServerAccess {
             return Err(Self::refused(text, why));
         };
         let (name, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let name = name.strip_suffix(":443").unwrap_or(name); // the same server, as `Target::parse` reads it
         let api = env.engine_api()?;
         let allowed = list_webtty_servers(&api, filter).await.map_err(|e| ToolError(e.to_string()))?;
         let server = resolve_server(&allowed, name)

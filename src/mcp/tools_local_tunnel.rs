@@ -19,6 +19,7 @@ use std::sync::Mutex;
 use serde_json::{json, Value};
 
 use super::args::{Args, ToolError};
+use super::cancel::Cancel;
 use super::local_tunnel_process::{
     is_forward_running, log_tail, spawn_forward, stop_forward, wait_online, ForwardSpec,
 };
@@ -135,17 +136,17 @@ impl LocalTunnels {
         LocalTunnels { exe, config_path, registry, children: Mutex::new(HashMap::new()) }
     }
 
-    /// Runs `name` if it belongs to this family.
-    pub fn call(&self, name: &str, args: &Args) -> Option<Result<ToolOutput, ToolError>> {
+    /// Runs `name` if it belongs to this family (`cancel` ends an expose still waiting for its tunnel).
+    pub fn call(&self, name: &str, args: &Args, cancel: &Cancel) -> Option<Result<ToolOutput, ToolError>> {
         Some(match name {
-            EXPOSE => self.expose(args),
+            EXPOSE => self.expose(args, cancel),
             LIST => self.list(),
             STOP => args.required_str("id").and_then(|id| self.stop(&id)),
             _ => return None,
         })
     }
 
-    fn expose(&self, args: &Args) -> Result<ToolOutput, ToolError> {
+    fn expose(&self, args: &Args, cancel: &Cancel) -> Result<ToolOutput, ToolError> {
         let spec = forward_spec(args)?;
         let (running, exited) = self.prune()?;
         exited.iter().for_each(|t| drop(std::fs::remove_file(&t.log_path)));
@@ -163,7 +164,7 @@ impl LocalTunnels {
         }
         let log_dir = config_dir(&self.config_path).join(LOG_DIR);
         let (mut child, log_path) = spawn_forward(&self.exe, &self.config_path, &spec, &log_dir)?;
-        let online = match wait_online(&mut child, &log_path, MCP_TUNNEL_ONLINE_TIMEOUT) {
+        let online = match wait_online(&mut child, &log_path, MCP_TUNNEL_ONLINE_TIMEOUT, &|| cancel.is_cancelled()) {
             Ok(online) => online,
             Err(e) => {
                 let _ = stop_forward(child.id(), &spec.name, Some(child));
