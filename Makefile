@@ -9,9 +9,11 @@ export RSTREAM_GIT_COMMIT ?= $(shell git describe --always --dirty --abbrev=12 2
 
 all: build
 
-## deps: Debian packages and rustup pieces the tests and the demo need (idempotent).
+## deps: Debian packages and rustup pieces the tests and the demo need (idempotent), and the venv with the
+## official MCP Python SDK that tests/mcp_sdk.rs drives `mcp serve` with (target/tmp/mcp-sdk-venv, from PyPI).
 deps:
 	@./cross/install-deps.sh host
+	@./tests/mcp_sdk/venv.sh >/dev/null
 
 build:
 	$(CARGO) build

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what builds, tests, cross builds and the demo need on a fresh Debian machine. Idempotent; safe to re-run.
-#   install-deps.sh host   — Debian packages for tests and the demo (curl, python3 for the demo origin, rclone), clippy,
-#                            rustfmt
+#   install-deps.sh host   — Debian packages for tests and the demo (curl, python3 for the demo origin, rclone,
+#                            python3-venv for the MCP SDK tests), clippy, rustfmt
 #   install-deps.sh musl   — rustup std for x86_64/aarch64-unknown-linux-musl (aarch64 links with rust-lld, no C tools)
 #   install-deps.sh zig    — nightly + rust-src (build-std), ziglang from PyPI, cargo-zigbuild: 32-bit ARM and mipsel
 #   install-deps.sh qemu   — qemu-user-static (qemu-aarch64-static, qemu-arm-static); binfmt is not needed
@@ -26,6 +26,7 @@ have_bin() { command -v "$1" >/dev/null 2>&1 || [ -x "${CARGO_HOME:-$HOME/.cargo
 mode_host() {
   need_deb curl; need_deb ca-certificates; need_deb python3; need_deb procps
   need_deb rclone # WebDAV interoperability test (tests/webdav_rclone.rs)
+  need_deb python3-venv # the MCP Python SDK venv of tests/mcp_sdk.rs (tests/mcp_sdk/venv.sh)
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 }
 

@@ -252,3 +252,16 @@ pub const FRAME_READ_START: usize = 1024;
 /// First size of an HTTP connection's head buffer; it doubles up to [`MAX_HTTP_HEAD_LEN`] only when a head
 /// needs it, so a silent or slow client holds a small buffer.
 pub const HTTP_HEAD_BUF_START: usize = 1024;
+
+/// MCP server: requests (any method) in flight at once, running or waiting; one more is refused with -32000
+/// "server is busy" (upstream: 8 running + 16 queued).
+pub const MCP_MAX_IN_FLIGHT: usize = MCP_MAX_RUNNING_CALLS + 16;
+/// MCP server: `tools/call` requests running at once; the others wait, in arrival order, for a free slot.
+pub const MCP_MAX_RUNNING_CALLS: usize = 8;
+/// MCP server: longest JSON-RPC message read from stdin (upstream's 8 MiB); a longer line is refused and dropped.
+pub const MCP_MAX_MESSAGE_LEN: usize = 8 * 1024 * 1024;
+/// MCP server: messages queued each way between stdio and the server loop (a client that stops reading, or
+/// floods, is held back here).
+pub const MCP_STDIO_QUEUE: usize = 64;
+/// MCP `rstream_webtty_fs_upload`: largest local file sent (the server's --fs-max-upload-size may be lower).
+pub const MCP_FS_UPLOAD_MAX: u64 = 1024 * 1024 * 1024;

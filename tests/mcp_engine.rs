@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 fn names(list: &Value) -> Vec<String> {
     let mut names: Vec<String> =
-        list["result"].as_array().unwrap().iter().map(|s| s["target"].as_str().unwrap().to_owned()).collect();
+        list["servers"].as_array().unwrap().iter().map(|s| s["target"].as_str().unwrap().to_owned()).collect();
     names.sort();
     names
 }
@@ -44,7 +44,7 @@ async fn an_agent_lists_servers_runs_commands_and_moves_files_through_the_engine
     assert_eq!(names(all.structured_content.as_ref().unwrap()), ["mcp-files", "mcp-shell"]);
     let codex = mcp.ok("rstream_webtty_list", json!({"filter": "labels.rstream.webtty.label.role=codex"})).await;
     assert_eq!(names(&codex), ["mcp-files"]);
-    let server = &codex["result"][0];
+    let server = &codex["servers"][0];
     assert_eq!(server["capabilities"], json!(["exec", "fs"]));
     assert_eq!(
         (server["rstream_url"].as_str(), server["fs_mode"].as_str()),
@@ -54,9 +54,9 @@ async fn an_agent_lists_servers_runs_commands_and_moves_files_through_the_engine
     assert_eq!(names(&mcp.ok("rstream_webtty_list", json!({"filter": "shell"})).await), ["mcp-shell"]);
     assert_eq!(names(&mcp.ok("rstream_webtty_list", json!({"name": "FILES"})).await), ["mcp-files"]);
     let shell = mcp.ok("rstream_webtty_list", json!({"filter": "labels.rstream.webtty.label.role=ops"})).await;
-    assert_eq!(shell["result"][0]["capabilities"], json!(["exec"]));
+    assert_eq!(shell["servers"][0]["capabilities"], json!(["exec"]));
     for key in ["fs_path", "fs_mode", "fs_backend"] {
-        assert!(shell["result"][0].get(key).is_none(), "exec-only server listed with {key}: {shell}");
+        assert!(shell["servers"][0].get(key).is_none(), "exec-only server listed with {key}: {shell}");
     }
 
     // exec through the engine, by rstream_url and by bare name.
@@ -92,8 +92,8 @@ async fn an_agent_lists_servers_runs_commands_and_moves_files_through_the_engine
     .await;
     assert_eq!(std::fs::read_to_string(root.join("reports/today.md")).unwrap(), "# all good\n");
     let listing = mcp.ok("rstream_webtty_fs_list", json!({"url": "rstrm://mcp-files", "path": "/reports"})).await;
-    assert_eq!(listing["result"][0]["path"], "/reports/today.md");
-    assert_eq!(listing["result"][0]["size"], 11);
+    assert_eq!(listing["entries"][0]["path"], "/reports/today.md");
+    assert_eq!(listing["entries"][0]["size"], 11);
     let r = mcp.call("rstream_webtty_fs_read", json!({"url": "rstrm://mcp-files", "path": "/reports/today.md"})).await;
     assert_eq!((r.is_error, text(&r)), (Some(false), "# all good\n".to_owned()));
     let local = scratch("engine-download").join("got/today.md");

@@ -39,7 +39,7 @@ async fn fs_tools_round_trip_write_read_list_mkdir_download_delete() {
     assert_eq!(std::fs::read(files.join("notes/bin")).unwrap(), [0, 1, 2, 255]);
 
     let listing = mcp.ok("rstream_webtty_fs_list", json!({"url": url, "path": "/notes"})).await;
-    let mut entries: Vec<(String, String)> = listing["result"]
+    let mut entries: Vec<(String, String)> = listing["entries"]
         .as_array()
         .unwrap()
         .iter()
@@ -49,7 +49,7 @@ async fn fs_tools_round_trip_write_read_list_mkdir_download_delete() {
     assert_eq!(entries, [("/notes/a.txt".into(), "file".into()), ("/notes/bin".into(), "file".into())]);
     let top = mcp.ok("rstream_webtty_fs_list", json!({"url": url})).await;
     assert!(
-        top["result"].as_array().unwrap().iter().any(|e| e["path"] == "/notes" && e["kind"] == "directory"),
+        top["entries"].as_array().unwrap().iter().any(|e| e["path"] == "/notes" && e["kind"] == "directory"),
         "{top}"
     );
 
@@ -107,7 +107,7 @@ async fn fs_tools_round_trip_write_read_list_mkdir_download_delete() {
     mcp.ok("rstream_webtty_fs_delete", json!({"url": url, "path": "/notes"})).await;
     assert!(!files.join("notes").exists());
     let top = mcp.ok("rstream_webtty_fs_list", json!({"url": url})).await;
-    assert_eq!(top["result"], json!([]));
+    assert_eq!(top["entries"], json!([]));
 }
 
 #[tokio::test]
@@ -156,4 +156,43 @@ async fn a_download_never_writes_through_a_planted_symlink_and_leaves_no_temp_fi
         std::fs::read_dir(&local).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     assert_eq!(names, ["dangling.txt", "link.txt"], "temp files left");
+}
+
+#[tokio::test]
+async fn stat_move_and_upload_keep_existing_files_unless_told_to_overwrite() {
+    let files = scratch("fsroot-move");
+    let server = LocalServer::start(&["--fs-root", files.to_str().unwrap()]);
+    let mcp = session("fs-move", &server).await;
+    let url = server.url();
+    std::fs::write(files.join("a.txt"), "aaa").unwrap();
+    std::fs::write(files.join("b.txt"), "bbbb").unwrap();
+
+    let s = mcp.ok("rstream_webtty_fs_stat", json!({"url": url, "path": "a.txt"})).await;
+    assert_eq!((s["path"].as_str(), s["kind"].as_str(), s["size"].clone()), (Some("/a.txt"), Some("file"), json!(3)));
+    let msg = mcp.err("rstream_webtty_fs_stat", json!({"url": url, "path": "/nope"})).await;
+    assert!(msg.contains("no such file or directory"), "{msg}");
+
+    let msg = mcp.err("rstream_webtty_fs_move", json!({"url": url, "path": "/a.txt", "destination": "/b.txt"})).await;
+    assert!(msg.contains("overwrite=true"), "{msg}");
+    assert_eq!(std::fs::read_to_string(files.join("b.txt")).unwrap(), "bbbb");
+    let moved = mcp
+        .ok("rstream_webtty_fs_move", json!({"url": url, "path": "/a.txt", "destination": "/b.txt", "overwrite": true}))
+        .await;
+    assert_eq!((moved["path"].as_str(), moved["destination"].as_str()), (Some("/a.txt"), Some("/b.txt")));
+    assert!(!files.join("a.txt").exists());
+    assert_eq!(std::fs::read_to_string(files.join("b.txt")).unwrap(), "aaa");
+
+    let local = scratch("fs-upload").join("up.txt");
+    std::fs::write(&local, "from this machine\n").unwrap();
+    let up = json!({"url": url, "local_path": local.to_str().unwrap(), "path": "/b.txt"});
+    let msg = mcp.err("rstream_webtty_fs_upload", up.clone()).await;
+    assert!(msg.contains("exists") && msg.contains("overwrite=true"), "{msg}");
+    assert_eq!(std::fs::read_to_string(files.join("b.txt")).unwrap(), "aaa");
+    let mut forced = up.clone();
+    forced["overwrite"] = json!(true);
+    assert_eq!(mcp.ok("rstream_webtty_fs_upload", forced).await["bytes"], 18);
+    assert_eq!(std::fs::read_to_string(files.join("b.txt")).unwrap(), "from this machine\n");
+    let fresh = json!({"url": url, "local_path": local.to_str().unwrap(), "path": "/new/up.txt"});
+    let msg = mcp.err("rstream_webtty_fs_upload", fresh).await;
+    assert!(msg.contains("rstream_webtty_fs_mkdir"), "a missing parent is explained: {msg}");
 }

@@ -114,14 +114,14 @@ async fn expose_publishes_a_local_port_and_stop_takes_it_down() {
     assert_eq!(mode(&dir.join("mcp-local-tunnels")), 0o700);
 
     let list = mcp.ok("rstream_local_tunnel_list", json!({})).await;
-    let entries = list["result"].as_array().unwrap();
+    let entries = list["local_tunnels"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{list}");
     assert_eq!((entries[0]["id"].clone(), entries[0]["status"].as_str()), (t["id"].clone(), Some("running")));
 
     let msg = mcp.err("rstream_local_tunnel_expose", json!({"port": origin.to_string(), "name": "mcp-web"})).await;
     assert!(msg.contains("already running"), "{msg}");
     // Local tunnels are not WebTTY servers.
-    assert_eq!(mcp.ok("rstream_webtty_list", json!({})).await["result"], json!([]));
+    assert_eq!(mcp.ok("rstream_webtty_list", json!({})).await["servers"], json!([]));
 
     let stopped = mcp.ok("rstream_local_tunnel_stop", json!({"id": t["id"]})).await;
     assert_eq!((stopped["ok"].clone(), stopped["was_running"].clone()), (json!(true), json!(true)));
@@ -129,7 +129,7 @@ async fn expose_publishes_a_local_port_and_stop_takes_it_down() {
     wait_for(Duration::from_secs(20), "the public URL to stop answering", || {
         (curl(&engine, &url).0 != "200").then_some(())
     });
-    assert_eq!(mcp.ok("rstream_local_tunnel_list", json!({})).await["result"], json!([]));
+    assert_eq!(mcp.ok("rstream_local_tunnel_list", json!({})).await["local_tunnels"], json!([]));
     let msg = mcp.err("rstream_local_tunnel_stop", json!({"id": t["id"]})).await;
     assert!(msg.contains("no local tunnel"), "{msg}");
 
@@ -161,7 +161,7 @@ async fn a_tunnel_outlives_the_session_that_started_it_and_a_later_session_stops
 
     let second = Mcp::start(&cfg, &[], None).await;
     let list = second.ok("rstream_local_tunnel_list", json!({})).await;
-    assert_eq!(list["result"][0]["status"], "running", "{list}");
+    assert_eq!(list["local_tunnels"][0]["status"], "running", "{list}");
     let stopped = second.ok("rstream_local_tunnel_stop", json!({"id": t["tunnel_id"]})).await;
     assert_eq!(stopped["was_running"], json!(true));
     wait_for(Duration::from_secs(10), "the forward process to end", || process_gone(pid).then_some(()));
@@ -183,7 +183,43 @@ async fn a_forward_that_cannot_go_online_is_an_error_with_its_log() {
     let mcp = Mcp::start(&cfg, &[], None).await;
     let msg = mcp.err("rstream_local_tunnel_expose", json!({"port": "3000", "name": "mcp-nowhere"})).await;
     assert!(msg.contains("connection failed") && msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
-    assert_eq!(mcp.ok("rstream_local_tunnel_list", json!({})).await["result"], json!([]));
+    assert_eq!(mcp.ok("rstream_local_tunnel_list", json!({})).await["local_tunnels"], json!([]));
     let logs: Vec<_> = std::fs::read_dir(dir.join("mcp-local-tunnels")).unwrap().collect();
     assert!(logs.is_empty(), "the failed forward's log is cleaned up: {logs:?}");
+}
+
+#[tokio::test]
+async fn listing_is_read_only_an_exited_tunnel_stays_listed_until_stopped() {
+    let engine = Engine::start();
+    let cfg = engine.config_path();
+    let _reaper = ForwardReaper(cfg.clone());
+    wait_for_context(&cfg);
+    let origin = serve_http("short-lived");
+    let mcp = Mcp::start(&cfg, &[], None).await;
+    let t = mcp
+        .ok("rstream_local_tunnel_expose", json!({"port": origin.to_string(), "name": "mcp-gone", "publish": false}))
+        .await;
+    let pid = t["pid"].as_u64().unwrap();
+    Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+    let mut exited = None;
+    for _ in 0..500 {
+        let list = mcp.ok("rstream_local_tunnel_list", json!({})).await;
+        if list["local_tunnels"][0]["status"] == "exited" {
+            exited = Some(list);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let first = exited.expect("the killed forward is reported as exited");
+    // Listing again changes nothing: the same entry, still exited (annotated readOnlyHint: true).
+    let second = mcp.ok("rstream_local_tunnel_list", json!({})).await;
+    assert_eq!(second["local_tunnels"].as_array().map(Vec::len), Some(1), "{second}");
+    assert_eq!(
+        (second["local_tunnels"][0]["id"].clone(), second["local_tunnels"][0]["status"].as_str()),
+        (t["id"].clone(), Some("exited"))
+    );
+    assert!(first["local_tunnels"][0]["log_tail"].is_string());
+    let stopped = mcp.ok("rstream_local_tunnel_stop", json!({"id": t["id"]})).await;
+    assert_eq!(stopped["was_running"], json!(false));
+    assert_eq!(mcp.ok("rstream_local_tunnel_list", json!({})).await["local_tunnels"], json!([]));
 }

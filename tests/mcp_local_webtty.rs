@@ -43,7 +43,7 @@ async fn exec_returns_output_and_exit_code_and_a_non_zero_exit_is_an_error_resul
     let r =
         mcp.call("rstream_webtty_exec", json!({"url": url, "command": ["sleep", "30"], "timeout_seconds": 0.5})).await;
     let v = r.structured_content.clone().unwrap();
-    assert_eq!((r.is_error, v["timed_out"].clone()), (Some(true), json!(true)), "{v}");
+    assert_eq!((r.is_error, v["error_kind"].as_str()), (Some(true), Some("timeout")), "{v}");
     assert!(v["duration_ms"].as_u64().unwrap() < 10_000, "{v}");
 
     let msg = mcp.err("rstream_webtty_exec", json!({"url": url, "command": []})).await;
@@ -84,4 +84,32 @@ fn closing_stdin_ends_the_server_even_while_a_call_is_running() {
     let exited = webtty_support::poll(Duration::from_secs(20), || mcp.try_wait().unwrap());
     assert!(exited.is_some(), "mcp serve still running 20 s after stdin closed");
     assert!(closed.elapsed() < Duration::from_secs(9), "exit took {:?}", closed.elapsed());
+}
+
+#[tokio::test]
+async fn a_session_that_breaks_keeps_the_output_so_far_and_says_so() {
+    let mut server = LocalServer::start(&[]);
+    let mcp = session("exec-broken", &server).await;
+    let marker = server.dir.join("printed");
+    // The pause lets the server forward "before" before the marker says the test may cut the connection.
+    let script = format!("echo before; sleep 0.3; touch {}; sleep 30", marker.display());
+    let url = server.url();
+    let call = mcp.call("rstream_webtty_exec", json!({"url": url, "command": ["sh", "-c", script]}));
+    let cut = async {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !marker.exists() {
+            assert!(std::time::Instant::now() < end, "the remote command never ran");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        server.child.kill().unwrap();
+    };
+    let (r, ()) = tokio::join!(call, cut);
+    let v = r.structured_content.clone().unwrap();
+    assert_eq!(
+        (r.is_error, v["error_kind"].as_str(), v["stdout"].as_str()),
+        (Some(true), Some("session"), Some("before\n")),
+        "{v}"
+    );
+    assert!(v["error"].as_str().unwrap().contains("session broke"), "{v}");
+    assert_eq!(v["exit_code"], -1);
 }

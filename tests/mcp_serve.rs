@@ -64,6 +64,10 @@ async fn tools_list_gives_every_tool_a_closed_schema_a_title_and_annotations() {
         "rstream_local_tunnel_expose",
         "rstream_local_tunnel_list",
         "rstream_local_tunnel_stop",
+        "rstream_tunnels_list",
+        "rstream_webtty_fs_stat",
+        "rstream_webtty_fs_move",
+        "rstream_webtty_fs_upload",
     ] {
         assert!(names.contains(&expected), "{expected} missing from {names:?}");
     }
@@ -76,6 +80,12 @@ async fn tools_list_gives_every_tool_a_closed_schema_a_title_and_annotations() {
         let a = tool.annotations.as_ref().unwrap_or_else(|| panic!("{} has no annotations", tool.name));
         assert!(a.title.is_some() && a.read_only_hint.is_some() && a.destructive_hint.is_some());
         assert!(a.idempotent_hint.is_some() && a.open_world_hint.is_some());
+        let output = tool.output_schema.as_ref().unwrap_or_else(|| panic!("{} has no outputSchema", tool.name));
+        assert_eq!(output.get("type"), Some(&json!("object")), "{}", tool.name);
+        let meta = tool.meta.as_ref().unwrap_or_else(|| panic!("{} has no _meta", tool.name));
+        let title = tool.title.as_deref().unwrap();
+        assert_eq!(meta.0["openai/toolInvocation/invoking"], format!("Running: {title}"));
+        assert_eq!(meta.0["openai/toolInvocation/invoked"], format!("Finished: {title}"));
     }
     let hints = |name: &str| {
         let a = tools.iter().find(|t| t.name == name).unwrap().annotations.clone().unwrap();
@@ -84,8 +94,9 @@ async fn tools_list_gives_every_tool_a_closed_schema_a_title_and_annotations() {
     assert_eq!(hints("rstream_runtime_status"), (true, false, true, false));
     assert_eq!(hints("rstream_webtty_exec"), (false, true, false, true));
     assert_eq!(hints("rstream_webtty_fs_read"), (true, false, true, true));
-    assert_eq!(hints("rstream_webtty_fs_delete"), (false, true, false, true));
-    assert_eq!(hints("rstream_local_tunnel_stop"), (false, true, true, false));
+    assert_eq!(hints("rstream_webtty_fs_delete"), (false, true, true, true));
+    assert_eq!(hints("rstream_local_tunnel_stop"), (false, true, true, true));
+    assert_eq!(hints("rstream_local_tunnel_list"), (true, false, true, false));
     let exec = tools.iter().find(|t| t.name == "rstream_webtty_exec").unwrap();
     let schema = Value::Object((*exec.input_schema).clone());
     assert_eq!(schema["required"], json!(["url", "command"]));
@@ -130,7 +141,7 @@ async fn context_tools_report_whether_a_token_exists_but_never_the_token() {
     let r = mcp.call("rstream_context_list", json!({})).await;
     transcript += &wire(&r);
     let list = r.structured_content.clone().unwrap();
-    let contexts = list["result"].as_array().expect("array wrapped as {result: [...]}");
+    let contexts = list["contexts"].as_array().expect("contexts under their semantic key");
     assert_eq!(contexts.len(), 2);
     assert_eq!((contexts[0]["name"].as_str(), contexts[0]["token"].clone()), (Some("lab"), json!(true)));
     assert_eq!((contexts[1]["name"].as_str(), contexts[1]["token"].clone()), (Some("bare"), json!(false)));
@@ -194,4 +205,37 @@ async fn engine_tools_without_a_reachable_engine_fail_with_the_reason() {
     let mcp = Mcp::start(&dir.join("none.yaml"), &[], None).await;
     let msg = mcp.err("rstream_webtty_list", json!({})).await;
     assert!(msg.contains("no context selected") && msg.contains("rstream_runtime_status"), "{msg}");
+}
+
+#[tokio::test]
+async fn tools_and_deny_tools_limit_what_is_listed_and_refusals_name_the_flag() {
+    let cfg = config("policy");
+    let args = ["--tools", "rstream_context_*,rstream_runtime_status", "--deny-tools", "rstream_context_get"];
+    let mcp = Mcp::start_with(&cfg, &args, &[], None).await;
+    let mut names: Vec<String> =
+        mcp.client.list_all_tools().await.unwrap().iter().map(|t| t.name.to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["rstream_context_list", "rstream_runtime_status"]);
+    let instructions = mcp.client.peer_info().unwrap().instructions.clone().unwrap_or_default();
+    assert!(instructions.contains("--tools rstream_context_*,rstream_runtime_status --deny-tools"), "{instructions}");
+    let msg = mcp.err("rstream_context_get", json!({})).await;
+    assert!(msg.contains("disabled on this MCP server by its tool policy: --deny-tools"), "{msg}");
+    let msg = mcp.err("rstream_webtty_exec", json!({"url": "ws://127.0.0.1:1", "command": ["true"]})).await;
+    assert!(msg.contains("--tools (enabled: rstream_context_*, rstream_runtime_status)"), "{msg}");
+    assert!(mcp.ok("rstream_context_list", json!({})).await["contexts"].is_array());
+}
+
+#[test]
+fn a_policy_naming_no_tool_stops_the_server_before_it_serves() {
+    let cfg = config("policy-typo");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rstream"))
+        .args(["mcp", "serve", "--deny-tools", "rstream_webtty_exce"])
+        .env("RSTREAM_CONFIG", &cfg)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--deny-tools: \"rstream_webtty_exce\" matches no tool"), "{stderr}");
+    assert!(out.stdout.is_empty());
 }

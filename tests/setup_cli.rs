@@ -174,7 +174,57 @@ fn codex_setup_verify_starts_mcp_serve_and_finds_the_agent_tools() {
     assert!(out.status.success(), "{report}\n{}", String::from_utf8_lossy(&out.stderr));
     let v = &report["verification"];
     assert_eq!(v["status"], "succeeded", "{report}");
-    assert_eq!((v["server_name"].as_str(), v["protocol_version"].as_str()), (Some("rstream"), Some("2025-06-18")));
+    assert_eq!((v["server_name"].as_str(), v["protocol_version"].as_str()), (Some("rstream"), Some("2025-11-25")));
     assert_eq!(v["server_version"], env!("CARGO_PKG_VERSION"));
     assert!(v["tool_count"].as_u64().unwrap() >= 4, "{report}");
+}
+
+#[test]
+fn codex_setup_writes_the_tool_policy_into_args_and_verifies_the_policed_server() {
+    let dir = scratch("codex-policy");
+    let rcfg = dir.join("rstream.yaml");
+    std::fs::write(&rcfg, "version: 1\n").unwrap();
+    let env = [("CODEX_HOME", dir.to_str().unwrap()), ("RSTREAM_CONFIG", rcfg.to_str().unwrap())];
+    let policy = ["--read-only", "--allow-servers", "labels.rstream.webtty.label.role=codex"];
+    let out = rstream(&[&["codex", "setup", "--verify", "-o", "json"][..], &policy].concat(), &env);
+    let report = json(&out);
+    assert!(out.status.success(), "{report}");
+    // exec is disabled by --read-only, so the probe does not require it; the rest of the essentials must be there.
+    assert_eq!(
+        report["verification"]["required_tools"],
+        serde_json::json!(["rstream_runtime_status", "rstream_context_list", "rstream_webtty_list"])
+    );
+    let text = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    let args =
+        "args = [\"mcp\", \"serve\", \"--read-only\", \"--allow-servers\", \"labels.rstream.webtty.label.role=codex\"]";
+    assert!(text.contains(args), "{text}");
+    // The same policy again is already configured; dropping it is a change that needs --force.
+    let again = rstream(&[&["codex", "setup", "-o", "json"][..], &policy].concat(), &env);
+    assert_eq!(json(&again)["status"], "already_configured");
+    let loosened = rstream(&["codex", "setup", "-o", "json"], &env);
+    assert_eq!(json(&loosened)["status"], "conflict");
+    assert!(std::fs::read_to_string(dir.join("config.toml")).unwrap().contains(args), "the policy was removed");
+}
+
+#[test]
+fn setup_refuses_a_policy_that_names_no_tool_and_claude_gets_the_flags_after_mcp_serve() {
+    let dir = scratch("claude-policy");
+    let bin = fake_claude(&dir, 0);
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let out = rstream(&["claude", "setup", "--tools", "rstream_webtty_lst"], &[("PATH", path.as_str())]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"rstream_webtty_lst\" matches no tool"));
+    let out = rstream(&["codex", "setup", "--deny-tools", "a b", "--print"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!dir.join("claude.log").exists(), "a refused setup ran claude");
+    let out = rstream(
+        &["claude", "setup", "--tools", "rstream_webtty_*", "--deny-tools", "rstream_webtty_exec"],
+        &[("PATH", path.as_str())],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let log = std::fs::read_to_string(dir.join("claude.log")).unwrap();
+    assert!(
+        log.ends_with("mcp serve --tools rstream_webtty_* --deny-tools rstream_webtty_exec\n"),
+        "claude was called with: {log}"
+    );
 }

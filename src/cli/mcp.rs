@@ -3,6 +3,7 @@
 use argh::FromArgs;
 
 use super::{CliError, CliResult};
+use crate::operator::tool_policy::ToolPolicyFlags;
 
 /// the Model Context Protocol server
 #[derive(FromArgs)]
@@ -26,7 +27,11 @@ pub enum McpSub {
     name = "serve",
     example = "rstream mcp serve",
     example = "RSTREAM_CONFIG=~/.rstream/lab.yaml rstream mcp serve --context lab",
-    note = "Register it with `rstream codex setup` or `rstream claude setup` rather than by hand."
+    example = "rstream mcp serve --read-only --allow-servers labels.rstream.webtty.label.role=codex",
+    example = "rstream mcp serve --tools 'rstream_webtty_*,rstream_runtime_status' --deny-tools rstream_webtty_fs_delete",
+    note = "Register it with `rstream codex setup` or `rstream claude setup` rather than by hand (they take the same \
+            policy flags and write them into the entry). The policy is enforced by the server: disabled tools are \
+            not listed and calls to them are refused; --allow-servers uses the `webtty list --filter` syntax."
 )]
 pub struct ServeCommand {
     /// config file (exported as RSTREAM_CONFIG for the tools and the processes they start)
@@ -38,6 +43,18 @@ pub struct ServeCommand {
     /// hosted control-plane URL (exported as RSTREAM_API_URL; unused by self-hosted engines)
     #[argh(option)]
     pub api_url: Option<String>,
+    /// offer only tools that change nothing (no exec, no file changes, no tunnel changes)
+    #[argh(switch)]
+    pub read_only: bool,
+    /// offer only these tools (comma-separated names or name* patterns)
+    #[argh(option)]
+    pub tools: Option<String>,
+    /// never offer these tools (comma-separated names or name* patterns)
+    #[argh(option)]
+    pub deny_tools: Option<String>,
+    /// let tools touch only the WebTTY servers matching this filter (webtty list --filter syntax)
+    #[argh(option)]
+    pub allow_servers: Option<String>,
 }
 
 impl McpCommand {
@@ -59,7 +76,14 @@ impl ServeCommand {
                 std::env::set_var(key, v);
             }
         }
-        crate::mcp::serve().map_err(|e| CliError::new(e.to_string()))?;
+        let flags = ToolPolicyFlags::new(
+            self.read_only,
+            self.tools.as_deref(),
+            self.deny_tools.as_deref(),
+            self.allow_servers.as_deref(),
+        )
+        .map_err(CliError::new)?;
+        crate::mcp::serve(flags).map_err(|e| CliError::new(e.to_string()))?;
         Ok(0)
     }
 }

@@ -13,6 +13,7 @@ use crate::config::write_atomic;
 use crate::operator::claude::{find_on_path, is_executable, ClaudeEntry, Scope};
 use crate::operator::codex::{self, DesiredEntry, Diagnostic, SetupStatus};
 use crate::operator::mcp_probe::{self, Verification};
+use crate::operator::tool_policy::ToolPolicyFlags;
 
 /// the Codex integration
 #[derive(FromArgs)]
@@ -38,7 +39,9 @@ pub enum CodexSub {
     example = "rstream codex setup",
     example = "rstream codex setup --print",
     example = "RSTREAM_CONFIG=~/lab.yaml rstream codex setup --verify -o json",
-    note = "Statuses: installed, already_configured, repaired, conflict (a customised entry: re-run with --force)."
+    example = "rstream codex setup --read-only --allow-servers labels.rstream.webtty.label.role=codex",
+    note = "Statuses: installed, already_configured, repaired, conflict (a customised entry: re-run with --force). \
+            The policy flags are those of `rstream mcp serve` and are written into the entry's args."
 )]
 pub struct CodexSetup {
     /// path of Codex config.toml (default $CODEX_HOME/config.toml or ~/.codex/config.toml)
@@ -59,6 +62,18 @@ pub struct CodexSetup {
     /// output: none, json or yaml
     #[argh(option, short = 'o')]
     pub output: Option<String>,
+    /// the entry's server offers only tools that change nothing
+    #[argh(switch)]
+    pub read_only: bool,
+    /// the entry's server offers only these tools (names or name* patterns)
+    #[argh(option)]
+    pub tools: Option<String>,
+    /// the entry's server never offers these tools (names or name* patterns)
+    #[argh(option)]
+    pub deny_tools: Option<String>,
+    /// the entry's server touches only WebTTY servers matching this filter
+    #[argh(option)]
+    pub allow_servers: Option<String>,
 }
 
 /// the Claude Code integration
@@ -82,7 +97,9 @@ pub enum ClaudeSub {
     subcommand,
     name = "setup",
     example = "rstream claude setup",
-    example = "rstream claude setup --scope project --print"
+    example = "rstream claude setup --scope project --print",
+    example = "rstream claude setup --read-only --tools 'rstream_webtty_*'",
+    note = "The policy flags are those of `rstream mcp serve` and are written after `mcp serve` in the entry."
 )]
 pub struct ClaudeSetup {
     /// local, project or user (default user)
@@ -103,6 +120,18 @@ pub struct ClaudeSetup {
     /// output: none, json or yaml
     #[argh(option, short = 'o')]
     pub output: Option<String>,
+    /// the entry's server offers only tools that change nothing
+    #[argh(switch)]
+    pub read_only: bool,
+    /// the entry's server offers only these tools (names or name* patterns)
+    #[argh(option)]
+    pub tools: Option<String>,
+    /// the entry's server never offers these tools (names or name* patterns)
+    #[argh(option)]
+    pub deny_tools: Option<String>,
+    /// the entry's server touches only WebTTY servers matching this filter
+    #[argh(option)]
+    pub allow_servers: Option<String>,
 }
 
 /// `codex setup` report.
@@ -148,6 +177,21 @@ fn env_var(k: &str) -> Option<String> {
     std::env::var(k).ok()
 }
 
+/// The policy flags of a setup, checked as `mcp serve` will check them (names must match tools of this build).
+fn policy(
+    read_only: bool,
+    tools: &Option<String>,
+    deny_tools: &Option<String>,
+    allow_servers: &Option<String>,
+) -> Result<ToolPolicyFlags, CliError> {
+    let flags = ToolPolicyFlags::new(read_only, tools.as_deref(), deny_tools.as_deref(), allow_servers.as_deref())
+        .map_err(CliError::new)?;
+    #[cfg(feature = "mcp")]
+    crate::mcp::policy::ToolPolicy::new(flags.clone(), &crate::mcp::catalog::Catalog::all_specs())
+        .map_err(CliError::new)?;
+    Ok(flags)
+}
+
 /// The rstream executable the entry should run: `--command` (must be executable) or this binary.
 fn resolve_command(flag: &Option<String>) -> Result<PathBuf, CliError> {
     let path = match flag {
@@ -168,7 +212,8 @@ impl CodexCommand {
         if c.print && c.verify {
             return Err(CliError::new("--print and --verify cannot be used together"));
         }
-        let desired = DesiredEntry::new(resolve_command(&c.command)?, &env_var);
+        let flags = policy(c.read_only, &c.tools, &c.deny_tools, &c.allow_servers)?;
+        let desired = DesiredEntry::new(resolve_command(&c.command)?, &flags, &env_var);
         if c.print {
             write!(Stdout, "{}", desired.print_block())?;
             return Ok(0);
@@ -199,7 +244,8 @@ impl CodexCommand {
                 .map_err(|e| CliError::new(format!("{}: {e}", path.display())))?;
         }
         if c.verify && report.status != SetupStatus::Conflict {
-            let v = mcp_probe::verify(&desired.command, &desired.env);
+            let v =
+                mcp_probe::verify(&desired.command, &desired.args, &desired.env, &mcp_probe::required_tools(&flags));
             let failed = v.status != "succeeded";
             let (code, level) =
                 if failed { ("verification_failed", "error") } else { ("verification_succeeded", "info") };
@@ -251,6 +297,7 @@ impl ClaudeCommand {
             scope,
             command: resolve_command(&c.command)?,
             rstream_config: env_var("RSTREAM_CONFIG").filter(|v| !v.is_empty()),
+            policy_args: policy(c.read_only, &c.tools, &c.deny_tools, &c.allow_servers)?.args(),
         };
         if c.print {
             write!(Stdout, "{}", entry.print_text())?;

@@ -155,7 +155,7 @@ mod tests {
             description: "d",
             properties: vec![("url", string("")), ("path", string(""))],
             required: &["url"],
-            open_world: false,
+            output: crate::mcp::schema::output_object(&[], &[]),
         }
     }
 

@@ -1,8 +1,9 @@
 //! Reaching a WebTTY server's WebDAV sidecar for the `rstream_webtty_fs_*` tools: a thin adapter over
 //! [`crate::operator::fs_session`] (which resolves `rstrm://NAME` in the engine inventory, refuses servers that do
 //! not advertise `fs` before any request goes to the device, and dials the tunnel), adding what the tools need:
-//! bare server names, the local bearer token from `RSTREAM_WEBTTY_AUTH_TOKEN`, and the refusal of changes on a
-//! server whose filesystem is read-only (before the first WebDAV request).
+//! bare server names, the `--allow-servers` policy (checked first), the local bearer token from
+//! `RSTREAM_WEBTTY_AUTH_TOKEN`, and the refusal of changes on a server whose filesystem is read-only (before the
+//! first WebDAV request).
 
 use std::io;
 use std::pin::Pin;
@@ -11,7 +12,7 @@ use std::task::{Context, Poll};
 use futures_lite::AsyncWrite;
 
 use super::args::ToolError;
-use super::operator_env::OperatorEnv;
+use super::catalog::CallContext;
 use super::tools_webtty::server_url;
 use crate::operator::fs_session;
 use crate::webdav::DavClient;
@@ -23,9 +24,9 @@ pub type FsClient = DavClient<BoxConn>;
 /// What the tool is about to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
-    /// list, read, download.
+    /// list, stat, read, download.
     Read,
-    /// write, mkdir, delete.
+    /// write, mkdir, move, delete, upload.
     Change,
 }
 
@@ -37,11 +38,17 @@ pub struct FsSession {
     pub client: FsClient,
 }
 
-/// Connects to the sidecar of the server `url` names, refusing what its capabilities rule out.
-pub async fn open(env: &OperatorEnv, url: &str, fs_path: Option<&str>, access: Access) -> Result<FsSession, ToolError> {
+/// Connects to the sidecar of the server `url` names, refusing what the policy and its capabilities rule out.
+pub async fn open(
+    ctx: &CallContext<'_>,
+    url: &str,
+    fs_path: Option<&str>,
+    access: Access,
+) -> Result<FsSession, ToolError> {
     let url = server_url(url);
-    let token = env.webtty_token();
-    let session = fs_session::open(&url, fs_path, token.as_ref(), &DirectTls::default()).await.map_err(|e| {
+    let dial = ctx.servers.resolve(ctx.env, &url).await?;
+    let token = ctx.env.webtty_token();
+    let session = fs_session::open(&dial, fs_path, token.as_ref(), &DirectTls::default()).await.map_err(|e| {
         let hint = if e.0.contains("exec-only") { "; with MCP, use rstream_webtty_exec on it" } else { "" };
         ToolError(format!("{e}{hint}"))
     })?;
@@ -135,8 +142,10 @@ mod tests {
 
     #[test]
     fn tls_urls_naming_an_ip_are_refused_before_dialing() {
-        let env = OperatorEnv::default();
-        let err = smol::block_on(open(&env, "wss://192.0.2.1:8443", None, Access::Read)).err().unwrap();
+        let env = crate::mcp::operator_env::OperatorEnv::default();
+        let (cancel, servers) = (crate::mcp::cancel::Cancel::never(), crate::mcp::policy::ServerAccess::default());
+        let ctx = CallContext { env: &env, cancel: &cancel, servers: &servers };
+        let err = smol::block_on(open(&ctx, "wss://192.0.2.1:8443", None, Access::Read)).err().unwrap();
         assert!(err.0.contains("DNS names, not IP addresses"), "{err}");
     }
 }

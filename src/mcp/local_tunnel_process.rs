@@ -120,11 +120,21 @@ pub fn spawn_forward(
     Ok((child, log_path))
 }
 
-/// Waits until the log shows `online` (returned), a failure status, the child's exit, or `timeout` — the last
-/// three are errors quoting the log tail; the caller stops the child.
-pub fn wait_online(child: &mut Child, log_path: &Path, timeout: Duration) -> Result<OnlineStatus, ToolError> {
+/// Waits until the log shows `online` (returned), a failure status, the child's exit, `timeout`, or
+/// `cancelled()` — all but the first are errors (quoting the log tail); the caller stops the child.
+pub fn wait_online(
+    child: &mut Child,
+    log_path: &Path,
+    timeout: Duration,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<OnlineStatus, ToolError> {
     let deadline = Instant::now() + timeout;
     loop {
+        if cancelled() {
+            return Err(ToolError::new(
+                "cancelled by the client (notifications/cancelled) before the tunnel was online",
+            ));
+        }
         let log = read_head(log_path);
         for status in log.lines().filter_map(|l| serde_json::from_str::<OnlineStatus>(l).ok()) {
             if status.status == "online" {
@@ -268,19 +278,19 @@ mod tests {
         let log = dir.join("x.log");
         fs::write(&log, "{\"status\":\"connecting\"}\n{\"status\":\"tunnel creation failed (name taken)\"}\n").unwrap();
         let mut child = Command::new("sleep").arg("5").spawn().unwrap();
-        let err = wait_online(&mut child, &log, Duration::from_secs(5)).unwrap_err();
+        let err = wait_online(&mut child, &log, Duration::from_secs(5), &|| false).unwrap_err();
         assert!(err.0.contains("tunnel creation failed (name taken)"), "{err}");
         assert!(stop_forward(child.id(), "x", Some(child)).unwrap());
 
         fs::write(&log, "error: no context selected\n").unwrap();
         let mut child = Command::new("true").spawn().unwrap();
-        let err = wait_online(&mut child, &log, Duration::from_secs(5)).unwrap_err();
+        let err = wait_online(&mut child, &log, Duration::from_secs(5), &|| false).unwrap_err();
         assert!(err.0.contains("exited") && err.0.contains("no context selected"), "{err}");
 
         fs::write(&log, "{\"status\":\"online\",\"tunnel_id\":\"t1\",\"forwarding\":\"https://w.t.localhost\"}\n")
             .unwrap();
         let mut child = Command::new("sleep").arg("5").spawn().unwrap();
-        let online = wait_online(&mut child, &log, Duration::from_secs(5)).unwrap();
+        let online = wait_online(&mut child, &log, Duration::from_secs(5), &|| false).unwrap();
         assert_eq!((online.tunnel_id.as_str(), online.url().as_str()), ("t1", "https://w.t.localhost"));
         let _ = child.kill();
         let _ = child.wait();

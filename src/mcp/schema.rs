@@ -1,14 +1,16 @@
-//! Tool definitions: name, title, description, JSON Schema of the arguments, and annotations.
+//! Tool definitions: name, title, description, JSON Schema of the arguments and of the result, annotations.
 //!
 //! Every input schema is a closed object (`additionalProperties: false`) so an agent learns the exact argument
-//! names. Annotations follow upstream's derivation from the tool name (see [`annotations`]); `openWorldHint` is
-//! ours: true for tools that reach other machines or the public internet through the engine, false for tools
-//! that only read or change this machine.
+//! names. Every tool also has an `outputSchema` (an object; results may carry more keys than it names, as
+//! upstream's) that its `structuredContent` validates against, the hints of [`super::annotations`], and
+//! upstream's `_meta` `openai/toolInvocation/invoking|invoked` ("Running: <title>" / "Finished: <title>").
 
 use std::sync::Arc;
 
-use rmcp::model::{JsonObject, Tool, ToolAnnotations};
+use rmcp::model::{JsonObject, MetaObject, Tool, ToolAnnotations};
 use serde_json::{json, Map, Value};
+
+use super::annotations::{hints, Hints};
 
 /// One tool as this server offers it.
 pub struct ToolSpec {
@@ -22,8 +24,8 @@ pub struct ToolSpec {
     pub properties: Vec<(&'static str, Value)>,
     /// Required argument names.
     pub required: &'static [&'static str],
-    /// Whether the tool reaches beyond this machine (engine, remote servers, public URLs).
-    pub open_world: bool,
+    /// JSON Schema of the result's `structuredContent` (see [`output_object`], [`output_list`]).
+    pub output: Value,
 }
 
 impl ToolSpec {
@@ -56,46 +58,54 @@ impl ToolSpec {
         }
     }
 
+    /// The tool's row of [`super::annotations::TOOL_HINTS`] (a tool without one is treated as able to do
+    /// anything: not read-only, destructive, open-world).
+    pub fn hints(&self) -> Hints {
+        hints(self.name).unwrap_or(Hints { read_only: false, destructive: true, idempotent: false, open_world: true })
+    }
+
     /// The MCP tool object.
     pub fn to_tool(&self) -> Tool {
+        let h = self.hints();
         let mut tool = Tool::default();
         tool.name = self.name.into();
         tool.title = Some(self.title.to_owned());
         tool.description = Some(self.description.into());
         tool.input_schema = Arc::new(self.input_schema());
-        tool.annotations = Some(annotations(self.name, self.title, self.open_world));
+        tool.output_schema = self.output.as_object().cloned().map(Arc::new);
+        tool.annotations = Some(
+            ToolAnnotations::with_title(self.title)
+                .read_only(h.read_only)
+                .destructive(h.destructive)
+                .idempotent(h.idempotent)
+                .open_world(h.open_world),
+        );
+        let mut meta = Map::new();
+        meta.insert("openai/toolInvocation/invoking".into(), json!(format!("Running: {}", self.title)));
+        meta.insert("openai/toolInvocation/invoked".into(), json!(format!("Finished: {}", self.title)));
+        tool.meta = Some(MetaObject(meta));
         tool
     }
 }
 
-/// Upstream's hints from the name: read-only for listing/reading tools, destructive for deletes, stops and the
-/// tools that run commands or overwrite files, idempotent for read-only tools and stops.
-pub fn annotations(name: &str, title: &str, open_world: bool) -> ToolAnnotations {
-    const READ_ONLY: [&str; 10] = [
-        "_list",
-        "_get",
-        "_logs",
-        "_usage",
-        "_status",
-        "_discover",
-        "_tools",
-        "_read",
-        "_creation_options",
-        "_domain_connect",
-    ];
-    const DESTRUCTIVE_EXACT: [&str; 3] = ["rstream_webtty_exec", "rstream_webtty_fs_write", "rstream_remote_mcp_call"];
-    let read_only = READ_ONLY.iter().any(|s| name.contains(s));
-    let destructive = name.contains("_delete")
-        || name.contains("_reset")
-        || name.ends_with("_stop")
-        || name.ends_with("_settings_patch")
-        || DESTRUCTIVE_EXACT.contains(&name);
-    let idempotent = read_only || name.ends_with("_stop") || name.contains("runtime_prepare");
-    ToolAnnotations::with_title(title)
-        .read_only(read_only)
-        .destructive(destructive)
-        .idempotent(idempotent)
-        .open_world(open_world)
+/// An output schema: an object with `properties` (name → schema), the `required` ones, and room for more keys.
+pub fn output_object(properties: &[(&str, Value)], required: &[&str]) -> Value {
+    let properties: Map<String, Value> = properties.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+    json!({"type": "object", "properties": properties, "required": required, "additionalProperties": true})
+}
+
+/// An output schema for a collection under the semantic key `key` (upstream's `servers`, `entries`, …), each
+/// item an object described by `item` properties, plus `extra` top-level properties.
+pub fn output_list(key: &str, description: &str, item: &[(&str, Value)], extra: &[(&str, Value)]) -> Value {
+    let item = output_object(item, &[]);
+    let mut properties = vec![(key, json!({"type": "array", "description": description, "items": item}))];
+    properties.extend(extra.iter().cloned());
+    output_object(&properties, &[key])
+}
+
+/// A result field: a value of JSON type `ty` (`"string"`, `["string","null"]`, …).
+pub fn field(ty: Value, description: &str) -> Value {
+    json!({"type": ty, "description": description})
 }
 
 /// A string argument.
@@ -127,40 +137,38 @@ pub fn strings(description: &str) -> Value {
 mod tests {
     use super::*;
 
-    fn hints(name: &str) -> (bool, bool, bool) {
-        let a = annotations(name, "t", false);
-        (a.read_only_hint.unwrap(), a.destructive_hint.unwrap(), a.idempotent_hint.unwrap())
-    }
-
-    #[test]
-    fn hints_follow_upstream_name_rules() {
-        assert_eq!(hints("rstream_webtty_list"), (true, false, true));
-        assert_eq!(hints("rstream_webtty_fs_read"), (true, false, true));
-        assert_eq!(hints("rstream_runtime_status"), (true, false, true));
-        assert_eq!(hints("rstream_webtty_exec"), (false, true, false));
-        assert_eq!(hints("rstream_webtty_fs_write"), (false, true, false));
-        assert_eq!(hints("rstream_webtty_fs_delete"), (false, true, false));
-        assert_eq!(hints("rstream_local_tunnel_stop"), (false, true, true));
-        assert_eq!(hints("rstream_webtty_fs_mkdir"), (false, false, false));
-        assert_eq!(hints("rstream_local_tunnel_expose"), (false, false, false));
+    fn spec() -> ToolSpec {
+        ToolSpec {
+            name: "rstream_webtty_exec",
+            title: "Run",
+            description: "d",
+            properties: vec![("url", string("u")), ("n", number(1, "n"))],
+            required: &["url"],
+            output: output_object(&[("ok", field(json!("boolean"), "done"))], &["ok"]),
+        }
     }
 
     #[test]
     fn input_schema_is_closed_and_lists_required_arguments() {
-        let spec = ToolSpec {
-            name: "x",
-            title: "X",
-            description: "d",
-            properties: vec![("url", string("u")), ("n", number(1, "n"))],
-            required: &["url"],
-            open_world: true,
-        };
-        let schema = Value::Object(spec.input_schema());
+        let schema = Value::Object(spec().input_schema());
         assert_eq!(schema["additionalProperties"], json!(false));
         assert_eq!(schema["required"], json!(["url"]));
         assert_eq!(schema["properties"]["n"]["minimum"], json!(1));
-        assert!(spec.accepts("url") && !spec.accepts("nope"));
-        let tool = spec.to_tool();
-        assert_eq!(tool.annotations.unwrap().open_world_hint, Some(true));
+        assert!(spec().accepts("url") && !spec().accepts("nope"));
+    }
+
+    #[test]
+    fn tools_carry_the_table_hints_an_output_schema_and_invocation_meta() {
+        let tool = spec().to_tool();
+        let a = tool.annotations.unwrap();
+        assert_eq!((a.read_only_hint, a.destructive_hint, a.open_world_hint), (Some(false), Some(true), Some(true)));
+        let output = Value::Object((*tool.output_schema.unwrap()).clone());
+        assert_eq!((output["type"].clone(), output["required"].clone()), (json!("object"), json!(["ok"])));
+        let meta = tool.meta.unwrap();
+        assert_eq!(meta.0["openai/toolInvocation/invoking"], "Running: Run");
+        assert_eq!(meta.0["openai/toolInvocation/invoked"], "Finished: Run");
+        let list = output_list("servers", "s", &[("target", string("t"))], &[]);
+        assert_eq!(list["required"], json!(["servers"]));
+        assert_eq!(list["properties"]["servers"]["items"]["properties"]["target"]["type"], "string");
     }
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::args::{Args, ToolError};
 use super::operator_env::OperatorEnv;
 use super::result::ToolOutput;
-use super::schema::{string, ToolSpec};
+use super::schema::{boolean, field, output_list, output_object, string, ToolSpec};
 use crate::config::{ConfigFile, ContextEntry};
 
 /// Runtime status tool name.
@@ -30,7 +30,21 @@ pub fn specs() -> Vec<ToolSpec> {
                           and which tool to call next. Reads local configuration only.",
             properties: vec![],
             required: &[],
-            open_world: false,
+            output: output_object(
+                &[
+                    ("ready", boolean("A context with an engine and a token is selected.")),
+                    ("needs_login", boolean("Always false: self-hosted engines have no login flow.")),
+                    ("needs_context", boolean("No usable context is selected.")),
+                    ("selected_context", field(json!(["string", "null"]), "The selected context.")),
+                    ("engine", field(json!(["string", "null"]), "The engine address in use.")),
+                    ("token_present", boolean("The selected context has a token (never shown).")),
+                    ("config_path", string("The config file read.")),
+                    ("version", string("rstream version.")),
+                    ("suggested_next_tool", field(json!(["string", "null"]), "The tool to call next.")),
+                    ("agent_guidance", string("What to do next, in words.")),
+                ],
+                &["ready", "needs_context", "agent_guidance"],
+            ),
         },
         ToolSpec {
             name: CONTEXT_LIST,
@@ -40,18 +54,29 @@ pub fn specs() -> Vec<ToolSpec> {
                           shown.",
             properties: vec![],
             required: &[],
-            open_world: false,
+            output: output_list("contexts", "The contexts of the config file.", &context_fields(), &[]),
         },
         ToolSpec {
             name: CONTEXT_GET,
-            title: "Show rstream context",
+            title: "Inspect rstream context",
             description: "Shows one context as the tools will use it, after RSTREAM_ENGINE / \
                           RSTREAM_AUTHENTICATION_TOKEN overrides. Without `name`: the selected context. Tokens are \
                           never shown, only whether one is present.",
             properties: vec![("name", string("Context name; default: the selected context."))],
             required: &[],
-            open_world: false,
+            output: output_object(&context_fields(), &["engine", "token"]),
         },
+    ]
+}
+
+/// The fields of one context in a result.
+fn context_fields() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        ("name", field(json!(["string", "null"]), "Context name (null when RSTREAM_ENGINE alone defines it).")),
+        ("default", boolean("The config's default context.")),
+        ("selected", boolean("The context the tools use.")),
+        ("engine", string("Engine address host:port.")),
+        ("token", boolean("A token is present (never shown).")),
     ]
 }
 
@@ -177,7 +202,7 @@ fn context_list(env: &OperatorEnv) -> Result<ToolOutput, ToolError> {
     let selected =
         env.var("RSTREAM_CONTEXT").map(str::to_owned).or_else(|| cfg.default_context_name().map(str::to_owned));
     let views: Vec<ContextView> = cfg.contexts.iter().map(|e| entry_view(&cfg, e, selected.as_deref())).collect();
-    Ok(ToolOutput::json(views))
+    Ok(ToolOutput::json(json!({ "contexts": views })))
 }
 
 fn context_get(env: &OperatorEnv, name: Option<&str>) -> Result<ToolOutput, ToolError> {
@@ -254,7 +279,7 @@ mod tests {
     #[test]
     fn context_list_marks_default_and_selected_and_hides_tokens() {
         let env = OperatorEnv::new(config_with_two("list"), &[("RSTREAM_CONTEXT", "bare")]);
-        let list = value(context_list(&env).unwrap());
+        let list = value(context_list(&env).unwrap())["contexts"].clone();
         assert_eq!(list[0]["name"], "lab");
         assert_eq!((list[0]["default"].clone(), list[0]["selected"].clone()), (json!(true), json!(false)));
         assert_eq!((list[0]["token"].clone(), list[1]["token"].clone()), (json!(true), json!(false)));

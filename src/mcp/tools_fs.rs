@@ -1,53 +1,88 @@
-//! `rstream_webtty_fs_list|read|write|mkdir|delete|download`: files on a WebTTY server's WebDAV sidecar.
+//! `rstream_webtty_fs_list|stat|read|write|mkdir|move|delete`: files on a WebTTY server's WebDAV sidecar
+//! (`_download` and `_upload`, which also touch this machine's disk, are in [`super::tools_fs_transfer`]).
 //!
 //! Paths are relative to the server's `--fs-root` (`/` is that root) and normalised by the WebDAV client
-//! (never above `/`). Every tool first goes through [`super::fs_session::open`], which refuses exec-only and
-//! (for changes) read-only servers before contacting the sidecar. Reads are capped (`max_bytes`, flagged
-//! `truncated`); downloads land in a 0600 file (new parent directories 0700) through [`AtomicFile`] (a temp file
-//! with an unguessable name, created new and no-follow next to the destination, fsynced, then put in place) and
-//! never replace an existing file unless `overwrite` is true.
+//! (never above `/`). Every tool first goes through [`super::fs_session::open`], which applies the
+//! `--allow-servers` policy and refuses exec-only and (for changes) read-only servers before contacting the
+//! sidecar. Reads are capped (`max_bytes`, flagged `truncated`). Network work ends when the call is cancelled.
 
-use std::path::{Path, PathBuf};
-
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::args::{Args, ToolError};
+use super::catalog::CallContext;
 use super::fs_session::{open, Access, Capped, FsSession};
-use super::operator_env::OperatorEnv;
 use super::result::ToolOutput;
-use super::schema::{boolean, number, one_of, string, ToolSpec};
-use crate::atomic_file::{create_parent, AtomicFile};
+use super::schema::{boolean, field, number, one_of, output_list, output_object, string, ToolSpec};
+use super::tools_fs_transfer;
 use crate::encoding::Base64;
-use crate::limits::{MCP_FS_DOWNLOAD_MAX, MCP_FS_LIST_MAX, MCP_FS_READ_DEFAULT_MAX, MCP_FS_READ_MAX};
-use crate::webdav::{normalize_path, DavClientError, EntryKind};
+use crate::limits::{MCP_FS_LIST_MAX, MCP_FS_READ_DEFAULT_MAX, MCP_FS_READ_MAX};
+use crate::webdav::{normalize_path, DavClientError, DavEntry, EntryKind};
 
 const URL: &str = "The server's rstream_url (rstrm://NAME), a bare server name, or ws://HOST:PORT of a local server.";
 const FS_PATH: &str = "WebDAV mount path on the server; default: the server's advertised fs_path (/fs).";
 
-fn spec(
+/// A tool of this family: `url` first, then `extra`, then `fs_path`.
+pub fn spec(
     name: &'static str,
     title: &'static str,
     description: &'static str,
-    extra: Vec<(&'static str, serde_json::Value)>,
+    extra: Vec<(&'static str, Value)>,
     required: &'static [&'static str],
+    output: Value,
 ) -> ToolSpec {
     let mut properties = vec![("url", string(URL))];
     properties.extend(extra);
     properties.push(("fs_path", string(FS_PATH)));
-    ToolSpec { name, title, description, properties, required, open_world: true }
+    ToolSpec { name, title, description, properties, required, output }
+}
+
+/// The properties of one entry in a result.
+pub fn entry_fields() -> Vec<(&'static str, Value)> {
+    vec![
+        ("path", string("Path relative to the fs root, with a leading /.")),
+        ("kind", field(json!("string"), "file or directory.")),
+        ("size", field(json!("integer"), "Size in bytes (files).")),
+        ("modified", string("Last modification, RFC 3339 UTC.")),
+    ]
+}
+
+/// `{ok, path, …}`: what a change returns.
+pub fn done_output(extra: &[(&str, Value)]) -> Value {
+    let mut properties = vec![("ok", boolean("The change was made.")), ("path", string("The path changed."))];
+    properties.extend(extra.iter().cloned());
+    output_object(&properties, &["ok", "path"])
 }
 
 /// The tools of this family.
 pub fn specs() -> Vec<ToolSpec> {
     let path = |what: &'static str| ("path", string(what));
-    vec![
+    let mut specs = vec![
         spec(
             "rstream_webtty_fs_list",
             "List remote files",
             "Lists a directory on a WebTTY server with the `fs` capability: {path, kind: file|directory, size, \
-             modified} per entry. Paths are relative to the server's fs root.",
+             modified} per entry under `entries`. Paths are relative to the server's fs root.",
             vec![path("Directory to list; default /.")],
             &["url"],
+            output_list(
+                "entries",
+                "The directory's entries (at most 10000; `truncated` and `total` say when there are more).",
+                &entry_fields(),
+                &[
+                    ("path", string("The directory listed.")),
+                    ("truncated", boolean("More entries than returned.")),
+                    ("total", field(json!("integer"), "Entries in the directory, when truncated.")),
+                ],
+            ),
+        ),
+        spec(
+            "rstream_webtty_fs_stat",
+            "Inspect remote file",
+            "Describes one file or directory on a WebTTY server with the `fs` capability: {path, kind, size, \
+             modified}. A missing path is an error saying so.",
+            vec![path("File or directory, relative to the server's fs root.")],
+            &["url", "path"],
+            output_object(&entry_fields(), &["path", "kind"]),
         ),
         spec(
             "rstream_webtty_fs_read",
@@ -61,6 +96,17 @@ pub fn specs() -> Vec<ToolSpec> {
                 ("max_bytes", number(1, "Most bytes to return (default 1048576, at most 4194304).")),
             ],
             &["url", "path"],
+            output_object(
+                &[
+                    ("encoding", string("text or base64.")),
+                    ("content", string("The bytes read, as text or base64.")),
+                    ("path", string("The file read.")),
+                    ("size", field(json!("integer"), "The file's size.")),
+                    ("bytes", field(json!("integer"), "Bytes returned.")),
+                    ("truncated", boolean("The file is longer than what was returned.")),
+                ],
+                &["encoding", "content"],
+            ),
         ),
         spec(
             "rstream_webtty_fs_write",
@@ -73,6 +119,7 @@ pub fn specs() -> Vec<ToolSpec> {
                 ("encoding", one_of(&["text", "base64"], "How `content` is encoded; default text.")),
             ],
             &["url", "path", "content"],
+            done_output(&[("bytes", field(json!("integer"), "Bytes written."))]),
         ),
         spec(
             "rstream_webtty_fs_mkdir",
@@ -81,6 +128,20 @@ pub fn specs() -> Vec<ToolSpec> {
              must exist.",
             vec![path("Directory to create, relative to the server's fs root.")],
             &["url", "path"],
+            done_output(&[]),
+        ),
+        spec(
+            "rstream_webtty_fs_move",
+            "Move remote file",
+            "Moves or renames a file or directory on a WebTTY server with the `fs` capability and fs_mode \
+             read-write. An existing destination is only replaced with overwrite=true.",
+            vec![
+                path("File or directory to move, relative to the server's fs root (not / itself)."),
+                ("destination", string("The new path, relative to the server's fs root.")),
+                ("overwrite", boolean("Replace an existing destination; default false.")),
+            ],
+            &["url", "path", "destination"],
+            done_output(&[("destination", string("Where it is now."))]),
         ),
         spec(
             "rstream_webtty_fs_delete",
@@ -88,76 +149,81 @@ pub fn specs() -> Vec<ToolSpec> {
             "Deletes a file, or a directory with everything in it, on a WebTTY server with the `fs` capability.",
             vec![path("File or directory to delete, relative to the server's fs root (not / itself).")],
             &["url", "path"],
+            done_output(&[]),
         ),
-        spec(
-            "rstream_webtty_fs_download",
-            "Download remote file",
-            "Copies a remote file to THIS machine (where the MCP server runs): the local file is created with mode \
-             0600 (missing parent directories 0700) and an existing file is only replaced with overwrite=true.",
-            vec![
-                path("Remote file, relative to the server's fs root."),
-                (
-                    "local_path",
-                    string(
-                        "Destination on this machine (absolute, ~/…, or relative to the MCP server's \
-                                       working directory).",
-                    ),
-                ),
-                ("overwrite", boolean("Replace an existing local file; default false.")),
-            ],
-            &["url", "path", "local_path"],
-        ),
-    ]
+    ];
+    specs.extend(tools_fs_transfer::specs());
+    specs
 }
 
 /// Runs `name` if it belongs to this family.
-pub fn call(name: &str, args: &Args, env: &OperatorEnv) -> Option<Result<ToolOutput, ToolError>> {
+pub fn call(name: &str, args: &Args, ctx: &CallContext<'_>) -> Option<Result<ToolOutput, ToolError>> {
     let run = match name {
         "rstream_webtty_fs_list" => list,
+        "rstream_webtty_fs_stat" => stat,
         "rstream_webtty_fs_read" => read,
         "rstream_webtty_fs_write" => write,
         "rstream_webtty_fs_mkdir" => mkdir,
+        "rstream_webtty_fs_move" => relocate,
         "rstream_webtty_fs_delete" => delete,
-        "rstream_webtty_fs_download" => download,
-        _ => return None,
+        _ => return tools_fs_transfer::call(name, args, ctx),
     };
-    Some(run(args, env))
+    Some(run(args, ctx))
 }
 
 /// Connects for `access`, from the `url` and `fs_path` arguments.
-async fn session(args: &Args, env: &OperatorEnv, access: Access) -> Result<FsSession, ToolError> {
+pub async fn session(args: &Args, ctx: &CallContext<'_>, access: Access) -> Result<FsSession, ToolError> {
     let url = args.required_str("url")?;
     let fs_path = args.opt_str("fs_path")?;
-    open(env, &url, fs_path.as_deref(), access).await
+    open(ctx, &url, fs_path.as_deref(), access).await
 }
 
 /// A failed operation, with the path and server and a hint for the common statuses.
-fn op_error(op: &str, path: &str, s: &FsSession, e: DavClientError) -> ToolError {
+pub fn op_error(op: &str, path: &str, s: &FsSession, e: DavClientError) -> ToolError {
     let hint = match e.status() {
         Some(404) => " (no such file or directory)",
         Some(403) | Some(405) => " (the server refused: read-only filesystem, or not allowed on this path)",
         Some(409) => " (the parent directory does not exist: create it with rstream_webtty_fs_mkdir)",
+        Some(412) => " (the destination exists: pass overwrite=true to replace it)",
         Some(413) => " (larger than the server's --fs-max-upload-size)",
         _ => "",
     };
     ToolError(format!("{op} {path} on {}: {e}{hint}", s.server))
 }
 
-fn list(args: &Args, env: &OperatorEnv) -> Result<ToolOutput, ToolError> {
+/// The `path` argument, normalised; `/` itself refused for changes that would replace or remove the root.
+fn path_arg(args: &Args, key: &str, what: &str) -> Result<String, ToolError> {
+    let path = normalize_path(&args.required_str(key)?);
+    if path == "/" {
+        return Err(ToolError(format!("argument {key:?} must name {what}, not the filesystem root \"/\"")));
+    }
+    Ok(path)
+}
+
+fn list(args: &Args, ctx: &CallContext<'_>) -> Result<ToolOutput, ToolError> {
     let path = normalize_path(&args.opt_str("path")?.unwrap_or_else(|| "/".into()));
-    let mut entries = smol::block_on(async {
-        let mut s = session(args, env, Access::Read).await?;
+    let mut entries = ctx.block_on(async {
+        let mut s = session(args, ctx, Access::Read).await?;
         s.client.list(&path).await.map_err(|e| op_error("list", &path, &s, e))
     })?;
     if entries.len() <= MCP_FS_LIST_MAX {
-        return Ok(ToolOutput::json(entries));
+        return Ok(ToolOutput::json(json!({"path": path, "entries": entries, "truncated": false})));
     }
     let total = entries.len();
     entries.truncate(MCP_FS_LIST_MAX);
-    Ok(ToolOutput::json(json!({"result": entries, "truncated": true, "total": total})))
+    Ok(ToolOutput::json(json!({"path": path, "entries": entries, "truncated": true, "total": total})))
 }
 
-fn read(args: &Args, env: &OperatorEnv) -> Result<ToolOutput, ToolError> {
+fn stat(args: &Args, ctx: &CallContext<'_>) -> Result<ToolOutput, ToolError> {
+    let path = normalize_path(&args.required_str("path")?);
+    let entry: DavEntry = ctx.block_on(async {
+        let mut s = session(args, ctx, Access::Read).await?;
+        s.client.stat(&path).await.map_err(|e| op_error("stat", &path, &s, e))
+    })?;
+    Ok(ToolOutput::json(entry))
+}
+
+fn read(args: &Args, ctx: &CallContext<'_>) -> Result<ToolOutput, ToolError> {
     let path = normalize_path(&args.required_str("path")?);
     let base64 = encoding(args)?;
     let max = match args.opt_u64("max_bytes")? {
@@ -168,9 +234,9 @@ fn read(args: &Args, env: &OperatorEnv) -> Result<ToolOutput, ToolError> {
         }
     };
     // Read past the cap by the longest secret form, so a secret crossing the cap is scrubbed whole before the cut.
-    let secrets = env.secrets();
-    let (size, mut bytes, cut_short) = smol::block_on(async {
-        let mut s = session(args, env, Access::Read).await?;
+    let secrets = ctx.env.secrets();
+    let (size, mut bytes, cut_short) = ctx.block_on(async {
+        let mut s = session(args, ctx, Access::Read).await?;
         let entry = s.client.stat(&path).await.map_err(|e| op_error("read", &path, &s, e))?;
         if entry.kind == EntryKind::Directory {
             return Err(ToolError(format!("{path} on {} is a directory: use rstream_webtty_fs_list", s.server)));
@@ -233,109 +299,53 @@ fn encoding(args: &Args) -> Result<bool, ToolError> {
     }
 }
 
-fn write(args: &Args, env: &OperatorEnv) -> Result<ToolOutput, ToolError> {
-    let path = normalize_path(&args.required_str("path")?);
+fn write(args: &Args, ctx: &CallContext<'_>) -> Result<ToolOutput, ToolError> {
+    let path = path_arg(args, "path", "a file")?;
     let content = args.raw_str("content")?.ok_or_else(|| ToolError::new("missing required argument \"content\""))?;
     let bytes = if encoding(args)? {
         Base64::Standard.decode(content.trim()).map_err(|e| ToolError(format!("argument \"content\": {e}")))?
     } else {
         content.into_bytes()
     };
-    if path == "/" {
-        return Err(ToolError::new("argument \"path\" must name a file, not the filesystem root"));
-    }
     let len = bytes.len() as u64;
-    smol::block_on(async {
-        let mut s = session(args, env, Access::Change).await?;
+    ctx.block_on(async {
+        let mut s = session(args, ctx, Access::Change).await?;
         let body = futures_lite::io::Cursor::new(bytes);
         s.client.write(&path, body, Some(len)).await.map_err(|e| op_error("write", &path, &s, e))
     })?;
     Ok(ToolOutput::json(json!({"ok": true, "path": path, "bytes": len})))
 }
 
-fn mkdir(args: &Args, env: &OperatorEnv) -> Result<ToolOutput, ToolError> {
+fn mkdir(args: &Args, ctx: &CallContext<'_>) -> Result<ToolOutput, ToolError> {
     let path = normalize_path(&args.required_str("path")?);
-    smol::block_on(async {
-        let mut s = session(args, env, Access::Change).await?;
+    ctx.block_on(async {
+        let mut s = session(args, ctx, Access::Change).await?;
         s.client.mkdir(&path).await.map_err(|e| op_error("mkdir", &path, &s, e))
     })?;
     Ok(ToolOutput::json(json!({"ok": true, "path": path})))
 }
 
-fn delete(args: &Args, env: &OperatorEnv) -> Result<ToolOutput, ToolError> {
-    let path = normalize_path(&args.required_str("path")?);
-    if path == "/" {
-        return Err(ToolError::new("refusing to delete the filesystem root \"/\"; name a file or directory in it"));
+fn relocate(args: &Args, ctx: &CallContext<'_>) -> Result<ToolOutput, ToolError> {
+    let path = path_arg(args, "path", "a file or directory")?;
+    let destination = path_arg(args, "destination", "a file or directory")?;
+    let overwrite = args.opt_bool("overwrite")?.unwrap_or(false);
+    if destination == path || destination.starts_with(&format!("{path}/")) {
+        return Err(ToolError(format!("cannot move {path} onto itself or into itself ({destination})")));
     }
-    smol::block_on(async {
-        let mut s = session(args, env, Access::Change).await?;
+    ctx.block_on(async {
+        let mut s = session(args, ctx, Access::Change).await?;
+        s.client.rename(&path, &destination, overwrite).await.map_err(|e| op_error("move", &path, &s, e))
+    })?;
+    Ok(ToolOutput::json(json!({"ok": true, "path": path, "destination": destination})))
+}
+
+fn delete(args: &Args, ctx: &CallContext<'_>) -> Result<ToolOutput, ToolError> {
+    let path = path_arg(args, "path", "a file or directory")?;
+    ctx.block_on(async {
+        let mut s = session(args, ctx, Access::Change).await?;
         s.client.delete(&path).await.map_err(|e| op_error("delete", &path, &s, e))
     })?;
     Ok(ToolOutput::json(json!({"ok": true, "path": path})))
-}
-
-fn download(args: &Args, env: &OperatorEnv) -> Result<ToolOutput, ToolError> {
-    let path = normalize_path(&args.required_str("path")?);
-    let local = local_path(&args.required_str("local_path")?)?;
-    let overwrite = args.opt_bool("overwrite")?.unwrap_or(false);
-    if local.is_dir() {
-        return Err(ToolError(format!("local_path {} is a directory: name the file to create", local.display())));
-    }
-    if local.exists() && !overwrite {
-        return Err(ToolError(format!("local file {} exists; pass overwrite=true to replace it", local.display())));
-    }
-    create_parent(&local).map_err(|e| ToolError(format!("cannot create the directory of {}: {e}", local.display())))?;
-    let mut file = AtomicFile::create(&local, DOWNLOAD_MODE)
-        .map_err(|e| ToolError(format!("cannot create a temp file next to {}: {e}", local.display())))?;
-    let bytes = fetch_into(args, env, &path, &mut file)?;
-    place(file, &local, overwrite)?;
-    Ok(ToolOutput::json(json!({"ok": true, "path": local.display().to_string(), "bytes": bytes})))
-}
-
-/// Mode of a downloaded file (before the umask): the agent's copy is the operator's alone.
-const DOWNLOAD_MODE: u32 = 0o600;
-
-/// Streams the remote file into `file` (at most [`MCP_FS_DOWNLOAD_MAX`] bytes).
-fn fetch_into(args: &Args, env: &OperatorEnv, path: &str, file: &mut AtomicFile) -> Result<u64, ToolError> {
-    smol::block_on(async {
-        let mut s = session(args, env, Access::Read).await?;
-        let entry = s.client.stat(path).await.map_err(|e| op_error("download", path, &s, e))?;
-        if entry.kind == EntryKind::Directory {
-            return Err(ToolError(format!("{path} on {} is a directory: download files one by one", s.server)));
-        }
-        let mut out = Capped::new(file, MCP_FS_DOWNLOAD_MAX);
-        if let Err(e) = s.client.read(path, &mut out).await {
-            if out.overflowed() {
-                return Err(ToolError(format!("{path} is larger than {MCP_FS_DOWNLOAD_MAX} bytes; not downloaded")));
-            }
-            return Err(op_error("download", path, &s, e));
-        }
-        Ok(out.written())
-    })
-}
-
-/// Puts the finished download in place: [`AtomicFile::commit_new`] refuses an existing file (when not
-/// overwriting) without a check-then-write race; [`AtomicFile::commit`] replaces it atomically.
-fn place(file: AtomicFile, local: &Path, overwrite: bool) -> Result<(), ToolError> {
-    let placed = if overwrite { file.commit() } else { file.commit_new() };
-    placed.map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => {
-            ToolError(format!("local file {} exists; pass overwrite=true to replace it", local.display()))
-        }
-        _ => ToolError(format!("cannot write {}: {e}", local.display())),
-    })
-}
-
-/// `~/x` expanded, relative paths made absolute (against the MCP server's working directory).
-fn local_path(raw: &str) -> Result<PathBuf, ToolError> {
-    let expanded = match raw.strip_prefix("~/") {
-        Some(rest) => match std::env::var_os("HOME") {
-            Some(home) => Path::new(&home).join(rest),
-            None => return Err(ToolError::new("local_path starts with ~ but HOME is not set")),
-        },
-        None => PathBuf::from(raw),
-    };
-    std::path::absolute(&expanded).map_err(|e| ToolError(format!("local_path {raw:?}: {e}")))
 }
 
 #[cfg(test)]
@@ -353,33 +363,13 @@ mod tests {
     }
 
     #[test]
-    fn downloads_never_replace_a_file_unless_asked() {
-        use std::fs;
-        use std::io::Write;
-        let dir = std::env::temp_dir().join(format!("rstream-mcp-place-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        let dest = dir.join("d");
-        let new_file = || {
-            let mut file = AtomicFile::create(&dest, DOWNLOAD_MODE).unwrap();
-            file.write_all(b"new").unwrap();
-            file
-        };
-        fs::write(&dest, "old").unwrap();
-        assert!(place(new_file(), &dest, false).unwrap_err().0.contains("overwrite=true"));
-        assert_eq!(fs::read_to_string(&dest).unwrap(), "old");
-        place(new_file(), &dest, true).unwrap();
-        assert_eq!(fs::read_to_string(&dest).unwrap(), "new");
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "temp files left");
-        let _ = fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn local_paths_expand_home_and_become_absolute() {
-        let p = local_path("out/x.txt").unwrap();
-        assert!(p.is_absolute() && p.ends_with("out/x.txt"));
-        if let Some(home) = std::env::var_os("HOME") {
-            assert_eq!(local_path("~/a").unwrap(), Path::new(&home).join("a"));
-        }
+    fn changes_refuse_the_root_and_moves_into_themselves() {
+        let (env, cancel, servers) = (Default::default(), super::super::cancel::Cancel::never(), Default::default());
+        let ctx = CallContext { env: &env, cancel: &cancel, servers: &servers };
+        let args = |v: Value| Args::from_value(v);
+        let err = delete(&args(json!({"url": "ws://127.0.0.1:1", "path": "/.."})), &ctx).unwrap_err().0;
+        assert!(err.contains("not the filesystem root"), "{err}");
+        let err = relocate(&args(json!({"url": "ws://127.0.0.1:1", "path": "/a", "destination": "/a/b"})), &ctx);
+        assert!(err.unwrap_err().0.contains("into itself"));
     }
 }

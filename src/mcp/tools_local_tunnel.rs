@@ -3,10 +3,11 @@
 //!
 //! Expose validates the request, starts the `forward` (see [`super::local_tunnel_process`]), waits for its
 //! `online` line and records it in the registry next to the config; list reports each entry as `running` or
-//! `exited` (and drops the exited ones); stop ends one by local id, tunnel id or name. Children this server
-//! started are kept as handles so they are reaped; ones from earlier sessions are recognised by pid and name.
-//! A log file lives as long as its tunnel: it is deleted on stop, on a failed expose (its tail is in the error),
-//! and once an exited tunnel has been reported.
+//! `exited` (with the end of its log) and changes nothing, so it is truly read-only; stop ends one by local id,
+//! tunnel id or name and forgets it (an exited one too). Children this server started are kept as handles so
+//! they are reaped; ones from earlier sessions are recognised by pid and name. A log file lives as long as its
+//! registry entry: it is deleted on stop, on a failed expose (its tail is in the error), and when the next
+//! expose forgets the tunnels that exited.
 //! Tunnels carry upstream's labels `application-protocol=rstream.local_tunnel`,
 //! `rstream.local_tunnel.kind=codex` and `rstream.local_tunnel.port=<port>`.
 
@@ -18,12 +19,13 @@ use std::sync::Mutex;
 use serde_json::{json, Value};
 
 use super::args::{Args, ToolError};
+use super::cancel::Cancel;
 use super::local_tunnel_process::{
     is_forward_running, log_tail, spawn_forward, stop_forward, wait_online, ForwardSpec,
 };
 use super::local_tunnel_registry::{config_dir, matches, LocalTunnel, Registry, LOG_DIR};
 use super::result::ToolOutput;
-use super::schema::{boolean, one_of, string, strings, ToolSpec};
+use super::schema::{boolean, field, one_of, output_list, output_object, string, strings, ToolSpec};
 use crate::limits::{MCP_MAX_LOCAL_TUNNELS, MCP_TUNNEL_ONLINE_TIMEOUT};
 use crate::proto::rstream::published_protocol_refusal;
 
@@ -69,17 +71,37 @@ pub fn specs() -> Vec<ToolSpec> {
                 ("labels", strings("Extra tunnel labels, each key=value.")),
             ],
             required: &["port"],
-            open_world: true,
+            output: output_object(
+                &[
+                    ("id", string("Local tunnel id, for rstream_local_tunnel_stop.")),
+                    ("url", string("Published URL, host:port, or rstrm://NAME when private.")),
+                    ("pid", field(json!("integer"), "Process id of the supervised forward.")),
+                    ("protocol", string("Tunnel protocol.")),
+                    ("publish", boolean("Published on the engine's public host.")),
+                    ("cleanup_tool", string("The tool that stops it.")),
+                    ("cleanup_id", string("The id to pass to cleanup_tool.")),
+                ],
+                &["id", "url", "cleanup_tool", "cleanup_id"],
+            ),
         },
         ToolSpec {
             name: LIST,
             title: "List local tunnels",
             description: "Lists the local tunnels started through this MCP server (from any session), each with its \
-                          URL, pid and whether its `forward` is still running; exited ones are reported once with \
-                          the end of their log and then forgotten.",
+                          URL, pid and status: running, or exited with the end of its log. Changes nothing; stop an \
+                          exited one with rstream_local_tunnel_stop to forget it.",
             properties: vec![],
             required: &[],
-            open_world: false,
+            output: output_list(
+                "local_tunnels",
+                "Local tunnels managed by this MCP server.",
+                &[
+                    ("id", string("Local tunnel id.")),
+                    ("url", string("Where the service is reachable.")),
+                    ("status", string("running or exited.")),
+                ],
+                &[],
+            ),
         },
         ToolSpec {
             name: STOP,
@@ -87,7 +109,14 @@ pub fn specs() -> Vec<ToolSpec> {
             description: "Stops a local tunnel started with rstream_local_tunnel_expose and forgets it.",
             properties: vec![("id", string("Local tunnel id (lt-…), engine tunnel id, or tunnel name."))],
             required: &["id"],
-            open_world: false,
+            output: output_object(
+                &[
+                    ("ok", boolean("Stopped (or already gone) and forgotten.")),
+                    ("id", string("Local tunnel id.")),
+                    ("was_running", boolean("The forward was still running.")),
+                ],
+                &["ok", "id"],
+            ),
         },
     ]
 }
@@ -107,17 +136,17 @@ impl LocalTunnels {
         LocalTunnels { exe, config_path, registry, children: Mutex::new(HashMap::new()) }
     }
 
-    /// Runs `name` if it belongs to this family.
-    pub fn call(&self, name: &str, args: &Args) -> Option<Result<ToolOutput, ToolError>> {
+    /// Runs `name` if it belongs to this family (`cancel` ends an expose still waiting for its tunnel).
+    pub fn call(&self, name: &str, args: &Args, cancel: &Cancel) -> Option<Result<ToolOutput, ToolError>> {
         Some(match name {
-            EXPOSE => self.expose(args),
+            EXPOSE => self.expose(args, cancel),
             LIST => self.list(),
             STOP => args.required_str("id").and_then(|id| self.stop(&id)),
             _ => return None,
         })
     }
 
-    fn expose(&self, args: &Args) -> Result<ToolOutput, ToolError> {
+    fn expose(&self, args: &Args, cancel: &Cancel) -> Result<ToolOutput, ToolError> {
         let spec = forward_spec(args)?;
         let (running, exited) = self.prune()?;
         exited.iter().for_each(|t| drop(std::fs::remove_file(&t.log_path)));
@@ -135,7 +164,7 @@ impl LocalTunnels {
         }
         let log_dir = config_dir(&self.config_path).join(LOG_DIR);
         let (mut child, log_path) = spawn_forward(&self.exe, &self.config_path, &spec, &log_dir)?;
-        let online = match wait_online(&mut child, &log_path, MCP_TUNNEL_ONLINE_TIMEOUT) {
+        let online = match wait_online(&mut child, &log_path, MCP_TUNNEL_ONLINE_TIMEOUT, &|| cancel.is_cancelled()) {
             Ok(online) => online,
             Err(e) => {
                 let _ = stop_forward(child.id(), &spec.name, Some(child));
@@ -183,21 +212,22 @@ impl LocalTunnels {
     }
 
     fn list(&self) -> Result<ToolOutput, ToolError> {
-        let (running, exited) = self.prune()?;
-        let mut items: Vec<Value> = Vec::new();
-        for t in &running {
-            let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
-            v["status"] = json!("running");
-            items.push(v);
-        }
-        for t in &exited {
-            let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
-            v["status"] = json!("exited");
-            v["log_tail"] = json!(log_tail(Path::new(&t.log_path), 1024));
-            let _ = std::fs::remove_file(&t.log_path);
-            items.push(v);
-        }
-        Ok(ToolOutput::json(items))
+        let all = self.registry.load().map_err(|e| ToolError(e.to_string()))?;
+        let alive = self.liveness();
+        let items: Vec<Value> = all
+            .iter()
+            .map(|t| {
+                let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
+                if alive(t) {
+                    v["status"] = json!("running");
+                } else {
+                    v["status"] = json!("exited");
+                    v["log_tail"] = json!(log_tail(Path::new(&t.log_path), 1024));
+                }
+                v
+            })
+            .collect();
+        Ok(ToolOutput::json(json!({ "local_tunnels": items })))
     }
 
     fn stop(&self, key: &str) -> Result<ToolOutput, ToolError> {
@@ -221,11 +251,17 @@ impl LocalTunnels {
         })))
     }
 
-    /// Reaps exited children and drops exited entries from the registry: returns (running, exited).
-    fn prune(&self) -> Result<(Vec<LocalTunnel>, Vec<LocalTunnel>), ToolError> {
+    /// Whether a tunnel's `forward` still runs (children of this server are reaped on the way).
+    fn liveness(&self) -> impl Fn(&LocalTunnel) -> bool {
         let mut children = self.lock_children();
         children.retain(|_, c| matches!(c.try_wait(), Ok(None)));
-        let alive = |t: &LocalTunnel| children.contains_key(&t.id) || is_forward_running(t.pid, &t.name);
+        let ours: Vec<String> = children.keys().cloned().collect();
+        move |t: &LocalTunnel| ours.contains(&t.id) || is_forward_running(t.pid, &t.name)
+    }
+
+    /// Drops exited entries from the registry: returns (running, exited).
+    fn prune(&self) -> Result<(Vec<LocalTunnel>, Vec<LocalTunnel>), ToolError> {
+        let alive = self.liveness();
         self.registry
             .update(|all| {
                 let (running, exited): (Vec<LocalTunnel>, Vec<LocalTunnel>) = all.drain(..).partition(|t| alive(t));
@@ -361,7 +397,7 @@ mod tests {
         let lt = LocalTunnels::new(PathBuf::from("/bin/false"), dir.join("config.yaml"));
         assert_eq!(lt.stop("lt-nope").unwrap_err().0, "no local tunnel \"lt-nope\" (known: none)");
         match lt.list().unwrap() {
-            ToolOutput::Json { value, .. } => assert_eq!(value, json!([])),
+            ToolOutput::Json { value, .. } => assert_eq!(value, json!({"local_tunnels": []})),
             other => panic!("{other:?}"),
         }
     }

@@ -2,21 +2,23 @@
 //!
 //! Both call the operator libraries (inventory through the engine API, the WebTTY exec client) and drive them
 //! with `smol::block_on` on the calling (blocking) thread. `exec` results are upstream's
-//! `{url, command, exit_code, stdout, stderr, duration_ms}` plus `timed_out` / `truncated` when set; a non-zero
-//! exit code makes the result an error that still carries the output.
+//! `{surface, url, command, exit_code, stdout, stderr, duration_ms, truncated, error?, error_kind?}`; a non-zero
+//! exit code or an `error` makes the result an error that still carries the output captured so far. A cancelled
+//! call ends the WebTTY session, and the device kills the remote process group.
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use super::args::{Args, ToolError};
-use super::operator_env::OperatorEnv;
+use super::catalog::CallContext;
 use super::result::ToolOutput;
-use super::schema::{number, string, strings, ToolSpec};
+use super::schema::{field, number, output_list, output_object, string, strings, ToolSpec};
+use super::scrub::Scrubber;
 use crate::limits::{EXEC_MAX_DURATION, MCP_EXEC_DEFAULT_TIMEOUT, MCP_EXEC_OUTPUT_CAP};
 use crate::operator::filter::{self, BareWords};
 use crate::operator::inventory;
-use crate::webtty::client::{exec, ExecRequest};
+use crate::webtty::client::{exec_capturing, ExecRequest, ExecResult};
 
 /// List tool name.
 pub const LIST: &str = "rstream_webtty_list";
@@ -45,14 +47,25 @@ pub fn specs() -> Vec<ToolSpec> {
                 ("name", string("Only servers whose name, tunnel id or hostname contains this text.")),
             ],
             required: &[],
-            open_world: true,
+            output: output_list(
+                "servers",
+                "WebTTY servers online behind the engine.",
+                &[
+                    ("target", string("The server's name.")),
+                    ("rstream_url", string("rstrm://NAME: pass it as `url` to the other tools.")),
+                    ("capabilities", field(json!("array"), "exec, fs.")),
+                    ("exec_path", string("Advertised command execution path.")),
+                ],
+                &[],
+            ),
         },
         ToolSpec {
             name: EXEC,
-            title: "Run remote command",
+            title: "Execute WebTTY Command",
             description: "Runs one command on a WebTTY server and returns its exit code, stdout and stderr. The \
                           command is an argv array run without a shell (use [\"sh\",\"-c\",\"…\"] for pipes). A \
-                          non-zero exit code is an error result that still carries the output.",
+                          non-zero exit code, a timeout or a broken session is an error result that still carries \
+                          the output captured so far (error_kind timeout|session|cancelled).",
             properties: vec![
                 ("url", string("The server's rstream_url (rstrm://NAME), a bare server name, or ws://HOST:PORT.")),
                 (
@@ -67,21 +80,35 @@ pub fn specs() -> Vec<ToolSpec> {
                 ("stdin", string("Text written to the command's stdin, then closed; default: no stdin.")),
             ],
             required: &["url", "command"],
-            open_world: true,
+            output: output_object(
+                &[
+                    ("surface", string("Always \"cli\" (upstream's MCP surface name).")),
+                    ("url", string("The server as reached.")),
+                    ("command", strings("argv as run.")),
+                    ("exit_code", field(json!("integer"), "Remote exit code; 124 after a timeout, -1 without one.")),
+                    ("stdout", string("Captured stdout, including partial output on failure.")),
+                    ("stderr", string("Captured stderr, including partial output on failure.")),
+                    ("duration_ms", field(json!("integer"), "Wall time.")),
+                    ("truncated", field(json!("boolean"), "Output beyond the cap was dropped.")),
+                    ("error", string("Why the session ended without the command's own exit.")),
+                    ("error_kind", field(json!("string"), "cancelled, timeout or session.")),
+                ],
+                &["surface", "url", "command", "exit_code", "stdout", "stderr", "duration_ms", "truncated"],
+            ),
         },
     ]
 }
 
 /// Runs `name` if it belongs to this family.
-pub fn call(name: &str, args: &Args, env: &OperatorEnv) -> Option<Result<ToolOutput, ToolError>> {
+pub fn call(name: &str, args: &Args, ctx: &CallContext<'_>) -> Option<Result<ToolOutput, ToolError>> {
     Some(match name {
-        LIST => list(args, env),
-        EXEC => run(args, env),
+        LIST => list(args, ctx),
+        EXEC => run(args, ctx),
         _ => return None,
     })
 }
 
-fn list(args: &Args, env: &OperatorEnv) -> Result<ToolOutput, ToolError> {
+fn list(args: &Args, ctx: &CallContext<'_>) -> Result<ToolOutput, ToolError> {
     let mut filter =
         filter::parse(args.opt_str("filter")?.as_deref().unwrap_or(""), BareWords::MatchNames).map_err(|e| {
             ToolError(format!("{e}; use key=value terms like labels.rstream.webtty.label.role=codex or a bare name"))
@@ -89,10 +116,12 @@ fn list(args: &Args, env: &OperatorEnv) -> Result<ToolOutput, ToolError> {
     if let Some(name) = args.opt_str("name")? {
         filter.names.push(name.to_lowercase());
     }
-    let api = env.engine_api()?;
-    let servers =
-        smol::block_on(inventory::list_webtty_servers(&api, &filter)).map_err(|e| ToolError(e.to_string()))?;
-    Ok(ToolOutput::json(servers))
+    let api = ctx.env.engine_api()?;
+    let servers = ctx.block_on(async {
+        let servers = inventory::list_webtty_servers(&api, &filter).await.map_err(|e| ToolError(e.to_string()))?;
+        ctx.servers.visible(ctx.env, servers).await
+    })?;
+    Ok(ToolOutput::json(json!({ "servers": servers })))
 }
 
 /// `rstrm://NAME` for a bare server name; URLs with a scheme as given.
@@ -104,7 +133,7 @@ pub fn server_url(url: &str) -> String {
     }
 }
 
-fn run(args: &Args, env: &OperatorEnv) -> Result<ToolOutput, ToolError> {
+fn run(args: &Args, ctx: &CallContext<'_>) -> Result<ToolOutput, ToolError> {
     let url = server_url(&args.required_str("url")?);
     let command = args.raw_str_list("command")?;
     if command.first().is_none_or(|c| c.trim().is_empty()) {
@@ -118,30 +147,57 @@ fn run(args: &Args, env: &OperatorEnv) -> Result<ToolOutput, ToolError> {
         Box::new(futures_lite::io::Cursor::new(s.into_bytes())) as Box<dyn futures_lite::AsyncRead + Unpin + Send>
     });
     // Keep the longest secret form past the cap: output is scrubbed first and cut afterwards.
-    let secrets = env.secrets();
+    let secrets = ctx.env.secrets();
     req.output_cap = MCP_EXEC_OUTPUT_CAP + secrets.lookahead();
     req.connect.exec_path = args.opt_str("exec_path")?;
-    req.connect.auth_token = env.webtty_token();
-    let r = smol::block_on(exec(&url, req)).map_err(|e| ToolError(e.to_string()))?;
+    req.connect.auth_token = ctx.env.webtty_token();
+    req.cancel = Some(ctx.cancel.signal());
+    // The policy check resolves the server before anything is sent; the session then goes to exactly that one.
+    let dial = ctx.block_on(ctx.servers.resolve(ctx.env, &url))?;
+    let (result, failure) = match smol::block_on(exec_capturing(&dial, req)) {
+        Ok(r) => (r, None),
+        Err(f) => match f.partial {
+            Some(partial) => (partial, Some(f.error.to_string())),
+            None => return Err(ToolError(f.error.to_string())),
+        },
+    };
+    let shown = if dial == url { result.url.clone() } else { url };
+    Ok(exec_output(result, shown, failure, &secrets))
+}
+
+/// Upstream's exec result: the output always (scrubbed, then cut at the cap), `error` / `error_kind` when the
+/// session did not end on its own.
+fn exec_output(r: ExecResult, url: String, failure: Option<String>, secrets: &Scrubber) -> ToolOutput {
     let (stdout, stdout_cut) =
         secrets.scrub_and_cut(&String::from_utf8_lossy(&r.stdout), MCP_EXEC_OUTPUT_CAP, r.truncated);
     let (stderr, stderr_cut) =
         secrets.scrub_and_cut(&String::from_utf8_lossy(&r.stderr), MCP_EXEC_OUTPUT_CAP, r.truncated);
     let mut value = json!({
-        "url": r.url,
+        "surface": "cli",
+        "url": url,
         "command": r.command,
         "exit_code": r.exit_code,
         "stdout": stdout,
         "stderr": stderr,
         "duration_ms": r.duration_ms,
+        "truncated": stdout_cut || stderr_cut,
     });
-    if r.timed_out {
-        value["timed_out"] = Value::Bool(true);
+    let ended = if r.cancelled {
+        Some((
+            "cancelled",
+            "cancelled by the client (notifications/cancelled); the remote process group was killed".to_owned(),
+        ))
+    } else if r.timed_out {
+        Some(("timeout", format!("timed out after {} ms; the remote process group was killed", r.duration_ms)))
+    } else {
+        failure.map(|e| ("session", format!("the WebTTY session broke: {e}")))
+    };
+    let is_error = r.exit_code != 0 || ended.is_some();
+    if let Some((kind, error)) = ended {
+        value["error"] = Value::String(error);
+        value["error_kind"] = json!(kind);
     }
-    if stdout_cut || stderr_cut {
-        value["truncated"] = Value::Bool(true);
-    }
-    Ok(ToolOutput::Json { value, is_error: r.exit_code != 0 })
+    ToolOutput::Json { value, is_error }
 }
 
 /// `KEY=value` strings as pairs.
@@ -186,6 +242,51 @@ mod tests {
         assert_eq!(ok, [("A".into(), "1".into()), ("B".into(), "x=y".into()), ("C".into(), String::new())]);
         assert!(environment(&["=1".into()]).is_err());
         assert!(environment(&["NOVALUE".into()]).is_err());
+    }
+
+    fn result(exit_code: i32) -> ExecResult {
+        ExecResult {
+            url: "rstrm://pi/".into(),
+            command: vec!["true".into()],
+            exit_code,
+            stdout: b"so far".to_vec(),
+            stderr: Vec::new(),
+            duration_ms: 5,
+            timed_out: false,
+            truncated: false,
+            cancelled: false,
+        }
+    }
+
+    fn none() -> Scrubber {
+        Scrubber::new(Vec::<Vec<u8>>::new())
+    }
+
+    fn value(out: ToolOutput) -> (Value, bool) {
+        match out {
+            ToolOutput::Json { value, is_error } => (value, is_error),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn exec_results_keep_partial_output_and_say_how_the_session_ended() {
+        let (ok, is_error) = value(exec_output(result(0), "rstrm://pi".into(), None, &none()));
+        assert_eq!((ok["surface"].as_str(), ok["truncated"].clone(), is_error), (Some("cli"), json!(false), false));
+        assert!(ok.get("error_kind").is_none());
+        let (broken, is_error) =
+            value(exec_output(result(-1), "rstrm://pi".into(), Some("connection reset".into()), &none()));
+        assert_eq!(
+            (broken["error_kind"].as_str(), broken["stdout"].as_str(), is_error),
+            (Some("session"), Some("so far"), true)
+        );
+        assert!(broken["error"].as_str().unwrap().contains("connection reset"));
+        let mut timed = result(124);
+        timed.timed_out = true;
+        assert_eq!(value(exec_output(timed, "x".into(), None, &none())).0["error_kind"], "timeout");
+        let mut cancelled = result(-1);
+        cancelled.cancelled = true;
+        assert_eq!(value(exec_output(cancelled, "x".into(), None, &none())).0["error_kind"], "cancelled");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! `rstream claude setup`: register `rstream mcp serve` with Claude Code through its own CLI.
 //!
 //! Claude Code keeps user/local MCP servers in its stateful `~/.claude.json`, so we never edit that file: we run
-//! `claude mcp add <name> --scope <scope> [--env RSTREAM_CONFIG=…] -- <rstream> mcp serve` (with `--force`,
-//! `claude mcp remove` first). `--print` gives the `.mcp.json` block and the command line instead.
+//! `claude mcp add <name> --scope <scope> [--env RSTREAM_CONFIG=…] -- <rstream> mcp serve [POLICY FLAGS]` (with
+//! `--force`, `claude mcp remove` first). `--print` gives the `.mcp.json` block and the command line instead.
 
 use std::path::{Path, PathBuf};
 
@@ -52,6 +52,8 @@ pub struct ClaudeEntry {
     pub command: PathBuf,
     /// `RSTREAM_CONFIG` to propagate, if set.
     pub rstream_config: Option<String>,
+    /// Tool policy flags appended to `mcp serve` (`--read-only`, …).
+    pub policy_args: Vec<String>,
 }
 
 impl ClaudeEntry {
@@ -63,8 +65,14 @@ impl ClaudeEntry {
             args.push("--env".into());
             args.push(format!("RSTREAM_CONFIG={cfg}"));
         }
-        args.extend(["--".into(), self.command.display().to_string(), "mcp".into(), "serve".into()]);
+        args.extend(["--".into(), self.command.display().to_string()]);
+        args.extend(self.serve_args());
         args
+    }
+
+    /// `mcp serve` and the policy flags.
+    fn serve_args(&self) -> Vec<String> {
+        ["mcp", "serve"].into_iter().map(str::to_owned).chain(self.policy_args.iter().cloned()).collect()
     }
 
     /// Arguments of `claude mcp remove …` (used by `--force`).
@@ -77,7 +85,7 @@ impl ClaudeEntry {
         let mut server = serde_json::json!({
             "type": "stdio",
             "command": self.command.display().to_string(),
-            "args": ["mcp", "serve"],
+            "args": self.serve_args(),
         });
         if let Some(cfg) = &self.rstream_config {
             server["env"] = serde_json::json!({ "RSTREAM_CONFIG": cfg });
@@ -125,6 +133,7 @@ mod tests {
             scope: Scope::User,
             command: PathBuf::from("/opt/my tools/rstream"),
             rstream_config: Some("/home/u/.rstream/config.yaml".into()),
+            policy_args: Vec::new(),
         }
     }
 
@@ -146,6 +155,19 @@ mod tests {
         assert_eq!(block["mcpServers"]["rstream"]["args"], serde_json::json!(["mcp", "serve"]));
         assert_eq!(block["mcpServers"]["rstream"]["env"]["RSTREAM_CONFIG"], "/home/u/.rstream/config.yaml");
         assert!(text.contains("claude mcp add rstream --scope user --env RSTREAM_CONFIG=/home/u/.rstream/config.yaml -- '/opt/my tools/rstream' mcp serve"), "{text}");
+    }
+
+    #[test]
+    fn policy_flags_follow_mcp_serve_in_both_forms() {
+        let mut e = entry();
+        e.policy_args = vec!["--read-only".into(), "--allow-servers".into(), "labels.role=codex,name=a b".into()];
+        assert!(e
+            .add_args()
+            .join(" ")
+            .ends_with("-- /opt/my tools/rstream mcp serve --read-only --allow-servers labels.role=codex,name=a b"));
+        let text = e.print_text();
+        assert!(text.contains("\"--read-only\","), "{text}");
+        assert!(text.contains("mcp serve --read-only --allow-servers 'labels.role=codex,name=a b'"), "{text}");
     }
 
     #[test]

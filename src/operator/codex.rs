@@ -1,7 +1,8 @@
 //! `rstream codex setup`: splice `[mcp_servers.rstream]` into Codex's `config.toml`, format-preserving.
 //!
-//! The entry runs this binary as `rstream mcp serve` with upstream's timeouts and carries whichever of
-//! `RSTREAM_API_URL`, `RSTREAM_CONFIG`, `RSTREAM_CONTEXT` are set, so the MCP server sees the operator's context.
+//! The entry runs this binary as `rstream mcp serve` (plus the tool policy flags given to setup, e.g.
+//! `--read-only`) with upstream's timeouts and carries whichever of `RSTREAM_API_URL`, `RSTREAM_CONFIG`,
+//! `RSTREAM_CONTEXT` are set, so the MCP server sees the operator's context.
 //! Decisions (upstream's statuses): no entry → `installed`; an identical, usable entry → `already_configured`
 //! (file untouched); an entry someone customised (other keys, args, timeouts, env, or another working command)
 //! → `conflict` unless `--force`; a broken entry (command missing or not executable, unreadable
@@ -13,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use toml_edit::{value, Array, DocumentMut, InlineTable, Item, Table};
+
+use super::tool_policy::ToolPolicyFlags;
 
 /// Env keys the entry may carry (in this order).
 pub const ENTRY_ENV_KEYS: [&str; 3] = ["RSTREAM_API_URL", "RSTREAM_CONFIG", "RSTREAM_CONTEXT"];
@@ -28,23 +31,26 @@ pub struct DesiredEntry {
     pub command: PathBuf,
     /// Environment to pass (subset of [`ENTRY_ENV_KEYS`], only non-empty values).
     pub env: BTreeMap<String, String>,
+    /// `args`: `mcp`, `serve`, then the tool policy flags.
+    pub args: Vec<String>,
 }
 
 impl DesiredEntry {
-    /// The entry for `command`, taking env values from `lookup`.
-    pub fn new(command: PathBuf, lookup: &dyn Fn(&str) -> Option<String>) -> Self {
+    /// The entry for `command` under the tool policy `policy`, taking env values from `lookup`.
+    pub fn new(command: PathBuf, policy: &ToolPolicyFlags, lookup: &dyn Fn(&str) -> Option<String>) -> Self {
         let env = ENTRY_ENV_KEYS
             .iter()
             .filter_map(|k| lookup(k).filter(|v| !v.is_empty()).map(|v| ((*k).to_owned(), v)))
             .collect();
-        DesiredEntry { command, env }
+        let args = ["mcp", "serve"].into_iter().map(str::to_owned).chain(policy.args()).collect();
+        DesiredEntry { command, env, args }
     }
 
     /// The TOML table of the entry.
     fn table(&self) -> Table {
         let mut t = Table::new();
         t.insert("command", value(self.command.display().to_string()));
-        t.insert("args", value(Array::from_iter(["mcp", "serve"])));
+        t.insert("args", value(Array::from_iter(self.args.iter().map(String::as_str))));
         t.insert("startup_timeout_sec", value(STARTUP_TIMEOUT_SEC));
         t.insert("tool_timeout_sec", value(TOOL_TIMEOUT_SEC));
         if !self.env.is_empty() {
@@ -198,8 +204,9 @@ fn assess(
     }
     let args: Option<Vec<&str>> =
         t.get("args").and_then(Item::as_array).map(|a| a.iter().filter_map(|v| v.as_str()).collect());
-    if args.as_deref() != Some(&["mcp", "serve"][..]) {
-        return Assessment::Customised("args differ from [\"mcp\", \"serve\"]".into());
+    let desired_args: Vec<&str> = desired.args.iter().map(String::as_str).collect();
+    if args.as_deref() != Some(&desired_args[..]) {
+        return Assessment::Customised(format!("args differ from {desired_args:?}"));
     }
     let int = |k| t.get(k).and_then(Item::as_integer);
     if int("startup_timeout_sec") != Some(STARTUP_TIMEOUT_SEC) || int("tool_timeout_sec") != Some(TOOL_TIMEOUT_SEC) {
@@ -261,9 +268,12 @@ pub fn default_config_path(lookup: &dyn Fn(&str) -> Option<String>) -> PathBuf {
 mod tests {
     use super::*;
 
+    fn env(k: &str) -> Option<String> {
+        (k == "RSTREAM_CONFIG").then(|| "/home/u/.rstream/config.yaml".to_owned())
+    }
+
     fn desired() -> DesiredEntry {
-        let env = |k: &str| (k == "RSTREAM_CONFIG").then(|| "/home/u/.rstream/config.yaml".to_owned());
-        DesiredEntry::new(PathBuf::from("/usr/local/bin/rstream"), &env)
+        DesiredEntry::new(PathBuf::from("/usr/local/bin/rstream"), &ToolPolicyFlags::default(), &env)
     }
 
     fn yes(_: &Path) -> bool {
@@ -346,6 +356,26 @@ mod tests {
         assert_eq!(plan(&other, &desired(), false, &yes, &yes).unwrap().status, SetupStatus::Conflict);
         let env = once.replace("RSTREAM_CONFIG = ", "FOO = \"1\", RSTREAM_CONFIG = ");
         assert_eq!(plan(&env, &desired(), false, &yes, &yes).unwrap().status, SetupStatus::Conflict);
+    }
+
+    #[test]
+    fn policy_flags_are_written_into_args_and_a_different_policy_is_a_conflict() {
+        let policy =
+            ToolPolicyFlags::new(true, None, Some("rstream_webtty_fs_delete"), Some("labels.role=codex")).unwrap();
+        let locked = DesiredEntry::new(PathBuf::from("/usr/local/bin/rstream"), &policy, &env);
+        let text = plan("", &locked, false, &yes, &yes).unwrap().new_text.unwrap();
+        assert!(
+            text.contains(
+                "args = [\"mcp\", \"serve\", \"--read-only\", \"--deny-tools\", \"rstream_webtty_fs_delete\", \
+                 \"--allow-servers\", \"labels.role=codex\"]"
+            ),
+            "{text}"
+        );
+        assert_eq!(plan(&text, &locked, false, &yes, &yes).unwrap().status, SetupStatus::AlreadyConfigured);
+        // Loosening the policy of an existing entry needs --force, like any other customisation.
+        let p = plan(&text, &desired(), false, &yes, &yes).unwrap();
+        assert_eq!(p.status, SetupStatus::Conflict);
+        assert!(p.diagnostics[0].message.contains("args differ"), "{}", p.diagnostics[0].message);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! `--verify` for `codex setup`: start the configured MCP server and check it answers like ours should.
 //!
-//! Spawns `<command> mcp serve` with the entry's environment, speaks newline-delimited JSON-RPC over its stdio
-//! (`initialize`, `notifications/initialized`, `tools/list`) and checks the essential tools are present, all
-//! within [`VERIFY_TIMEOUT`]; the child is killed afterwards either way.
+//! Spawns `<command> mcp serve` with the entry's arguments (its tool policy flags) and environment, speaks
+//! newline-delimited JSON-RPC over its stdio (`initialize`, `notifications/initialized`, `tools/list`) and checks
+//! the essential tools the policy leaves enabled are present, all within [`VERIFY_TIMEOUT`]; the child is killed
+//! afterwards either way.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -14,13 +15,22 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::tool_policy::ToolPolicyFlags;
+
 /// Deadline for the whole verification.
 pub const VERIFY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Tools an agent needs; their absence fails verification.
 pub const REQUIRED_TOOLS: [&str; 4] =
     ["rstream_runtime_status", "rstream_context_list", "rstream_webtty_list", "rstream_webtty_exec"];
+/// The one of [`REQUIRED_TOOLS`] that changes things (`--read-only` disables it).
+const REQUIRED_CHANGING_TOOL: &str = "rstream_webtty_exec";
 /// Protocol version we offer.
-const PROBE_PROTOCOL_VERSION: &str = "2025-06-18";
+const PROBE_PROTOCOL_VERSION: &str = "2025-11-25";
+
+/// The [`REQUIRED_TOOLS`] that `flags` leave enabled (a policy may disable essentials on purpose).
+pub fn required_tools(flags: &ToolPolicyFlags) -> Vec<&'static str> {
+    REQUIRED_TOOLS.into_iter().filter(|t| flags.may_enable(t, *t != REQUIRED_CHANGING_TOOL)).collect()
+}
 
 /// What verification found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -42,10 +52,12 @@ pub struct Verification {
     pub error: Option<String>,
 }
 
-/// Runs the probe against `command mcp serve` with `env`.
-pub fn verify(command: &Path, env: &BTreeMap<String, String>) -> Verification {
-    let mut v = Verification { required_tools: REQUIRED_TOOLS.map(str::to_owned).to_vec(), ..Default::default() };
-    match probe(command, env, &mut v) {
+/// Runs the probe against `command <args>` (`mcp serve` and its policy flags) with `env`, requiring the
+/// `required` tools.
+pub fn verify(command: &Path, args: &[String], env: &BTreeMap<String, String>, required: &[&str]) -> Verification {
+    let required_tools = required.iter().map(|t| (*t).to_owned()).collect();
+    let mut v = Verification { required_tools, ..Default::default() };
+    match probe(command, args, env, &mut v) {
         Ok(()) => v.status = "succeeded".into(),
         Err(e) => {
             v.status = "failed".into();
@@ -55,9 +67,9 @@ pub fn verify(command: &Path, env: &BTreeMap<String, String>) -> Verification {
     v
 }
 
-fn probe(command: &Path, env: &BTreeMap<String, String>, v: &mut Verification) -> Result<(), String> {
+fn probe(command: &Path, args: &[String], env: &BTreeMap<String, String>, v: &mut Verification) -> Result<(), String> {
     let mut child = Command::new(command)
-        .args(["mcp", "serve"])
+        .args(args)
         .envs(env)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -131,7 +143,7 @@ fn handshake(session: &mut Session, v: &mut Verification) -> Result<(), String> 
     if v.server_name != "rstream" {
         return Err(format!("server name is {:?}, expected \"rstream\"", v.server_name));
     }
-    let missing: Vec<&str> = REQUIRED_TOOLS.iter().copied().filter(|t| !names.contains(t)).collect();
+    let missing: Vec<&str> = v.required_tools.iter().map(String::as_str).filter(|t| !names.contains(t)).collect();
     if !missing.is_empty() {
         return Err(format!("missing tools: {}", missing.join(", ")));
     }

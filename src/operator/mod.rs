@@ -8,6 +8,7 @@
 //! - [`fs_session`]: opening a WebTTY server's WebDAV sidecar (capability check, dial, client).
 //! - [`inventory`]: tunnels as the engine lists them, WebTTY servers (`ServerInfo`) discovered from labels.
 //! - [`mcp_probe`]: `codex setup --verify`: start the MCP server and check initialize + tools/list.
+//! - [`tool_policy`]: the `mcp serve` tool policy flags (`--read-only`, `--tools`, …) and their argv form.
 
 pub mod api;
 pub mod claude;
@@ -17,3 +18,4 @@ pub mod filter;
 pub mod fs_session;
 pub mod inventory;
 pub mod mcp_probe;
+pub mod tool_policy;

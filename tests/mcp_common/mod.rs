@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -36,9 +38,19 @@ pub struct Mcp {
 impl Mcp {
     /// Starts the server with `RSTREAM_CONFIG=config` plus `env`, offering `version` (rmcp's default if None).
     pub async fn start(config: &Path, env: &[(&str, &str)], version: Option<ProtocolVersion>) -> Mcp {
+        Mcp::start_with(config, &[], env, version).await
+    }
+
+    /// [`Mcp::start`] with extra `mcp serve` arguments (the tool policy flags).
+    pub async fn start_with(
+        config: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        version: Option<ProtocolVersion>,
+    ) -> Mcp {
         let stderr_log = config.with_extension("mcp-stderr.log");
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rstream"));
-        cmd.args(["mcp", "serve"]);
+        cmd.args(["mcp", "serve"]).args(args);
         for k in
             ["RSTREAM_CONFIG", "RSTREAM_CONTEXT", "RSTREAM_ENGINE", "RSTREAM_AUTHENTICATION_TOKEN", "RSTREAM_API_URL"]
         {

@@ -293,6 +293,7 @@ mod tests {
             duration_ms: 1,
             timed_out: false,
             truncated: false,
+            cancelled: false,
         };
         assert_eq!(exit_status(&r, OutputFormat::Json), 3);
         r.exit_code = 300;

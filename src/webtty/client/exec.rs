@@ -1,10 +1,13 @@
 //! Run one command on a WebTTY server: a non-interactive session (no PTY) whose stdout and stderr are either
 //! collected up to a cap ([`ExecOutput::Capture`]) or written to two local writers as they arrive
-//! ([`ExecOutput::Stream`]), with an optional client-side timeout that ends the session (the server then kills the
-//! remote process group). [`command_exit_code`] tells a command the server could not start (127 / 126, as a
-//! shell reports it) from every other failure.
+//! ([`ExecOutput::Stream`]), with an optional client-side timeout or cancellation that ends the session (the
+//! server then kills the remote process group). [`exec_capturing`] also hands back what a session that broke had
+//! captured until then. [`command_exit_code`] tells a command the server could not start (127 / 126, as a shell
+//! reports it) from every other failure.
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use async_io::Timer;
@@ -21,6 +24,11 @@ use crate::proto::webtty::{data, Config, Data, DataType, Environment, Options, W
 
 /// Exit code reported when the client-side timeout ended the session (as `timeout(1)` does).
 pub const TIMED_OUT_EXIT_CODE: i32 = 124;
+/// Exit code reported when the session ended without one (cancelled, or broken after it opened).
+pub const NO_EXIT_CODE: i32 = -1;
+
+/// A future that completes when the caller wants the session ended (see [`ExecRequest::cancel`]).
+pub type CancelSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// What to run. Build with [`ExecRequest::command`] and adjust the public fields.
 pub struct ExecRequest {
@@ -40,6 +48,8 @@ pub struct ExecRequest {
     pub output: ExecOutput,
     /// How to authenticate and the exec path.
     pub connect: ConnectOptions,
+    /// Ends the session early when it completes (remote group killed); the result then has `cancelled`.
+    pub cancel: Option<CancelSignal>,
 }
 
 /// A local writer remote output streams into.
@@ -77,6 +87,7 @@ impl ExecRequest {
             output_cap: limits::EXEC_OUTPUT_CAP,
             output: ExecOutput::Capture,
             connect: ConnectOptions::default(),
+            cancel: None,
         }
     }
 }
@@ -101,30 +112,63 @@ pub struct ExecResult {
     pub timed_out: bool,
     /// Output beyond the cap was dropped.
     pub truncated: bool,
+    /// [`ExecRequest::cancel`] ended the session.
+    pub cancelled: bool,
+}
+
+/// A session that failed, with what it had captured when the failure happened after it opened.
+#[derive(Debug)]
+pub struct ExecFailure {
+    /// Why it failed.
+    pub error: WebttyError,
+    /// Output so far (exit code [`NO_EXIT_CODE`]); `None` when no session was opened.
+    pub partial: Option<ExecResult>,
+}
+
+impl From<WebttyError> for ExecFailure {
+    fn from(error: WebttyError) -> Self {
+        ExecFailure { error, partial: None }
+    }
 }
 
 /// Runs `req` on the WebTTY server at `url` (`ws://`, `wss://` or `rstrm://`).
 pub async fn exec(url: &str, req: ExecRequest) -> Result<ExecResult, WebttyError> {
+    exec_capturing(url, req).await.map_err(|f| f.error)
+}
+
+/// [`exec`], keeping the output of a session that broke after it opened.
+pub async fn exec_capturing(url: &str, mut req: ExecRequest) -> Result<ExecResult, ExecFailure> {
     let started = Instant::now();
+    let mut cancel = req.cancel.take();
+    let cancelled = async {
+        match cancel.as_mut() {
+            Some(signal) => signal.await,
+            None => future::pending().await,
+        }
+        Err(WebttyError::Local("cancelled while connecting".into()))
+    };
     let target = resolve(Target::parse(url, req.connect.exec_path.as_deref())?, &req.connect).await?;
     let deadline = req.timeout.map(|t| started + t);
-    let ws = match deadline {
-        None => connect(&target, &req.connect).await?,
-        Some(at) => {
-            future::or(connect(&target, &req.connect), async {
-                Timer::at(at).await;
-                Err(WebttyError::Connect(format!("{}: timed out while connecting", target.display_url())))
-            })
-            .await?
-        }
-    };
-    exec_on(ws, target.display_url(), req, started).await
+    let connecting = future::or(connect(&target, &req.connect), async {
+        match deadline {
+            Some(at) => Timer::at(at).await,
+            None => future::pending().await,
+        };
+        Err(WebttyError::Connect(format!("{}: timed out while connecting", target.display_url())))
+    });
+    let ws = future::or(connecting, cancelled).await?;
+    req.cancel = cancel;
+    session(ws, target.display_url(), req, started).await
 }
 
 /// Runs `req` over an established WebSocket (`url` is only reported); `started` is when dialing began.
 pub async fn exec_on(ws: ClientWs, url: String, req: ExecRequest, started: Instant) -> Result<ExecResult, WebttyError> {
+    session(ws, url, req, started).await.map_err(|f| f.error)
+}
+
+async fn session(ws: ClientWs, url: String, req: ExecRequest, started: Instant) -> Result<ExecResult, ExecFailure> {
     if req.command.is_empty() {
-        return Err(WebttyError::BadTarget("exec needs a command".into()));
+        return Err(WebttyError::BadTarget("exec needs a command".into()).into());
     }
     let deadline = req.timeout.map(|t| started + t);
     let config = Config {
@@ -143,6 +187,7 @@ pub async fn exec_on(ws: ClientWs, url: String, req: ExecRequest, started: Insta
         duration_ms: 0,
         timed_out: false,
         truncated: false,
+        cancelled: false,
     };
     let (tx, mut rx) = match deadline {
         None => protocol::open(ws, config).await?,
@@ -166,7 +211,14 @@ pub async fn exec_on(ws: ClientWs, url: String, req: ExecRequest, started: Insta
             };
             Finish::TimedOut
         };
-        future::or(receive, future::or(stdin, future::or(heartbeats, expiry))).await
+        let cancelled = async {
+            match req.cancel {
+                Some(signal) => signal.await,
+                None => future::pending().await,
+            }
+            Finish::Cancelled
+        };
+        future::or(receive, future::or(stdin, future::or(heartbeats, future::or(expiry, cancelled)))).await
     };
     match finish {
         Finish::Closed(code) => {
@@ -178,20 +230,34 @@ pub async fn exec_on(ws: ClientWs, url: String, req: ExecRequest, started: Insta
             result.exit_code = TIMED_OUT_EXIT_CODE;
             result.timed_out = true;
         }
+        Finish::Cancelled => {
+            protocol::abandon(&tx, &mut rx).await;
+            result.exit_code = NO_EXIT_CODE;
+            result.cancelled = true;
+        }
         Finish::OutputFailed(e) => {
             protocol::abandon(&tx, &mut rx).await;
-            return Err(e);
+            return Err(e.into());
         }
-        Finish::Failed(e) => return Err(e),
+        Finish::Failed(error) => {
+            result.exit_code = NO_EXIT_CODE;
+            result.duration_ms = elapsed_ms(started);
+            return Err(ExecFailure { error, partial: Some(result) });
+        }
     }
-    result.duration_ms = started.elapsed().as_millis().try_into().unwrap_or(u64::MAX);
+    result.duration_ms = elapsed_ms(started);
     Ok(result)
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    started.elapsed().as_millis().try_into().unwrap_or(u64::MAX)
 }
 
 /// How the exec session ended.
 enum Finish {
     Closed(i32),
     TimedOut,
+    Cancelled,
     /// Writing streamed output locally failed: the session is abandoned (the remote group killed).
     OutputFailed(WebttyError),
     Failed(WebttyError),

@@ -18,8 +18,8 @@ pub mod terminal;
 
 pub use connect::{connect, dial_direct, BoxConn, ClientWs, Conn, ConnectOptions, DirectTls};
 pub use exec::{
-    command_exit_code, exec, exec_on, ExecOutput, ExecRequest, ExecResult, OutputWriter, COMMAND_NOT_FOUND_EXIT_CODE,
-    NOT_EXECUTABLE_EXIT_CODE,
+    command_exit_code, exec, exec_capturing, exec_on, CancelSignal, ExecFailure, ExecOutput, ExecRequest, ExecResult,
+    OutputWriter, COMMAND_NOT_FOUND_EXIT_CODE, NOT_EXECUTABLE_EXIT_CODE,
 };
 pub use resolve::resolve;
 pub use target::Target;
