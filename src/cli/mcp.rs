@@ -6,7 +6,12 @@ use super::{CliError, CliResult};
 
 /// the Model Context Protocol server
 #[derive(FromArgs)]
-#[argh(subcommand, name = "mcp")]
+#[argh(
+    subcommand,
+    name = "mcp",
+    example = "rstream mcp serve",
+    example = "rstream codex setup   # registers `rstream mcp serve` with Codex"
+)]
 pub struct McpCommand {
     #[argh(subcommand)]
     pub command: McpSub,

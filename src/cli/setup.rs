@@ -16,7 +16,7 @@ use crate::operator::mcp_probe::{self, Verification};
 
 /// the Codex integration
 #[derive(FromArgs)]
-#[argh(subcommand, name = "codex")]
+#[argh(subcommand, name = "codex", example = "rstream codex setup", example = "rstream codex setup --print")]
 pub struct CodexCommand {
     #[argh(subcommand)]
     pub command: CodexSub,
@@ -63,7 +63,12 @@ pub struct CodexSetup {
 
 /// the Claude Code integration
 #[derive(FromArgs)]
-#[argh(subcommand, name = "claude")]
+#[argh(
+    subcommand,
+    name = "claude",
+    example = "rstream claude setup",
+    example = "rstream claude setup --scope project --print"
+)]
 pub struct ClaudeCommand {
     #[argh(subcommand)]
     pub command: ClaudeSub,

@@ -25,7 +25,15 @@ pub mod server;
 
 /// remote commands, terminals and files on devices running `rstream webtty server`
 #[derive(FromArgs)]
-#[argh(subcommand, name = "webtty")]
+#[argh(
+    subcommand,
+    name = "webtty",
+    example = "rstream webtty server --rstream --name pi --fs-root ~/shared     # on the device",
+    example = "rstream webtty list",
+    example = "rstream webtty exec --url rstrm://pi -- uname -a",
+    example = "rstream webtty client --url rstrm://pi",
+    example = "rstream webtty fs ls --url rstrm://pi /"
+)]
 pub struct WebttyCommand {
     #[argh(subcommand)]
     pub command: WebttySub,
