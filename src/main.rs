@@ -163,6 +163,9 @@ fn run(parsed: Parsed) -> CliResult {
         std::env::set_var("RSTREAM_CONTEXT", name);
     }
     match cli.command {
+        Some(_) if cli.version => Err(CliError::new(
+            "--version takes no command: run `rstream --version` alone, or `rstream version -o json`",
+        )),
         Some(command) => command.run(),
         None if cli.version => {
             writeln!(Stdout, "{}", VersionInfo::current().text())?;

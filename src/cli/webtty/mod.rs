@@ -1,7 +1,8 @@
 //! `rstream webtty server|client|exec|list|fs`: remote commands, terminals and files.
 //!
 //! One file per subcommand: `server` (device), `client` and `exec` (operator sessions), `list` (inventory),
-//! `fs` (WebDAV sidecar client: flags and dispatch) with `fs_transfer` (its reads, downloads and uploads).
+//! `fs` (WebDAV sidecar client: flags and dispatch) with `fs_transfer` (its reads, downloads and uploads), and
+//! `tls_flags` (the clients' `--tls-*` flags, refused for URLs they would not apply to).
 
 use std::path::Path;
 
@@ -22,6 +23,8 @@ pub mod fs_transfer;
 pub mod list;
 #[cfg(feature = "device")]
 pub mod server;
+#[cfg(feature = "operator")]
+pub mod tls_flags;
 
 /// remote commands, terminals and files on devices running `rstream webtty server`
 #[derive(FromArgs)]
