@@ -78,6 +78,15 @@ fn a_local_webtty_server_refuses_the_tunnel_flags() {
 }
 
 #[test]
+fn a_local_webtty_server_with_a_token_file_refuses_to_be_called_unauthenticated() {
+    let dir = TempDir::new("flag-modes-token");
+    let token = dir.path().join("token");
+    std::fs::write(&token, "secret-token\n").unwrap();
+    let args = [&LOCAL_SERVER[..], &["--auth-token-file", token.to_str().unwrap()]].concat();
+    assert_refused(&args, USAGE, &["--allow-unauthenticated", "--auth-token-file"]);
+}
+
+#[test]
 fn a_tunnel_webtty_server_refuses_the_local_listener_flags() {
     for (extra, flag) in [
         (&["--allowed-origin", "https://ok.example"][..], "--allowed-origin"),
@@ -129,6 +138,19 @@ fn tls_flags_are_refused_for_urls_that_do_not_speak_tls_to_the_server() {
             &["--tls-insecure-skip-verify"],
         );
     }
+}
+
+#[test]
+fn a_ca_file_is_refused_next_to_skipping_verification() {
+    let wss = format!("wss://localhost:{}", closed_port());
+    for verb in ["exec", "client"] {
+        let args =
+            ["webtty", verb, "--url", &wss, "--tls-ca-file", "ca.pem", "--tls-insecure-skip-verify", "--", "true"];
+        assert_refused(&args, RSTREAM_FAILED, &["--tls-ca-file", "--tls-insecure-skip-verify"]);
+    }
+    let https = format!("https://localhost:{}", closed_port());
+    let args = ["webtty", "fs", "ls", "--url", &https, "--tls-ca-file", "ca.pem", "--tls-insecure-skip-verify", "/"];
+    assert_refused(&args, USAGE, &["--tls-ca-file", "--tls-insecure-skip-verify"]);
 }
 
 #[test]

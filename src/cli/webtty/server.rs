@@ -261,8 +261,9 @@ impl ServerCommand {
 
     /// Refuses what the chosen mode would ignore: a local server (`--listen`, the default) has no tunnel to
     /// name, publish, label or reconnect; behind `--rstream` the engine authenticates every client and is the only
-    /// origin, so origins and `--allow-unauthenticated` are not this server's to decide; and without retrying
-    /// there is no interval between attempts.
+    /// origin, so origins and `--allow-unauthenticated` are not this server's to decide; a token file makes the
+    /// token required whatever `--allow-unauthenticated` says; and without retrying there is no interval between
+    /// attempts.
     fn refuse_flags_of_the_other_mode(&self) -> Result<(), CliError> {
         if self.rstream {
             let local = [
@@ -277,6 +278,8 @@ impl ServerCommand {
             let waits = [("--retry-interval", self.no_retry && self.retry_interval.is_some())];
             return refuse_given(&waits, "spaces reconnect attempts, and --no-retry makes none");
         }
+        let token_anyway = [("--allow-unauthenticated", self.allow_unauthenticated && self.auth_token_file.is_some())];
+        refuse_given(&token_anyway, "does nothing with --auth-token-file: clients must send that token")?;
         let tunnel = [
             ("--name", self.name.is_some()),
             ("--publish", self.publish),

@@ -1,7 +1,8 @@
 //! The `--tls-ca-file`, `--tls-server-name` and `--tls-insecure-skip-verify` flags of `webtty exec`, `client` and
 //! `fs`: they set up the client side of a `--listen` server's own TLS listener (`wss://`, `https://`), so for any
 //! other URL they would do nothing and are refused instead. An `rstrm://` URL goes through the engine, whose
-//! certificate the context's CA verifies; a `ws://` or `http://` URL is plain TCP.
+//! certificate the context's CA verifies; a `ws://` or `http://` URL is plain TCP. A CA file next to
+//! `--tls-insecure-skip-verify` would never be read either.
 
 use crate::cli::{refuse_given, CliError};
 use crate::operator::fs_session::FsTarget;
@@ -38,9 +39,11 @@ impl UrlTransport {
     }
 }
 
-/// `tls` (the flags as given), or the refusal of the first one given when `transport` is not the server's own TLS.
-/// `tls_urls` names the schemes that are, for the message (`wss://`).
+/// `tls` (the flags as given), or the refusal of the first one given when `transport` is not the server's own TLS
+/// (`tls_urls` names the schemes that are, for the message), and of a CA that skipping verification would ignore.
 pub fn checked(tls: DirectTls, transport: Option<UrlTransport>, tls_urls: &str) -> Result<DirectTls, CliError> {
+    let unverified_ca = [("--tls-ca-file", tls.ca_file.is_some() && tls.insecure_skip_verify)];
+    refuse_given(&unverified_ca, "is never consulted with --tls-insecure-skip-verify: give one of the two")?;
     let why = match transport {
         None | Some(UrlTransport::Tls) => return Ok(tls),
         Some(UrlTransport::Engine) => {
@@ -81,7 +84,10 @@ mod tests {
         let refused = checked(insecure, Some(UrlTransport::Plain), "wss://").unwrap_err().message;
         assert!(refused.starts_with("--tls-insecure-skip-verify applies only to wss:// URLs"), "{refused}");
         let ca = DirectTls { ca_file: Some("ca.pem".into()), ..DirectTls::default() };
-        let refused = checked(ca, Some(UrlTransport::Engine), "wss://").unwrap_err().message;
+        let refused = checked(ca.clone(), Some(UrlTransport::Engine), "wss://").unwrap_err().message;
         assert!(refused.starts_with("--tls-ca-file") && refused.contains("through the engine"), "{refused}");
+        let unverified = DirectTls { insecure_skip_verify: true, ..ca };
+        let refused = checked(unverified, Some(UrlTransport::Tls), "wss://").unwrap_err().message;
+        assert!(refused.contains("--tls-ca-file is never consulted with --tls-insecure-skip-verify"), "{refused}");
     }
 }
