@@ -4,6 +4,8 @@
 //! refusal each of these command lines would run — a server listening, an agent dialing — as if the flag had been
 //! honoured.
 
+#![cfg(all(feature = "device", feature = "operator", feature = "engine"))]
+
 mod common;
 
 use std::path::Path;

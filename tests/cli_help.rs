@@ -1,7 +1,10 @@
 //! `--help` that teaches, from the real binary: every command path — found by walking the binary's own help from
 //! `rstream --help` down through each `Commands:` block, so a command added tomorrow is walked too — has an
-//! `Examples:` section, at least one example runs that very command (or, for a group, one of its commands), and every `--flag` an example uses is one the
-//! command's help lists (an example cannot go stale silently).
+//! `Examples:` section, at least one example runs that very command (or, for a group, one of its commands), and
+//! every `--flag` an example uses is one the help of the command it runs lists (an example cannot go stale
+//! silently).
+
+#![cfg(all(feature = "device", feature = "operator", feature = "engine"))]
 
 mod common;
 

@@ -6,6 +6,8 @@
 #![cfg(all(feature = "device", feature = "operator", feature = "engine"))]
 
 mod common;
+// Both harnesses include tests/common/proc.rs; its two copies are independent and harmless.
+#[allow(clippy::duplicate_mod)]
 mod webtty_support;
 
 use std::io::Read;

@@ -27,15 +27,21 @@ pub mod server;
 pub mod tls_flags;
 
 /// remote commands, terminals and files on devices running `rstream webtty server`
+// Examples only of the commands this build has.
 #[derive(FromArgs)]
-#[argh(
-    subcommand,
-    name = "webtty",
-    example = "rstream webtty server --rstream --name pi --fs-root ~/shared     # on the device",
-    example = "rstream webtty list",
-    example = "rstream webtty exec --url rstrm://pi -- uname -a",
-    example = "rstream webtty client --url rstrm://pi",
-    example = "rstream webtty fs ls --url rstrm://pi /"
+#[argh(subcommand, name = "webtty")]
+#[cfg_attr(
+    feature = "device",
+    argh(example = "rstream webtty server --rstream --name pi --fs-root ~/shared     # on the device")
+)]
+#[cfg_attr(
+    feature = "operator",
+    argh(
+        example = "rstream webtty list",
+        example = "rstream webtty exec --url rstrm://pi -- uname -a",
+        example = "rstream webtty client --url rstrm://pi",
+        example = "rstream webtty fs ls --url rstrm://pi /"
+    )
 )]
 pub struct WebttyCommand {
     #[argh(subcommand)]

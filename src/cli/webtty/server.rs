@@ -82,7 +82,8 @@ pub struct ServerCommand {
     /// file holding the bearer token local clients must send (or RSTREAM_WEBTTY_AUTH_TOKEN; not with --rstream)
     #[argh(option)]
     pub auth_token_file: Option<PathBuf>,
-    /// serve a local listener without a bearer token (loopback experiments only; not with --rstream)
+    /// serve a local listener without a bearer token (loopback experiments only; not with --rstream or
+    /// --auth-token-file)
     #[argh(switch)]
     pub allow_unauthenticated: bool,
     /// browser origin allowed to open sessions, or * (repeatable; not with --rstream)
