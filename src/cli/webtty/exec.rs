@@ -11,14 +11,13 @@ use argh::FromArgs;
 use serde::Serialize;
 
 use super::auth_token;
-use super::tls_flags::{self, UrlTransport};
+use super::tls_flags;
 use crate::cli::output::Stdout;
 use crate::cli::output::BROKEN_PIPE_EXIT;
 use crate::cli::{output_or, refuse_given, CliError, CliResult, OutputFormat, RSTREAM_FAILED_EXIT};
 use crate::limits;
 use crate::webtty::client::{
-    command_exit_code, exec, ConnectOptions, DirectTls, ExecOutput, ExecRequest, ExecResult,
-    COMMAND_NOT_FOUND_EXIT_CODE,
+    command_exit_code, exec, ConnectOptions, ExecOutput, ExecRequest, ExecResult, COMMAND_NOT_FOUND_EXIT_CODE,
 };
 use crate::webtty::WebttyError;
 
@@ -165,14 +164,11 @@ impl ExecCommand {
         req.connect = ConnectOptions {
             auth_token: auth_token(self.auth_token_file.as_deref())?,
             exec_path: self.exec_path.clone(),
-            tls: tls_flags::checked(
-                DirectTls {
-                    ca_file: self.tls_ca_file.clone(),
-                    server_name: self.tls_server_name.clone(),
-                    insecure_skip_verify: self.tls_insecure_skip_verify,
-                },
-                UrlTransport::of_session_url(&self.url),
-                "wss://",
+            tls: tls_flags::for_session_url(
+                &self.url,
+                &self.tls_ca_file,
+                &self.tls_server_name,
+                self.tls_insecure_skip_verify,
             )?,
         };
         if !self.no_stdin && !std::io::stdin().is_terminal() {

@@ -4,13 +4,15 @@
 //! certificate the context's CA verifies; a `ws://` or `http://` URL is plain TCP. A CA file next to
 //! `--tls-insecure-skip-verify` would never be read either.
 
+use std::path::PathBuf;
+
 use crate::cli::{refuse_given, CliError};
 use crate::operator::fs_session::FsTarget;
 use crate::webtty::client::{DirectTls, Target};
 
 /// How a `--url` reaches its server, as far as the TLS flags care.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UrlTransport {
+enum UrlTransport {
     /// `rstrm://NAME` (or a bare NAME): through the engine.
     Engine,
     /// `ws://` or `http://`: plain TCP to the server.
@@ -21,7 +23,7 @@ pub enum UrlTransport {
 
 impl UrlTransport {
     /// The transport of an exec or terminal `--url`; `None` when it does not parse (the session reports that).
-    pub fn of_session_url(url: &str) -> Option<UrlTransport> {
+    fn of_session_url(url: &str) -> Option<UrlTransport> {
         Some(match Target::parse(url, None).ok()? {
             Target::Direct { tls: true, .. } => UrlTransport::Tls,
             Target::Direct { .. } => UrlTransport::Plain,
@@ -30,7 +32,7 @@ impl UrlTransport {
     }
 
     /// The transport of a `webtty fs --url`; `None` when it does not parse (opening the sidecar reports that).
-    pub fn of_fs_url(url: &str) -> Option<UrlTransport> {
+    fn of_fs_url(url: &str) -> Option<UrlTransport> {
         Some(match FsTarget::parse(url).ok()? {
             FsTarget::Direct { tls: true, .. } => UrlTransport::Tls,
             FsTarget::Direct { .. } => UrlTransport::Plain,
@@ -39,9 +41,27 @@ impl UrlTransport {
     }
 }
 
+/// The TLS flags of `webtty exec` or `webtty client` (`--tls-ca-file`, `--tls-server-name`,
+/// `--tls-insecure-skip-verify`) for their `--url`, [`checked`].
+pub fn for_session_url(url: &str, ca: &Option<PathBuf>, name: &Option<String>, insecure: bool) -> TlsResult {
+    checked(direct_tls(ca, name, insecure), UrlTransport::of_session_url(url), "wss://")
+}
+
+/// The TLS flags of `webtty fs` for its `--url`, [`checked`].
+pub fn for_fs_url(url: &str, ca: &Option<PathBuf>, name: &Option<String>, insecure: bool) -> TlsResult {
+    checked(direct_tls(ca, name, insecure), UrlTransport::of_fs_url(url), "https:// or wss://")
+}
+
+/// The client TLS settings the flags describe, or the refusal of a flag that would do nothing.
+pub type TlsResult = Result<DirectTls, CliError>;
+
+fn direct_tls(ca_file: &Option<PathBuf>, server_name: &Option<String>, insecure_skip_verify: bool) -> DirectTls {
+    DirectTls { ca_file: ca_file.clone(), server_name: server_name.clone(), insecure_skip_verify }
+}
+
 /// `tls` (the flags as given), or the refusal of the first one given when `transport` is not the server's own TLS
 /// (`tls_urls` names the schemes that are, for the message), and of a CA that skipping verification would ignore.
-pub fn checked(tls: DirectTls, transport: Option<UrlTransport>, tls_urls: &str) -> Result<DirectTls, CliError> {
+fn checked(tls: DirectTls, transport: Option<UrlTransport>, tls_urls: &str) -> Result<DirectTls, CliError> {
     let unverified_ca = [("--tls-ca-file", tls.ca_file.is_some() && tls.insecure_skip_verify)];
     refuse_given(&unverified_ca, "is never consulted with --tls-insecure-skip-verify: give one of the two")?;
     let why = match transport {
