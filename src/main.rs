@@ -16,15 +16,28 @@ use rstream::cli::{self, CliError, CliResult};
 
 /// rstream: agent-native network layer for edge devices. Devices dial out to an engine; operators and AI
 /// agents reach their commands, files and services through it.
+// Examples only of the commands this build has.
 #[derive(FromArgs)]
-#[argh(
-    example = "rstream engine serve                      # local engine, writes a ready-to-use context",
-    example = "rstream webtty server --rstream --name pi --label role=codex",
-    example = "rstream webtty list --filter 'labels.rstream.webtty.label.role=codex' -o json",
-    example = "rstream webtty exec --url rstrm://pi -- uname -a",
-    note = "--config, --context and -v work before or after the command (not after `--`). Environment: \
-            RSTREAM_CONFIG (config file path), RSTREAM_CONTEXT, RSTREAM_ENGINE, RSTREAM_AUTHENTICATION_TOKEN."
+#[cfg_attr(
+    feature = "engine",
+    argh(example = "rstream engine serve                      # local engine, writes a ready-to-use context")
 )]
+#[cfg_attr(
+    feature = "device",
+    argh(
+        example = "rstream webtty server --rstream --name pi --label role=codex",
+        example = "rstream forward 3000 --name web"
+    )
+)]
+#[cfg_attr(
+    feature = "operator",
+    argh(
+        example = "rstream webtty list --filter 'labels.rstream.webtty.label.role=codex' -o json",
+        example = "rstream webtty exec --url rstrm://pi -- uname -a"
+    )
+)]
+#[argh(note = "--config, --context and -v work before or after the command (not after `--`). Environment: \
+            RSTREAM_CONFIG (config file path), RSTREAM_CONTEXT, RSTREAM_ENGINE, RSTREAM_AUTHENTICATION_TOKEN.")]
 struct Cli {
     /// config file to use instead of ~/.rstream/config.yaml (same as RSTREAM_CONFIG)
     #[argh(option)]
@@ -163,6 +176,9 @@ fn run(parsed: Parsed) -> CliResult {
         std::env::set_var("RSTREAM_CONTEXT", name);
     }
     match cli.command {
+        Some(_) if cli.version => Err(CliError::new(
+            "--version takes no command: run `rstream --version` alone, or `rstream version -o json`",
+        )),
         Some(command) => command.run(),
         None if cli.version => {
             writeln!(Stdout, "{}", VersionInfo::current().text())?;

@@ -14,7 +14,17 @@ use crate::config::{self, ConfigFile, ContextEntry};
 
 /// manage contexts (engine address, token, CA) in ~/.rstream/config.yaml or $RSTREAM_CONFIG
 #[derive(FromArgs)]
-#[argh(subcommand, name = "context")]
+#[argh(
+    subcommand,
+    name = "context",
+    example = "rstream context create lab --engine relay.example.com:443 --token-file token --default",
+    example = "rstream context list",
+    example = "rstream context use lab",
+    example = "rstream --context lab webtty list",
+    note = "A context is an engine address, its token and the CA that signs its certificate. The default one is \
+            used unless --context NAME or RSTREAM_CONTEXT picks another; `rstream engine serve` writes one called \
+            \"local\"."
+)]
 pub struct ContextCommand {
     #[argh(subcommand)]
     pub command: ContextSub,
@@ -70,7 +80,12 @@ pub struct ListCommand {
 
 /// make a context the default
 #[derive(FromArgs)]
-#[argh(subcommand, name = "use")]
+#[argh(
+    subcommand,
+    name = "use",
+    example = "rstream context use lab",
+    note = "Only the default changes; one command can use another context with --context NAME."
+)]
 pub struct UseCommand {
     /// context name
     #[argh(positional)]
@@ -91,7 +106,13 @@ pub struct ShowCommand {
 
 /// delete a context
 #[derive(FromArgs)]
-#[argh(subcommand, name = "delete")]
+#[argh(
+    subcommand,
+    name = "delete",
+    example = "rstream context delete lab",
+    note = "The context and its stored token are removed from the config file; the engine and its tokens are \
+            untouched (revoke a token with `rstream engine token revoke JTI`)."
+)]
 pub struct DeleteCommand {
     /// context name
     #[argh(positional)]

@@ -29,12 +29,19 @@ const CONTEXT_NAME: &str = "local";
 
 /// run or administer the self-hosted engine (relay)
 #[derive(FromArgs)]
-#[argh(subcommand, name = "engine")]
+#[argh(
+    subcommand,
+    name = "engine",
+    example = "rstream engine serve",
+    example = "rstream engine token --permissions tunnels.tunnels.create-delete --ttl 365d --sub pi-kitchen",
+    example = "rstream engine token revoke 5f0c3e9a6d2b4c71a8e9f0b1c2d3e4f5"
+)]
 pub struct EngineCommand {
     #[argh(subcommand)]
     pub command: EngineSub,
 }
 
+/// Engine subcommands.
 #[derive(FromArgs)]
 #[argh(subcommand)]
 pub enum EngineSub {
@@ -132,6 +139,7 @@ pub struct TokenCommand {
     pub jwt_secret_file: Option<String>,
 }
 
+/// `engine token` subcommands.
 #[derive(FromArgs)]
 #[argh(subcommand)]
 pub enum TokenSub {

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use argh::FromArgs;
 use futures_lite::future;
 
-use super::{output_or, to_json, CliError, CliResult, OutputFormat};
+use super::{output_or, refuse_given, to_json, CliError, CliResult, OutputFormat};
 use crate::agent::status::{forwarded_address, stream_line, TunnelStatus};
 use crate::agent::{Agent, AgentError, AgentEvent, EventSink, Retry, TcpTarget};
 use crate::cli::output::Stdout;
@@ -64,7 +64,7 @@ pub struct ForwardCommand {
     /// output: text or json (one JSON object per line)
     #[argh(option, short = 'o')]
     pub output: Option<String>,
-    /// milliseconds between reconnect attempts (upper bound of the backoff; default 5000)
+    /// milliseconds between reconnect attempts (upper bound of the backoff; default 5000; not with --no-retry)
     #[argh(option)]
     pub retry_interval: Option<u64>,
     /// exit instead of reconnecting when the engine connection is lost
@@ -136,6 +136,8 @@ impl ForwardCommand {
         if self.retry && self.no_retry {
             return Err(CliError::new("--retry and --no-retry are mutually exclusive"));
         }
+        let waits = [("--retry-interval", self.no_retry && self.retry_interval.is_some())];
+        refuse_given(&waits, "spaces reconnect attempts, and --no-retry makes none")?;
         Ok(Retry {
             enabled: !self.no_retry,
             max_interval: self.retry_interval.map(Duration::from_millis),
@@ -356,8 +358,11 @@ mod tests {
         let err = cmd(&["--label", "novalue"]).tunnel_properties().unwrap_err();
         assert!(err.message.contains("\"novalue\" is not key=value"), "{err}");
         assert!(cmd(&["--retry-interval", "0"]).retry().is_err());
-        let retry = cmd(&["--retry-interval", "1500", "--no-retry"]).retry().unwrap();
-        assert_eq!((retry.enabled, retry.max_interval), (false, Some(Duration::from_millis(1500))));
+        let retry = cmd(&["--retry-interval", "1500"]).retry().unwrap();
+        assert_eq!((retry.enabled, retry.max_interval), (true, Some(Duration::from_millis(1500))));
+        assert!(!cmd(&["--no-retry"]).retry().unwrap().enabled);
+        let moot = cmd(&["--retry-interval", "1500", "--no-retry"]).retry().unwrap_err();
+        assert!(moot.message.contains("--retry-interval") && moot.message.contains("--no-retry"), "{moot}");
         assert!(!cmd(&[]).retry().unwrap().name_in_use, "a name in use ends forward unless --retry");
         assert!(cmd(&["--retry"]).retry().unwrap().name_in_use);
         assert!(cmd(&["--retry", "--no-retry"]).retry().is_err());

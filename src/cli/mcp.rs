@@ -7,7 +7,12 @@ use crate::operator::tool_policy::ToolPolicyFlags;
 
 /// the Model Context Protocol server
 #[derive(FromArgs)]
-#[argh(subcommand, name = "mcp")]
+#[argh(
+    subcommand,
+    name = "mcp",
+    example = "rstream mcp serve",
+    example = "rstream codex setup   # registers `rstream mcp serve` with Codex"
+)]
 pub struct McpCommand {
     #[argh(subcommand)]
     pub command: McpSub,

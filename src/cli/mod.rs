@@ -135,7 +135,29 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> Result<String, CliError> {
     }
 }
 
+/// Refuses the first of `flags` (`(spelling, given)`) that was given, saying `{flag} {why}`: for flags that mean
+/// nothing in the mode the rest of the command line chose. A flag that would be ignored is a usage error, so the
+/// user learns at once that it does not do what they meant.
+pub fn refuse_given(flags: &[(&str, bool)], why: &str) -> Result<(), CliError> {
+    match flags.iter().find(|(_, given)| *given) {
+        Some((flag, _)) => Err(CliError::new(format!("{flag} {why}"))),
+        None => Ok(()),
+    }
+}
+
 /// Parses an optional `-o` value, falling back to `default`.
 pub fn output_or(value: &Option<String>, default: OutputFormat) -> Result<OutputFormat, CliError> {
     value.as_deref().map_or(Ok(default), |v| v.parse().map_err(CliError::new))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_given_flag_is_refused_with_the_reason() {
+        assert!(refuse_given(&[("--a", false), ("--b", false)], "is moot").is_ok());
+        let refused = refuse_given(&[("--a", false), ("--b", true), ("--c", true)], "is moot here").unwrap_err();
+        assert_eq!((refused.code, refused.message.as_str()), (1, "--b is moot here"));
+    }
 }

@@ -7,7 +7,7 @@ use std::process::Command;
 use argh::FromArgs;
 use serde::Serialize;
 
-use super::{CliError, CliResult};
+use super::{refuse_given, CliError, CliResult};
 use crate::cli::output::Stdout;
 use crate::config::write_atomic;
 use crate::operator::claude::{find_on_path, is_executable, ClaudeEntry, Scope};
@@ -17,7 +17,7 @@ use crate::operator::tool_policy::ToolPolicyFlags;
 
 /// the Codex integration
 #[derive(FromArgs)]
-#[argh(subcommand, name = "codex")]
+#[argh(subcommand, name = "codex", example = "rstream codex setup", example = "rstream codex setup --print")]
 pub struct CodexCommand {
     #[argh(subcommand)]
     pub command: CodexSub,
@@ -53,7 +53,7 @@ pub struct CodexSetup {
     /// replace a customised entry
     #[argh(switch)]
     pub force: bool,
-    /// print the TOML block instead of editing
+    /// print the TOML block instead of editing (alone: not with --force, --verify, --config or -o)
     #[argh(switch)]
     pub print: bool,
     /// start the configured server and check initialize + tools/list
@@ -78,7 +78,12 @@ pub struct CodexSetup {
 
 /// the Claude Code integration
 #[derive(FromArgs)]
-#[argh(subcommand, name = "claude")]
+#[argh(
+    subcommand,
+    name = "claude",
+    example = "rstream claude setup",
+    example = "rstream claude setup --scope project --print"
+)]
 pub struct ClaudeCommand {
     #[argh(subcommand)]
     pub command: ClaudeSub,
@@ -114,7 +119,7 @@ pub struct ClaudeSetup {
     /// remove an existing entry first
     #[argh(switch)]
     pub force: bool,
-    /// print the .mcp.json block and the command line
+    /// print the .mcp.json block and the command line instead of registering (not with --force or -o)
     #[argh(switch)]
     pub print: bool,
     /// output: none, json or yaml
@@ -146,6 +151,10 @@ struct CodexReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     verification: Option<Verification>,
 }
+
+/// Why `--print` refuses the flags of editing and reporting: it changes nothing and prints the entry itself.
+const PRINT_ONLY: &str = "does nothing with --print, which changes nothing and prints only the entry (drop --print to \
+                          register it)";
 
 /// How a setup report is printed.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -209,8 +218,14 @@ impl CodexCommand {
     pub fn run(self) -> CliResult {
         let CodexSub::Setup(c) = self.command;
         let format = report_format(&c.output)?;
-        if c.print && c.verify {
-            return Err(CliError::new("--print and --verify cannot be used together"));
+        if c.print {
+            let editing = [
+                ("--force", c.force),
+                ("--verify", c.verify),
+                ("--config", c.config.is_some()),
+                ("-o", c.output.is_some()),
+            ];
+            refuse_given(&editing, PRINT_ONLY)?;
         }
         let flags = policy(c.read_only, &c.tools, &c.deny_tools, &c.allow_servers)?;
         let desired = DesiredEntry::new(resolve_command(&c.command)?, &flags, &env_var);
@@ -300,6 +315,7 @@ impl ClaudeCommand {
             policy_args: policy(c.read_only, &c.tools, &c.deny_tools, &c.allow_servers)?.args(),
         };
         if c.print {
+            refuse_given(&[("--force", c.force), ("-o", c.output.is_some())], PRINT_ONLY)?;
             write!(Stdout, "{}", entry.print_text())?;
             return Ok(0);
         }

@@ -12,7 +12,12 @@ use crate::operator::inventory::TunnelInventory;
 
 /// inspect the engine's tunnels
 #[derive(FromArgs)]
-#[argh(subcommand, name = "tunnels")]
+#[argh(
+    subcommand,
+    name = "tunnels",
+    example = "rstream tunnels list",
+    example = "rstream tunnels list --filter 'labels.role=codex' -o json"
+)]
 pub struct TunnelsCommand {
     #[argh(subcommand)]
     pub command: TunnelsSub,

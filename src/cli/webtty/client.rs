@@ -11,10 +11,11 @@ use argh::FromArgs;
 
 use super::auth_token;
 use super::exec::parse_env;
+use super::tls_flags;
 use crate::cli::output::BROKEN_PIPE_EXIT;
 use crate::cli::{CliError, CliResult, RSTREAM_FAILED_EXIT};
 use crate::webtty::client::terminal::{run_terminal, TerminalEnd, TerminalRequest};
-use crate::webtty::client::{command_exit_code, ConnectOptions, DirectTls};
+use crate::webtty::client::{command_exit_code, ConnectOptions};
 use crate::webtty::WebttyError;
 
 /// open an interactive terminal on a WebTTY server
@@ -114,11 +115,12 @@ impl ClientCommand {
         req.connect = ConnectOptions {
             auth_token: auth_token(self.auth_token_file.as_deref())?,
             exec_path: self.exec_path.clone(),
-            tls: DirectTls {
-                ca_file: self.tls_ca_file.clone(),
-                server_name: self.tls_server_name.clone(),
-                insecure_skip_verify: self.tls_insecure_skip_verify,
-            },
+            tls: tls_flags::for_session_url(
+                &self.url,
+                &self.tls_ca_file,
+                &self.tls_server_name,
+                self.tls_insecure_skip_verify,
+            )?,
         };
         Ok(req)
     }

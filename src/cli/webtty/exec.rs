@@ -11,13 +11,13 @@ use argh::FromArgs;
 use serde::Serialize;
 
 use super::auth_token;
+use super::tls_flags;
 use crate::cli::output::Stdout;
 use crate::cli::output::BROKEN_PIPE_EXIT;
-use crate::cli::{output_or, CliError, CliResult, OutputFormat, RSTREAM_FAILED_EXIT};
+use crate::cli::{output_or, refuse_given, CliError, CliResult, OutputFormat, RSTREAM_FAILED_EXIT};
 use crate::limits;
 use crate::webtty::client::{
-    command_exit_code, exec, ConnectOptions, DirectTls, ExecOutput, ExecRequest, ExecResult,
-    COMMAND_NOT_FOUND_EXIT_CODE,
+    command_exit_code, exec, ConnectOptions, ExecOutput, ExecRequest, ExecResult, COMMAND_NOT_FOUND_EXIT_CODE,
 };
 use crate::webtty::WebttyError;
 
@@ -54,7 +54,8 @@ pub struct ExecCommand {
     /// output: json (default) or text (remote stdout/stderr streamed through)
     #[argh(option, short = 'o')]
     pub output: Option<String>,
-    /// most stdout+stderr bytes kept for -o json (default and maximum 64 MiB); the rest is dropped (`truncated`)
+    /// most stdout+stderr bytes kept for -o json (default and maximum 64 MiB); the rest is dropped (`truncated`);
+    /// not with -o text, which streams everything
     #[argh(option)]
     pub max_output: Option<usize>,
     /// file holding the bearer token of a local server (or RSTREAM_WEBTTY_AUTH_TOKEN)
@@ -142,6 +143,11 @@ impl ExecCommand {
             Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
             Some(t) => return Err(CliError::new(format!("--timeout {t}: must be a positive number of seconds"))),
         };
+        let streamed_cap = [("--max-output", format == OutputFormat::Text && self.max_output.is_some())];
+        refuse_given(
+            &streamed_cap,
+            "caps what -o json keeps; -o text streams the whole output (use -o json, or drop --max-output)",
+        )?;
         req.output_cap = match self.max_output {
             None => limits::EXEC_OUTPUT_CAP,
             Some(n) if n > 0 && n <= limits::EXEC_OUTPUT_CAP => n,
@@ -158,11 +164,12 @@ impl ExecCommand {
         req.connect = ConnectOptions {
             auth_token: auth_token(self.auth_token_file.as_deref())?,
             exec_path: self.exec_path.clone(),
-            tls: DirectTls {
-                ca_file: self.tls_ca_file.clone(),
-                server_name: self.tls_server_name.clone(),
-                insecure_skip_verify: self.tls_insecure_skip_verify,
-            },
+            tls: tls_flags::for_session_url(
+                &self.url,
+                &self.tls_ca_file,
+                &self.tls_server_name,
+                self.tls_insecure_skip_verify,
+            )?,
         };
         if !self.no_stdin && !std::io::stdin().is_terminal() {
             req.stdin = Some(Box::new(smol::Unblock::new(std::io::stdin())));

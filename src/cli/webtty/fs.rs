@@ -11,12 +11,12 @@ use argh::{ArgsInfo, FromArgs};
 use serde_json::json;
 
 use super::fs_transfer;
+use super::tls_flags;
 use crate::cli::output::Stdout;
 use crate::cli::shared_flags::SharedFlags;
 use crate::cli::{output_or, CliError, CliResult, OutputFormat};
 use crate::operator::fs_session::{self, FsSession};
 use crate::webdav::{normalize_path, DavEntry, EntryKind};
-use crate::webtty::client::DirectTls;
 
 /// `rstream webtty fs`, its connection flags accepted before or after the verb.
 pub type FsGroup = SharedFlags<FsCommand>;
@@ -192,12 +192,9 @@ impl FsCommand {
     /// Runs the selected filesystem command.
     pub fn run(self) -> CliResult {
         let output = self.output_format()?;
+        let (ca, name) = (&self.tls_ca_file, &self.tls_server_name);
+        let tls = tls_flags::for_fs_url(&self.url, ca, name, self.tls_insecure_skip_verify)?;
         let token = super::auth_token(self.auth_token_file.as_deref().map(Path::new))?;
-        let tls = DirectTls {
-            ca_file: self.tls_ca_file.clone(),
-            server_name: self.tls_server_name.clone(),
-            insecure_skip_verify: self.tls_insecure_skip_verify,
-        };
         smol::block_on(async {
             let session = fs_session::open(&self.url, self.fs_path.as_deref(), token.as_ref(), &tls).await?;
             run_verb(session, self.command, output).await

@@ -1,7 +1,8 @@
 //! `rstream webtty server|client|exec|list|fs`: remote commands, terminals and files.
 //!
 //! One file per subcommand: `server` (device), `client` and `exec` (operator sessions), `list` (inventory),
-//! `fs` (WebDAV sidecar client: flags and dispatch) with `fs_transfer` (its reads, downloads and uploads).
+//! `fs` (WebDAV sidecar client: flags and dispatch) with `fs_transfer` (its reads, downloads and uploads), and
+//! `tls_flags` (the clients' `--tls-*` flags, refused for URLs they would not apply to).
 
 use std::path::Path;
 
@@ -22,10 +23,26 @@ pub mod fs_transfer;
 pub mod list;
 #[cfg(feature = "device")]
 pub mod server;
+#[cfg(feature = "operator")]
+pub mod tls_flags;
 
 /// remote commands, terminals and files on devices running `rstream webtty server`
+// Examples only of the commands this build has.
 #[derive(FromArgs)]
 #[argh(subcommand, name = "webtty")]
+#[cfg_attr(
+    feature = "device",
+    argh(example = "rstream webtty server --rstream --name pi --fs-root ~/shared     # on the device")
+)]
+#[cfg_attr(
+    feature = "operator",
+    argh(
+        example = "rstream webtty list",
+        example = "rstream webtty exec --url rstrm://pi -- uname -a",
+        example = "rstream webtty client --url rstrm://pi",
+        example = "rstream webtty fs ls --url rstrm://pi /"
+    )
+)]
 pub struct WebttyCommand {
     #[argh(subcommand)]
     pub command: WebttySub,

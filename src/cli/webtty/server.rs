@@ -13,7 +13,7 @@ use futures_lite::{future, AsyncReadExt};
 
 use super::auth_token;
 use crate::agent::{Agent, AgentEvent, EventSink, Retry};
-use crate::cli::{CliError, CliResult};
+use crate::cli::{refuse_given, CliError, CliResult};
 use crate::config;
 use crate::limits;
 use crate::proto::rstream::opt_str;
@@ -48,7 +48,9 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
             agent's own secrets, even below --fs-root: its config and ~/.rstream, its token and TLS key files, the \
             engine's default state dir, and every --fs-deny path (refused with 403 by every method, left out of \
             listings, recognised through symlinks, hard links and bind mounts). Environment: \
-            RSTREAM_WEBTTY_AUTH_TOKEN."
+            RSTREAM_WEBTTY_AUTH_TOKEN.",
+    note = "A flag marked \"with --rstream\" or \"not with --rstream\" is refused in the other mode, where it would \
+            do nothing."
 )]
 pub struct ServerCommand {
     /// local address to serve (default 127.0.0.1:8080; not with --rstream)
@@ -60,38 +62,39 @@ pub struct ServerCommand {
     /// tunnel name (with --rstream)
     #[argh(option)]
     pub name: Option<String>,
-    /// inventory label key=value, advertised as rstream.webtty.label.<key> (repeatable)
+    /// inventory label key=value, advertised as rstream.webtty.label.<key> (repeatable; with --rstream)
     #[argh(option)]
     pub label: Vec<String>,
     /// publish the tunnel on the engine's public host, token-protected (default with --rstream)
     #[argh(switch)]
     pub publish: bool,
-    /// keep the tunnel private (reachable only as rstrm://<name>)
+    /// keep the tunnel private, reachable only as rstrm://<name> (with --rstream)
     #[argh(switch)]
     pub no_publish: bool,
     /// reconnect to the engine after a lost connection (default with --rstream)
     #[argh(switch)]
     pub retry: bool,
-    /// exit instead of reconnecting when the engine connection is lost
+    /// exit instead of reconnecting when the engine connection is lost (with --rstream)
     #[argh(switch)]
     pub no_retry: bool,
-    /// milliseconds between reconnect attempts (default 5000)
-    #[argh(option, default = "5000")]
-    pub retry_interval: u64,
+    /// milliseconds between reconnect attempts (upper bound of the backoff; default 5000; with --rstream)
+    #[argh(option)]
+    pub retry_interval: Option<u64>,
     /// milliseconds running sessions get to end after SIGTERM/SIGINT before the server exits (default 5000)
     #[argh(option, default = "5000")]
     pub shutdown_timeout: u64,
-    /// file holding the bearer token local clients must send (or RSTREAM_WEBTTY_AUTH_TOKEN)
+    /// file holding the bearer token local clients must send (or RSTREAM_WEBTTY_AUTH_TOKEN; not with --rstream)
     #[argh(option)]
     pub auth_token_file: Option<PathBuf>,
     /// serve a local listener without a bearer token (loopback addresses only, unless
-    /// --i-understand-this-is-open); it answers only requests naming localhost, a loopback or its own address
+    /// --i-understand-this-is-open; not with --rstream or --auth-token-file); it answers only requests naming
+    /// localhost, a loopback or its own address
     #[argh(switch)]
     pub allow_unauthenticated: bool,
     /// with --allow-unauthenticated: also on a non-loopback address, where anyone who reaches it gets a shell
     #[argh(switch)]
     pub i_understand_this_is_open: bool,
-    /// browser origin allowed to open sessions, or * (repeatable)
+    /// browser origin allowed to open sessions, or * (repeatable; not with --rstream)
     #[argh(option)]
     pub allowed_origin: Vec<String>,
     /// how sessions run: spawn (children of this server, as its user)
@@ -149,7 +152,7 @@ impl ServerCommand {
     /// Registers the tunnel through the engine of the current context and serves its streams until a signal
     /// (or, with --no-retry, the first lost connection).
     fn run_rstream(&self, mut server: WebttyServer, grace: Duration) -> CliResult {
-        if self.retry_interval == 0 {
+        if self.retry_interval == Some(0) {
             return Err(CliError::new("--retry-interval must be greater than 0 (milliseconds)"));
         }
         let name = match &self.name {
@@ -164,7 +167,7 @@ impl ServerCommand {
         let slots = server.sessions.slots.clone();
         let retry = Retry {
             enabled: !self.no_retry,
-            max_interval: Some(Duration::from_millis(self.retry_interval)),
+            max_interval: self.retry_interval.map(Duration::from_millis),
             ..Retry::default()
         };
         let agent = Agent::new(endpoint, vec![tunnel], server).with_events(log_events()).with_retry(retry);
@@ -185,6 +188,7 @@ impl ServerCommand {
         if self.rstream && self.listen.is_some() {
             return Err(CliError::new("--listen and --rstream are mutually exclusive"));
         }
+        self.refuse_flags_of_the_other_mode()?;
         match (&self.tls_cert_file, &self.tls_key_file, self.rstream) {
             (None, None, _) | (Some(_), Some(_), false) => {}
             (_, _, true) => {
@@ -199,9 +203,6 @@ impl ServerCommand {
         }
         if self.retry && self.no_retry {
             return Err(CliError::new("--retry and --no-retry are mutually exclusive"));
-        }
-        if !self.rstream && (self.publish || self.no_publish || self.name.is_some()) {
-            return Err(CliError::new("--publish, --no-publish and --name require --rstream"));
         }
         if self.execution_mode != "spawn" {
             return Err(CliError::new(format!(
@@ -282,6 +283,42 @@ impl ServerCommand {
             sessions: SessionPolicy { slots: SessionSlots::new(self.max_sessions), ..SessionPolicy::default() },
             fs,
         })
+    }
+
+    /// Refuses what the chosen mode would ignore: a local server (`--listen`, the default) has no tunnel to
+    /// name, publish, label or reconnect; behind `--rstream` the engine authenticates every client and is the only
+    /// origin, so origins and `--allow-unauthenticated` are not this server's to decide; a token file makes the
+    /// token required whatever `--allow-unauthenticated` says; and without retrying there is no interval between
+    /// attempts.
+    fn refuse_flags_of_the_other_mode(&self) -> Result<(), CliError> {
+        if self.rstream {
+            let local = [
+                ("--allowed-origin", !self.allowed_origin.is_empty()),
+                ("--allow-unauthenticated", self.allow_unauthenticated),
+            ];
+            refuse_given(
+                &local,
+                "is for a local server (--listen); with --rstream the engine authenticates every client and is \
+                 its only origin",
+            )?;
+            let waits = [("--retry-interval", self.no_retry && self.retry_interval.is_some())];
+            return refuse_given(&waits, "spaces reconnect attempts, and --no-retry makes none");
+        }
+        let token_anyway = [("--allow-unauthenticated", self.allow_unauthenticated && self.auth_token_file.is_some())];
+        refuse_given(&token_anyway, "does nothing with --auth-token-file: clients must send that token")?;
+        let tunnel = [
+            ("--name", self.name.is_some()),
+            ("--publish", self.publish),
+            ("--no-publish", self.no_publish),
+            ("--label", !self.label.is_empty()),
+            ("--retry", self.retry),
+            ("--no-retry", self.no_retry),
+            ("--retry-interval", self.retry_interval.is_some()),
+        ];
+        refuse_given(
+            &tunnel,
+            "requires --rstream: a local server (--listen) has no tunnel to name, publish, label or reconnect",
+        )
     }
 
     /// Labels this server advertises in tunnel inventory.
