@@ -9,13 +9,12 @@ use std::path::PathBuf;
 
 use argh::FromArgs;
 
-use super::auth_token;
 use super::exec::parse_env;
 use super::tls_flags;
 use crate::cli::output::BROKEN_PIPE_EXIT;
 use crate::cli::{CliError, CliResult, RSTREAM_FAILED_EXIT};
+use crate::webtty::client::command_exit_code;
 use crate::webtty::client::terminal::{run_terminal, TerminalEnd, TerminalRequest};
-use crate::webtty::client::{command_exit_code, ConnectOptions};
 use crate::webtty::WebttyError;
 
 /// open an interactive terminal on a WebTTY server
@@ -112,16 +111,14 @@ impl ClientCommand {
             tty,
             ..TerminalRequest::default()
         };
-        req.connect = ConnectOptions {
-            auth_token: auth_token(self.auth_token_file.as_deref())?,
-            exec_path: self.exec_path.clone(),
-            tls: tls_flags::for_session_url(
-                &self.url,
-                &self.tls_ca_file,
-                &self.tls_server_name,
-                self.tls_insecure_skip_verify,
-            )?,
-        };
+        req.connect = tls_flags::session_connect(
+            &self.url,
+            self.auth_token_file.as_deref(),
+            &self.exec_path,
+            &self.tls_ca_file,
+            &self.tls_server_name,
+            self.tls_insecure_skip_verify,
+        )?;
         Ok(req)
     }
 }

@@ -10,14 +10,13 @@ use std::time::Duration;
 use argh::FromArgs;
 use serde::Serialize;
 
-use super::auth_token;
 use super::tls_flags;
 use crate::cli::output::Stdout;
 use crate::cli::output::BROKEN_PIPE_EXIT;
 use crate::cli::{output_or, refuse_given, CliError, CliResult, OutputFormat, RSTREAM_FAILED_EXIT};
 use crate::limits;
 use crate::webtty::client::{
-    command_exit_code, exec, ConnectOptions, ExecOutput, ExecRequest, ExecResult, COMMAND_NOT_FOUND_EXIT_CODE,
+    command_exit_code, exec, ExecOutput, ExecRequest, ExecResult, COMMAND_NOT_FOUND_EXIT_CODE,
 };
 use crate::webtty::WebttyError;
 
@@ -161,16 +160,14 @@ impl ExecCommand {
             let stderr = Box::new(smol::Unblock::new(std::io::stderr()));
             req.output = ExecOutput::Stream { stdout, stderr };
         }
-        req.connect = ConnectOptions {
-            auth_token: auth_token(self.auth_token_file.as_deref())?,
-            exec_path: self.exec_path.clone(),
-            tls: tls_flags::for_session_url(
-                &self.url,
-                &self.tls_ca_file,
-                &self.tls_server_name,
-                self.tls_insecure_skip_verify,
-            )?,
-        };
+        req.connect = tls_flags::session_connect(
+            &self.url,
+            self.auth_token_file.as_deref(),
+            &self.exec_path,
+            &self.tls_ca_file,
+            &self.tls_server_name,
+            self.tls_insecure_skip_verify,
+        )?;
         if !self.no_stdin && !std::io::stdin().is_terminal() {
             req.stdin = Some(Box::new(smol::Unblock::new(std::io::stdin())));
         }

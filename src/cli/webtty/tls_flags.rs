@@ -4,11 +4,12 @@
 //! certificate the context's CA verifies; a `ws://` or `http://` URL is plain TCP. A CA file next to
 //! `--tls-insecure-skip-verify` would never be read either.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use super::auth_token;
 use crate::cli::{refuse_given, CliError};
 use crate::operator::fs_session::FsTarget;
-use crate::webtty::client::{DirectTls, Target};
+use crate::webtty::client::{ConnectOptions, DirectTls, Target};
 
 /// How a `--url` reaches its server, as far as the TLS flags care.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +46,23 @@ impl UrlTransport {
 /// `--tls-insecure-skip-verify`) for their `--url`, [`checked`].
 pub fn for_session_url(url: &str, ca: &Option<PathBuf>, name: &Option<String>, insecure: bool) -> TlsResult {
     checked(direct_tls(ca, name, insecure), UrlTransport::of_session_url(url), "wss://")
+}
+
+/// The connection flags `webtty exec` and `webtty client` share, as the session's [`ConnectOptions`]: the bearer
+/// token (`--auth-token-file` or the environment), `--exec-path`, and the TLS flags [`for_session_url`].
+pub fn session_connect(
+    url: &str,
+    auth_token_file: Option<&Path>,
+    exec_path: &Option<String>,
+    ca: &Option<PathBuf>,
+    name: &Option<String>,
+    insecure: bool,
+) -> Result<ConnectOptions, CliError> {
+    Ok(ConnectOptions {
+        auth_token: auth_token(auth_token_file)?,
+        exec_path: exec_path.clone(),
+        tls: for_session_url(url, ca, name, insecure)?,
+    })
 }
 
 /// The TLS flags of `webtty fs` for its `--url`, [`checked`].
