@@ -99,7 +99,7 @@ const SUPERVISOR_IGNORES: [libc::c_int; 11] = [
 ];
 
 /// Makes `cmd` start under a session supervisor: the process std forks (the supervisor) leaves the server's
-/// session, becomes a child subreaper (Linux) so every orphan of the session is re-parented to it instead of
+/// session, becomes a child subreaper (Linux; not under qemu-user) so every orphan of the session is re-parented to it instead of
 /// escaping, forks the command and then only reaps: it writes the command's wait status to `report` (see
 /// [`EXIT_REPORT_LEN`]) and exits once it has no children left, that is once the whole session is gone.
 ///
@@ -118,7 +118,13 @@ pub fn supervised_session_on_spawn(cmd: &mut Command, controlling_tty: bool, rep
             check(libc::setsid())?;
             #[cfg(any(target_os = "linux", target_os = "android"))]
             {
-                check(libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong))?;
+                // EINVAL: a kernel or emulator without subreapers (qemu-user); the server warned at start that
+                // orphans which leave the session then escape (`adopt_orphans`). Any other error is fatal.
+                if libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong) != 0
+                    && io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL)
+                {
+                    return Err(io::Error::last_os_error());
+                }
                 check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong))?;
                 if libc::getppid() != server {
                     return Err(io::Error::from_raw_os_error(libc::ESRCH)); // the server died before prctl

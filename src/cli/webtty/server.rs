@@ -403,7 +403,7 @@ fn run_local<H: Handshake>(
 /// adoption, where the system does not allow it).
 fn adopt_orphans() -> Orphanage {
     Orphanage::adopt().unwrap_or_else(|e| {
-        log_warn!("webtty server: cannot adopt orphaned session processes: {e}");
+        log_warn!("webtty server: cannot adopt orphaned session processes ({e}): a session process that leaves its session (setsid) and outlives its supervisor is not killed when the session ends");
         Orphanage::none()
     })
 }
