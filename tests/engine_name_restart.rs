@@ -7,32 +7,18 @@
 
 mod common;
 
-use std::io::Write;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::fake_agent::{tunnel, FakeAgent};
 use common::tokens::TOKEN_ENV;
-use common::tunnel::{dial, Forward};
+use common::tunnel::{banner_origin, dial, Forward};
 use common::{wait_until, wait_until_or, Engine, DEVICE};
 use rstream::proto::rstream::opt_str;
 
 const ONLINE: Duration = Duration::from_secs(20);
 /// How long the engine may take to put a new binding on disk (it debounces its writes).
 const PERSISTED: Duration = Duration::from_secs(5);
-
-/// A TCP service that greets every connection with `banner` and closes: tells which device a dial reached.
-fn banner_origin(banner: &'static str) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind origin");
-    let addr = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for mut conn in listener.incoming().map_while(Result::ok) {
-            let _ = conn.write_all(banner.as_bytes());
-        }
-    });
-    addr
-}
 
 fn forward_args(name: &str) -> Vec<&str> {
     vec!["--name", name, "--no-publish", "-o", "json", "--retry-interval", "200"]
@@ -60,7 +46,7 @@ fn after_an_engine_restart_the_owner_gets_its_name_back_before_a_faster_device()
     let mut engine = Engine::start();
     let owner = engine.token_for("device-a", &DEVICE);
     let intruder = engine.token_for("device-b", &DEVICE);
-    let (origin_a, origin_b) = (banner_origin("device-a"), banner_origin("device-b"));
+    let (origin_a, origin_b) = (banner_origin("device-a").target(), banner_origin("device-b").target());
     let mut a = Forward::start(&engine, &origin_a, &forward_args("shell"), &[(TOKEN_ENV, &owner)]);
     a.wait_online(1, ONLINE);
     wait_persisted(&engine, "shell", "device-a");
@@ -116,23 +102,8 @@ fn after_the_grace_an_owner_that_stays_away_loses_its_name() {
     let started = Instant::now();
     smol::block_on(async {
         let raw = FakeAgent::open(&engine, &intruder).await.unwrap();
-        let refused = raw.open_tunnel(tunnel("lab", true)).await.expect_err("reserved for its owner after a restart");
-        assert_eq!(refused.code, 409, "{refused}");
-        assert!(opt_str(&refused.message).unwrap_or("").contains("reserved"), "{refused}");
-        assert_eq!(engine.curl_host("lab.t.localhost", "/", None, &[]).status, 404, "a reserved name routes nowhere");
-        let deadline = started + grace + ONLINE;
-        loop {
-            match raw.open_tunnel(tunnel("lab", true)).await {
-                Ok(_) => break,
-                Err(e) if e.code == 409 && Instant::now() < deadline => {
-                    async_io::Timer::after(Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("lab never became free: {e}"),
-            }
-        }
+        raw.claim_after_reservation(&engine, "lab", started, grace, ONLINE).await;
     });
-    let waited = started.elapsed();
-    assert!(waited >= grace - Duration::from_millis(500), "freed {waited:?} after the restart, before the grace");
     wait_persisted(&engine, "lab", "raw-intruder");
     let text = std::fs::read_to_string(names_file(&engine)).unwrap();
     assert!(!text.contains("\"owner\":\"owner\""), "the old owner is still on disk: {text}");

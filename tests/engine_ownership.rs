@@ -5,13 +5,11 @@
 
 mod common;
 
-use std::io::Write;
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::fake_agent::{tunnel, FakeAgent};
 use common::tokens::{ADMIN, TOKEN_ENV};
-use common::tunnel::{dial, Forward};
+use common::tunnel::{banner_origin, dial, Forward};
 use common::{wait_until, wait_until_or, Engine, DEVICE};
 use rstream::proto::rstream::message::Payload;
 use rstream::proto::rstream::{opt_str, TunnelProperties};
@@ -19,18 +17,6 @@ use rstream::proto::rstream::{opt_str, TunnelProperties};
 const READ: &str = "tunnels.resources.read-only";
 const REGISTER: &str = "tunnels.tunnels.create-delete";
 const ONLINE: Duration = Duration::from_secs(20);
-
-/// A TCP service that greets every connection with `banner` and closes: tells which device a dial reached.
-fn banner_origin(banner: &'static str) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind origin");
-    let addr = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for mut conn in listener.incoming().map_while(Result::ok) {
-            let _ = conn.write_all(banner.as_bytes());
-        }
-    });
-    addr
-}
 
 /// What `rstream dial rstrm://<name>` (the operator's context token) receives.
 fn reached(engine: &Engine, name: &str) -> String {
@@ -57,7 +43,7 @@ fn a_second_device_cannot_take_a_name_while_its_owner_is_online_or_reconnecting(
     let engine = Engine::start();
     let owner = engine.token_for("device-a", &DEVICE);
     let intruder = engine.token_for("device-b", &DEVICE);
-    let (origin_a, origin_b) = (banner_origin("device-a"), banner_origin("device-b"));
+    let (origin_a, origin_b) = (banner_origin("device-a").target(), banner_origin("device-b").target());
     let mut a = Forward::start(&engine, &origin_a, &forward_args("shell"), &[(TOKEN_ENV, &owner)]);
     a.wait_online(1, ONLINE);
 
@@ -110,23 +96,7 @@ fn a_raw_client_is_refused_an_owned_name_until_the_grace_period_has_passed() {
         drop(owner);
         wait_until(ONLINE, "the owner's tunnel to leave", || (!listed(&engine, "lab")).then_some(()));
         let dropped = Instant::now();
-        let refused = raw.open_tunnel(tunnel("lab", true)).await.expect_err("reserved for its owner");
-        assert_eq!(refused.code, 409, "{refused}");
-        assert!(opt_str(&refused.message).unwrap_or("").contains("reserved"), "{refused}");
-        assert_eq!(engine.curl_host("lab.t.localhost", "/", None, &[]).status, 404, "a reserved name routes nowhere");
-
-        let deadline = dropped + grace + ONLINE;
-        loop {
-            match raw.open_tunnel(tunnel("lab", true)).await {
-                Ok(_) => break,
-                Err(e) if e.code == 409 && Instant::now() < deadline => {
-                    async_io::Timer::after(Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("lab never became free: {e}"),
-            }
-        }
-        let waited = dropped.elapsed();
-        assert!(waited >= grace - Duration::from_millis(500), "freed after {waited:?}, before the grace");
+        raw.claim_after_reservation(&engine, "lab", dropped, grace, ONLINE).await;
     });
 }
 

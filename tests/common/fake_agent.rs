@@ -2,14 +2,14 @@
 //! tunnels, receives `ProxyConnReq`s and dials legs — so engine tests need no device binary.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_lite::io::split;
 use futures_lite::StreamExt;
 use rstream::proto::frame::{read_frame, write_frame};
 use rstream::proto::rstream::message::Payload;
 use rstream::proto::rstream::{
-    open_control_channel_rsp, open_tunnel_rsp, some_str, Error, Message, OpenControlChannelReq, OpenTunnelReq,
+    open_control_channel_rsp, open_tunnel_rsp, opt_str, some_str, Error, Message, OpenControlChannelReq, OpenTunnelReq,
     ProxyConnReq, ProxyReq, TunnelProperties,
 };
 
@@ -112,6 +112,38 @@ impl FakeAgent {
         }
     }
 
+    /// Claims `name`, which another subject reserved at `since` for `grace`: refused with 409 "reserved" (and
+    /// the name routes nowhere) until the grace has passed, then granted. Returns how long after `since` it was.
+    pub async fn claim_after_reservation(
+        &self,
+        engine: &Engine,
+        name: &str,
+        since: Instant,
+        grace: Duration,
+        deadline_slack: Duration,
+    ) -> Duration {
+        let refused = self.open_tunnel(tunnel(name, true)).await.expect_err("reserved for its owner");
+        assert_eq!(refused.code, 409, "{refused}");
+        assert!(opt_str(&refused.message).unwrap_or("").contains("reserved"), "{refused}");
+        let host = format!("{name}.t.localhost");
+        assert_eq!(engine.curl_host(&host, "/", None, &[]).status, 404, "a reserved name routes nowhere");
+        let deadline = since + grace + deadline_slack;
+        loop {
+            match self.open_tunnel(tunnel(name, true)).await {
+                Ok(_) => break,
+                Err(e) if e.code == 409 && Instant::now() < deadline => {
+                    async_io::Timer::after(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("{name} never became free: {e}"),
+            }
+        }
+        let waited = since.elapsed();
+        assert!(
+            waited >= grace - Duration::from_millis(500),
+            "{name} freed {waited:?} after {since:?}, before the grace"
+        );
+        waited
+    }
     /// Waits for the engine's next `ProxyConnReq`.
     pub async fn next_proxy_conn(&self) -> ProxyConnReq {
         match self.next().await {

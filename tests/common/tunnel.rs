@@ -79,15 +79,23 @@ impl Origin {
     }
 }
 
-fn serve(handler: fn(TcpStream)) -> Origin {
+fn serve(handler: impl Fn(TcpStream) + Clone + Send + 'static) -> Origin {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind origin");
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for conn in listener.incoming().map_while(Result::ok) {
+            let handler = handler.clone();
             std::thread::spawn(move || handler(conn));
         }
     });
     Origin { port }
+}
+
+/// Greets every connection with `banner` and closes it: tells which device a dial reached.
+pub fn banner_origin(banner: &'static str) -> Origin {
+    serve(move |mut conn| {
+        let _ = conn.write_all(banner.as_bytes());
+    })
 }
 
 /// An HTTP/1.1 origin: `/` → [`HELLO`], `/big` → [`big_body`], `/endless` → [`Pattern`] until the client goes
