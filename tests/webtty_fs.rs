@@ -5,28 +5,11 @@
 
 mod webtty_support;
 
-use std::io::{Read, Write};
-use std::time::Duration;
-
 use webtty_support::*;
 
 /// Sends one HTTP/1.1 request (with `Connection: close`) and returns the whole response as text.
 fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> String {
-    http_with(addr, method, path, token, "", body)
-}
-
-fn http_with(addr: &str, method: &str, path: &str, token: Option<&str>, extra: &str, body: &str) -> String {
-    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    tcp.write_all(req.as_bytes()).unwrap();
-    let mut resp = String::new();
-    let _ = tcp.read_to_string(&mut resp);
-    resp
+    http_request(addr, method, path, token, "", body)
 }
 
 #[test]
@@ -44,7 +27,7 @@ fn fs_sidecar_serves_the_root_behind_the_token() {
     assert!(put.starts_with("HTTP/1.1 201") || put.starts_with("HTTP/1.1 204"), "{put}");
     assert_eq!(std::fs::read_to_string(root.join("new.txt")).unwrap(), "written remotely");
 
-    let listing = http_with(&server.addr, "PROPFIND", "/fs/", token, "Depth: 1\r\n", "");
+    let listing = http_request(&server.addr, "PROPFIND", "/fs/", token, "Depth: 1\r\n", "");
     assert!(listing.starts_with("HTTP/1.1 207") && listing.contains("/fs/hello.txt"), "{listing}");
 
     let escape = http(&server.addr, "GET", "/fs/../../etc/passwd", token, "");
