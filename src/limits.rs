@@ -189,6 +189,13 @@ pub const MCP_TUNNEL_STOP_GRACE: Duration = Duration::from_secs(5);
 pub const MCP_MAX_LOCAL_TUNNELS: usize = 32;
 /// Largest local tunnel registry file we read.
 pub const MCP_REGISTRY_MAX_LEN: u64 = 1024 * 1024;
+/// MCP remote endpoints (`rstream_remote_mcp_*`): largest answer read from a remote MCP server (upstream's).
+pub const MCP_REMOTE_RESPONSE_CAP: usize = 4 * 1024 * 1024;
+/// MCP remote endpoints: largest request body sent (a tool call's arguments included).
+pub const MCP_REMOTE_REQUEST_CAP: usize = 1024 * 1024;
+/// MCP remote endpoints: longest a connection may go without progress (a remote tool call that takes longer
+/// before answering fails).
+pub const MCP_REMOTE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Connections open at once on one engine (all protocols); beyond it new connections are closed at accept. The
 /// engine lowers it to what its open-files limit allows (`engine::admission::connection_cap`).

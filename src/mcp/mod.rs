@@ -22,6 +22,8 @@
 //!   [`fs_session`] connects to it after checking the policy and the server's capabilities.
 //! - [`tools_local_tunnel`]: expose/list/stop local ports through a supervised `rstream forward`
 //!   ([`local_tunnel_process`] runs it, [`local_tunnel_registry`] remembers it next to the config).
+//! - [`remote_mcp`]: discover MCP endpoints behind the engine and call their tools through
+//!   [`remote_mcp_client`] (Streamable HTTP over a private stream; [`sse`] reads event-stream answers).
 
 pub mod annotations;
 pub mod args;
@@ -34,10 +36,13 @@ pub mod local_tunnel_process;
 pub mod local_tunnel_registry;
 pub mod operator_env;
 pub mod policy;
+pub mod remote_mcp;
+pub mod remote_mcp_client;
 pub mod result;
 pub mod schema;
 pub mod scrub;
 pub mod server;
+pub mod sse;
 pub mod tools_context;
 pub mod tools_fs;
 pub mod tools_fs_transfer;
