@@ -191,6 +191,8 @@ pub const MCP_MAX_LOCAL_TUNNELS: usize = 32;
 pub const MCP_REGISTRY_MAX_LEN: u64 = 1024 * 1024;
 /// MCP remote endpoints (`rstream_remote_mcp_*`): largest answer read from a remote MCP server (upstream's).
 pub const MCP_REMOTE_RESPONSE_CAP: usize = 4 * 1024 * 1024;
+/// `rstream mcp publish`: largest JSON-RPC request body accepted (upstream's; beyond it: 413).
+pub const MCP_PUBLISH_BODY_CAP: usize = 1024 * 1024;
 /// MCP remote endpoints: largest request body sent (a tool call's arguments included).
 pub const MCP_REMOTE_REQUEST_CAP: usize = 1024 * 1024;
 /// MCP remote endpoints: longest a connection may go without progress (a remote tool call that takes longer

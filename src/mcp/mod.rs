@@ -24,6 +24,8 @@
 //!   ([`local_tunnel_process`] runs it, [`local_tunnel_registry`] remembers it next to the config).
 //! - [`remote_mcp`]: discover MCP endpoints behind the engine and call their tools through
 //!   [`remote_mcp_client`] (Streamable HTTP over a private stream; [`sse`] reads event-stream answers).
+//! - `publish` (with `device`): `rstream mcp publish`, this tool set at `/mcp` on a tunnel, answering each POST
+//!   through [`rpc`] (JSON-RPC without rmcp's session machinery).
 
 pub mod annotations;
 pub mod args;
@@ -36,9 +38,12 @@ pub mod local_tunnel_process;
 pub mod local_tunnel_registry;
 pub mod operator_env;
 pub mod policy;
+#[cfg(feature = "device")]
+pub mod publish;
 pub mod remote_mcp;
 pub mod remote_mcp_client;
 pub mod result;
+pub mod rpc;
 pub mod schema;
 pub mod scrub;
 pub mod server;
