@@ -219,6 +219,9 @@ pub const MAX_NAME_RESERVATIONS: usize = 16_384;
 /// Largest token revocation list the engine reads (`<state>/revoked-tokens`, one `jti` per line).
 pub const MAX_REVOCATION_LIST_LEN: u64 = 1024 * 1024;
 
+/// `webtty server --allow-detach`: sessions whose supervisor lingers at once for detached processes (beyond it, a
+/// session's detached processes are ended with it).
+pub const WEBTTY_MAX_LINGERING_SESSIONS: usize = 32;
 /// After SIGKILL, how long a session's supervisor gets to reap the last of its processes before it is killed
 /// too (and a sweep of strays gets to find nothing left).
 pub const WEBTTY_KILL_DEADLINE: Duration = Duration::from_secs(5);

@@ -128,6 +128,10 @@ pub struct ServerInfo {
     pub capabilities: Vec<String>,
     /// WebSocket path of the terminal endpoint.
     pub exec_path: String,
+    /// `allowed` when processes may outlive their session (`webtty server --allow-detach`), `denied` on our
+    /// servers without it, empty (and left out) on servers that do not say (upstream's).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detach: String,
     /// WebDAV mount path (servers with `fs` only; empty and left out otherwise).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub fs_path: String,
@@ -198,6 +202,7 @@ impl ServerInfo {
             server_name,
             capabilities,
             exec_path: t.webtty_label("exec.path").unwrap_or("/").to_owned(),
+            detach: t.webtty_label("detach").unwrap_or("").to_owned(),
             fs_path: fs_label("fs.path", "/fs"),
             fs_backend: fs_label("fs.backend", "webdav"),
             fs_mode: fs_label("fs.mode", "read-write"),
