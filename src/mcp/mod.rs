@@ -24,6 +24,8 @@
 //!   ([`local_tunnel_process`] runs it, [`local_tunnel_registry`] remembers it next to the config).
 //! - [`remote_mcp`]: discover MCP endpoints behind the engine and call their tools through
 //!   [`remote_mcp_client`] (Streamable HTTP over a private stream; [`sse`] reads event-stream answers).
+//! - [`remote_expose`]: start/stop `rstream forward` on a WebTTY host through one exec, with upstream's
+//!   script contract ([`remote_expose_script`]).
 //! - `publish` (with `device`): `rstream mcp publish`, this tool set at `/mcp` on a tunnel, answering each POST
 //!   through [`rpc`] (JSON-RPC without rmcp's session machinery).
 
@@ -40,6 +42,8 @@ pub mod operator_env;
 pub mod policy;
 #[cfg(feature = "device")]
 pub mod publish;
+pub mod remote_expose;
+pub mod remote_expose_script;
 pub mod remote_mcp;
 pub mod remote_mcp_client;
 pub mod result;

@@ -28,32 +28,22 @@ use crate::agent::{StreamHandler, StreamInfo};
 use crate::http::{HttpError, ResponseHead, ServerConn};
 use crate::limits::{MCP_MAX_RUNNING_CALLS, MCP_PUBLISH_BODY_CAP};
 use crate::operator::inventory::APPLICATION_PROTOCOL_LABEL;
-use crate::proto::rstream::{some_str, TunnelProperties};
+use crate::proto::rstream::TunnelProperties;
 use crate::transport::TlsStream;
 
 /// The tunnel `mcp publish` registers: `name`, published (HTTP/1.1, token_auth) or private, our labels over
 /// the user's `labels`.
 pub fn tunnel(name: &str, publish: bool, labels: &[(String, String)]) -> TunnelProperties {
-    let mut tunnel = TunnelProperties {
-        name: some_str(name),
-        r#type: some_str("bytestream"),
-        publish: Some(publish.into()),
-        protocol: publish.then(|| "http".into()),
-        http_version: publish.then(|| "http/1.1".into()),
-        token_auth: publish.then(|| true.into()),
-        ..Default::default()
-    };
-    for (k, v) in labels {
-        tunnel.labels.insert(k.clone(), v.clone());
-    }
+    let mut labels: std::collections::BTreeMap<String, String> = labels.iter().cloned().collect();
     for (k, v) in [
         (APPLICATION_PROTOCOL_LABEL, MCP_APPLICATION_PROTOCOL),
         (MCP_PATH_LABEL, DEFAULT_MCP_PATH),
         (MCP_TRANSPORT_LABEL, MCP_TRANSPORT),
     ] {
-        tunnel.labels.insert(k.to_owned(), v.to_owned());
+        labels.insert(k.to_owned(), v.to_owned());
     }
-    tunnel
+    // The same tunnel shape as a WebTTY server's: HTTP/1.1 with token_auth when published.
+    crate::webtty::labels::server_tunnel(name, publish, labels)
 }
 
 /// Upstream's status object for an online endpoint: `{forwarding, host?, name?, path, published, token_auth,

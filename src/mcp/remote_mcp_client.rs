@@ -85,15 +85,7 @@ impl McpUrl {
             }
             "http" | "https" => {
                 let tls = scheme == "https";
-                let (host, port) = crate::config::resolve::split_host_port(authority);
-                let port = if authority.ends_with(&format!(":{port}")) {
-                    port
-                } else if tls {
-                    443
-                } else {
-                    80
-                };
-                let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+                let (host, port) = crate::operator::fs_session::host_and_port(authority, tls);
                 Ok(McpUrl::Direct { host, port, tls, path })
             }
             other => Err(bad(&format!("unsupported scheme {other:?} (expected rstrm, http or https)"))),

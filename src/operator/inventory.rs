@@ -16,6 +16,9 @@ pub const APPLICATION_PROTOCOL_LABEL: &str = "application-protocol";
 pub const WEBTTY_APPLICATION_PROTOCOL: &str = "rstream.webtty";
 /// Prefix of WebTTY inventory labels.
 pub const WEBTTY_LABEL_PREFIX: &str = "rstream.webtty.";
+/// `rstream.webtty.detach` of a server that ends every process a session starts (the device's
+/// `webtty::labels::DETACH_DENIED`; servers started with `--allow-detach` say `allowed`).
+pub const WEBTTY_DETACH_DENIED: &str = "denied";
 /// Prefix of user labels (`--label k=v` on the server).
 pub const WEBTTY_USER_LABEL_PREFIX: &str = "rstream.webtty.label.";
 
