@@ -189,6 +189,15 @@ pub const MCP_TUNNEL_STOP_GRACE: Duration = Duration::from_secs(5);
 pub const MCP_MAX_LOCAL_TUNNELS: usize = 32;
 /// Largest local tunnel registry file we read.
 pub const MCP_REGISTRY_MAX_LEN: u64 = 1024 * 1024;
+/// MCP remote endpoints (`rstream_remote_mcp_*`): largest answer read from a remote MCP server (upstream's).
+pub const MCP_REMOTE_RESPONSE_CAP: usize = 4 * 1024 * 1024;
+/// `rstream mcp publish`: largest JSON-RPC request body accepted (upstream's; beyond it: 413).
+pub const MCP_PUBLISH_BODY_CAP: usize = 1024 * 1024;
+/// MCP remote endpoints: largest request body sent (a tool call's arguments included).
+pub const MCP_REMOTE_REQUEST_CAP: usize = 1024 * 1024;
+/// MCP remote endpoints: longest a connection may go without progress (a remote tool call that takes longer
+/// before answering fails).
+pub const MCP_REMOTE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Connections open at once on one engine (all protocols); beyond it new connections are closed at accept. The
 /// engine lowers it to what its open-files limit allows (`engine::admission::connection_cap`).
@@ -210,6 +219,9 @@ pub const MAX_NAME_RESERVATIONS: usize = 16_384;
 /// Largest token revocation list the engine reads (`<state>/revoked-tokens`, one `jti` per line).
 pub const MAX_REVOCATION_LIST_LEN: u64 = 1024 * 1024;
 
+/// `webtty server --allow-detach`: sessions whose supervisor lingers at once for detached processes (beyond it, a
+/// session's detached processes are ended with it).
+pub const WEBTTY_MAX_LINGERING_SESSIONS: usize = 32;
 /// After SIGKILL, how long a session's supervisor gets to reap the last of its processes before it is killed
 /// too (and a sweep of strays gets to find nothing left).
 pub const WEBTTY_KILL_DEADLINE: Duration = Duration::from_secs(5);

@@ -9,33 +9,16 @@
 mod common;
 mod mcp_common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::{ChildGuard, Engine, TempDir};
-use mcp_common::WebttyTunnel;
+use mcp_common::{sdk_python as python, WebttyTunnel};
 use serde_json::json;
 
 /// Longest a scenario may run (the SDK's own waits are shorter).
 const SCENARIO_DEADLINE: Duration = Duration::from_secs(180);
-
-/// The venv's python, built once per test binary (concurrent tests wait for the first).
-fn python() -> &'static Path {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_sdk/venv.sh");
-        let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-sdk-venv");
-        let out = Command::new(&script).env("RSTREAM_MCP_SDK_VENV", &venv).output().expect("run venv.sh");
-        assert!(
-            out.status.success(),
-            "cannot build the MCP SDK venv (needs python3 -m venv and PyPI; `make deps` installs both):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-    })
-}
 
 /// An engine with two WebTTY servers: `sdk-codex` (exec + fs, role=codex) and `sdk-ops` (exec only, role=ops).
 struct Fleet {

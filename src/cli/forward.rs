@@ -119,12 +119,8 @@ impl ForwardCommand {
             token_auth: self.token_auth.then(|| true.into()),
             ..Default::default()
         };
-        for label in &self.label {
-            let (k, v) = label
-                .split_once('=')
-                .filter(|(k, _)| !k.is_empty())
-                .ok_or_else(|| CliError::new(format!("label {label:?} is not key=value")))?;
-            tunnel.labels.insert(k.to_owned(), v.to_owned());
+        for (k, v) in parse_labels(&self.label)? {
+            tunnel.labels.insert(k, v);
         }
         Ok(tunnel)
     }
@@ -160,6 +156,17 @@ fn parse_target(target: Option<&str>) -> Result<(String, u16), CliError> {
     }
 }
 
+/// `--label key=value` values as pairs (an empty key or a missing `=` is refused, naming the value).
+pub fn parse_labels(labels: &[String]) -> Result<Vec<(String, String)>, CliError> {
+    labels
+        .iter()
+        .map(|label| match label.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => Err(CliError::new(format!("label {label:?} is not key=value"))),
+        })
+        .collect()
+}
+
 /// A random tunnel name, `r` + 8 hex digits.
 fn generated_name() -> Result<String, CliError> {
     let mut b = [0u8; 4];
@@ -168,7 +175,7 @@ fn generated_name() -> Result<String, CliError> {
 }
 
 /// The error `forward` exits with when its agent stops; a name in use says so in words and names the way out.
-fn stopped(error: AgentError) -> CliError {
+pub fn stopped(error: AgentError) -> CliError {
     match &error {
         AgentError::TunnelRefused { name, error: engine } if error.is_name_in_use() => CliError::new(format!(
             "tunnel {name:?}: name in use by another tunnel ({engine}); choose another --name, or pass --retry to \

@@ -1,4 +1,5 @@
-//! `rstream mcp serve`: MCP server over stdio for Codex, Claude Code and other agents.
+//! `rstream mcp serve`: MCP server over stdio for Codex, Claude Code and other agents; `rstream mcp publish`
+//! ([`super::mcp_publish`]) serves the same tools over HTTP on a tunnel.
 
 use argh::FromArgs;
 
@@ -11,7 +12,8 @@ use crate::operator::tool_policy::ToolPolicyFlags;
     subcommand,
     name = "mcp",
     example = "rstream mcp serve",
-    example = "rstream codex setup   # registers `rstream mcp serve` with Codex"
+    example = "rstream codex setup   # registers `rstream mcp serve` with Codex",
+    example = "rstream mcp publish --no-publish --name lab-mcp   # the same tools for agents elsewhere"
 )]
 pub struct McpCommand {
     #[argh(subcommand)]
@@ -23,6 +25,8 @@ pub struct McpCommand {
 #[argh(subcommand)]
 pub enum McpSub {
     Serve(ServeCommand),
+    #[cfg(feature = "device")]
+    Publish(super::mcp_publish::PublishCommand),
 }
 
 /// serve MCP over stdio (stdout is the protocol; logs go to stderr)
@@ -67,6 +71,8 @@ impl McpCommand {
     pub fn run(self) -> CliResult {
         match self.command {
             McpSub::Serve(c) => c.run(),
+            #[cfg(feature = "device")]
+            McpSub::Publish(c) => c.run(),
         }
     }
 }

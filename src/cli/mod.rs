@@ -19,6 +19,8 @@ pub mod engine;
 pub mod forward;
 #[cfg(feature = "mcp")]
 pub mod mcp;
+#[cfg(all(feature = "mcp", feature = "device"))]
+pub mod mcp_publish;
 pub mod output;
 #[cfg(feature = "operator")]
 pub mod progress;

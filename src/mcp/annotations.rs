@@ -46,6 +46,11 @@ pub const TOOL_HINTS: &[(&str, Hints)] = &[
     ("rstream_webtty_fs_mkdir",     h(F, F, T, T)),
     ("rstream_webtty_fs_move",      h(F, T, F, T)), // the second call finds no source
     ("rstream_webtty_fs_delete",    h(F, T, T, T)),
+    ("rstream_remote_mcp_discover", h(T, F, T, T)),
+    ("rstream_remote_mcp_tools",    h(T, F, T, T)), // a session opened for the listing is closed again
+    ("rstream_remote_mcp_call",     h(F, T, F, T)), // the remote tool can do anything
+    ("rstream_remote_expose",       h(F, F, F, T)), // starts a forward on the remote host
+    ("rstream_remote_expose_stop",  h(F, T, T, T)),
     ("rstream_local_tunnel_expose", h(F, F, F, T)),
     ("rstream_local_tunnel_list",   h(T, F, T, F)), // reports exited tunnels, forgets none
     ("rstream_local_tunnel_stop",   h(F, T, T, T)),

@@ -108,6 +108,15 @@ impl Args {
         }
     }
 
+    /// An optional JSON object.
+    pub fn opt_object(&self, key: &str) -> Result<Option<JsonObject>, ToolError> {
+        match self.present(key) {
+            None => Ok(None),
+            Some(Value::Object(map)) => Ok(Some(map.clone())),
+            Some(_) => Err(ToolError(format!("argument {key:?} must be an object"))),
+        }
+    }
+
     /// An optional boolean.
     pub fn opt_bool(&self, key: &str) -> Result<Option<bool>, ToolError> {
         match self.present(key) {

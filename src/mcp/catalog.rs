@@ -12,6 +12,8 @@ use super::args::{Args, ToolError};
 use super::cancel::Cancel;
 use super::operator_env::OperatorEnv;
 use super::policy::{ServerAccess, ToolPolicy};
+use super::remote_expose;
+use super::remote_mcp;
 use super::result::{to_call_result, ToolOutput};
 use super::schema::ToolSpec;
 use super::tools_context;
@@ -66,6 +68,8 @@ impl Catalog {
         specs.extend(tools_tunnels::specs());
         specs.extend(tools_webtty::specs());
         specs.extend(tools_fs::specs());
+        specs.extend(remote_mcp::specs());
+        specs.extend(remote_expose::specs());
         if cfg!(feature = "device") {
             specs.extend(tools_local_tunnel::specs());
         }
@@ -118,6 +122,12 @@ impl Catalog {
             return out;
         }
         if let Some(out) = tools_fs::call(name, &args, &ctx) {
+            return out;
+        }
+        if let Some(out) = remote_mcp::call(name, &args, &ctx) {
+            return out;
+        }
+        if let Some(out) = remote_expose::call(name, &args, &ctx) {
             return out;
         }
         if let Some(out) = self.local_tunnels.as_ref().and_then(|lt| lt.call(name, &args, cancel)) {

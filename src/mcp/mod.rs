@@ -22,6 +22,12 @@
 //!   [`fs_session`] connects to it after checking the policy and the server's capabilities.
 //! - [`tools_local_tunnel`]: expose/list/stop local ports through a supervised `rstream forward`
 //!   ([`local_tunnel_process`] runs it, [`local_tunnel_registry`] remembers it next to the config).
+//! - [`remote_mcp`]: discover MCP endpoints behind the engine and call their tools through
+//!   [`remote_mcp_client`] (Streamable HTTP over a private stream; [`sse`] reads event-stream answers).
+//! - [`remote_expose`]: start/stop `rstream forward` on a WebTTY host through one exec, with upstream's
+//!   script contract ([`remote_expose_script`]).
+//! - `publish` (with `device`): `rstream mcp publish`, this tool set at `/mcp` on a tunnel, answering each POST
+//!   through [`rpc`] (JSON-RPC without rmcp's session machinery).
 
 pub mod annotations;
 pub mod args;
@@ -34,10 +40,18 @@ pub mod local_tunnel_process;
 pub mod local_tunnel_registry;
 pub mod operator_env;
 pub mod policy;
+#[cfg(feature = "device")]
+pub mod publish;
+pub mod remote_expose;
+pub mod remote_expose_script;
+pub mod remote_mcp;
+pub mod remote_mcp_client;
 pub mod result;
+pub mod rpc;
 pub mod schema;
 pub mod scrub;
 pub mod server;
+pub mod sse;
 pub mod tools_context;
 pub mod tools_fs;
 pub mod tools_fs_transfer;

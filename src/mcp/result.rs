@@ -24,6 +24,8 @@ pub enum ToolOutput {
     Text(String),
     /// Text for the agent to read (a file's contents) plus structured facts about it (`truncated`, sizes).
     Document { text: String, value: Value },
+    /// A JSON result plus a `resource_link` content item to `uri` (e.g. the URL a tunnel serves at).
+    Linked { value: Value, is_error: bool, uri: String, name: String },
 }
 
 impl ToolOutput {
@@ -43,6 +45,12 @@ pub fn to_call_result(outcome: Result<ToolOutput, ToolError>, secrets: &Scrubber
             let mut result = CallToolResult::structured(structured);
             result.content = vec![ContentBlock::text(text)];
             result.is_error = Some(is_error);
+            result
+        }
+        Ok(ToolOutput::Linked { value, is_error, uri, name }) => {
+            let mut result = to_call_result(Ok(ToolOutput::Json { value, is_error }), secrets);
+            let link = rmcp::model::Resource::new(redact(&uri, secrets), redact(&name, secrets));
+            result.content.push(ContentBlock::resource_link(link));
             result
         }
         Ok(ToolOutput::Text(text)) => CallToolResult::success(vec![ContentBlock::text(redact(&text, secrets))]),

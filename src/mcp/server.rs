@@ -39,7 +39,11 @@ change files). Pass the server's `rstream_url` (rstrm://NAME) as `url`.\n\
 5. rstream_webtty_exec runs argv directly (no shell); use [\"sh\", \"-c\", \"...\"] for pipes. A non-zero exit \
 code is reported as an error result that still carries stdout and stderr; cancelling the call kills the \
 remote command.\n\
-6. rstream_local_tunnel_expose publishes a port of THIS machine; stop it with rstream_local_tunnel_stop when done.";
+6. rstream_local_tunnel_expose publishes a port of THIS machine; stop it with rstream_local_tunnel_stop when done.\n\
+7. rstream_remote_mcp_discover lists MCP endpoints behind the engine; call their tools with \
+rstream_remote_mcp_tools and rstream_remote_mcp_call. rstream_remote_expose starts `rstream forward` on a WebTTY \
+server (stop it with rstream_remote_expose_stop); keep a remote MCP that only you call private (publish=false), \
+and do not mint tokens for your own use.";
 
 /// The MCP server: the tool catalog behind rmcp's handler trait.
 #[derive(Clone)]
@@ -56,10 +60,15 @@ impl RstreamServer {
 
     /// The instructions, with the policy in force.
     pub fn instructions(&self) -> String {
-        match self.catalog.policy_summary() {
-            Some(policy) => format!("{INSTRUCTIONS}\n7. {policy}"),
-            None => INSTRUCTIONS.to_owned(),
-        }
+        instructions(&self.catalog)
+    }
+}
+
+/// [`INSTRUCTIONS`] with the policy of `catalog` appended (also what `rstream mcp publish` answers).
+pub fn instructions(catalog: &Catalog) -> String {
+    match catalog.policy_summary() {
+        Some(policy) => format!("{INSTRUCTIONS}\n8. {policy}"),
+        None => INSTRUCTIONS.to_owned(),
     }
 }
 

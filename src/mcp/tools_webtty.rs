@@ -139,21 +139,50 @@ fn run(args: &Args, ctx: &CallContext<'_>) -> Result<ToolOutput, ToolError> {
     if command.first().is_none_or(|c| c.trim().is_empty()) {
         return Err(ToolError::new("argument \"command\" needs at least the program name, e.g. [\"uname\", \"-a\"]"));
     }
-    let mut req = ExecRequest::command(command);
-    req.env = environment(&args.str_list("env")?)?;
-    req.workdir = args.opt_str("workdir")?;
-    req.timeout = Some(timeout(args.opt_f64("timeout_seconds")?)?);
-    req.stdin = args.raw_str("stdin")?.map(|s| {
+    let run = RemoteCommand {
+        command,
+        env: environment(&args.str_list("env")?)?,
+        workdir: args.opt_str("workdir")?,
+        timeout: timeout(args.opt_f64("timeout_seconds")?)?,
+        stdin: args.raw_str("stdin")?,
+        exec_path: args.opt_str("exec_path")?,
+    };
+    exec_on(ctx, &url, run)
+}
+
+/// One command for [`exec_on`].
+pub struct RemoteCommand {
+    /// argv.
+    pub command: Vec<String>,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// Remote working directory.
+    pub workdir: Option<String>,
+    /// Deadline.
+    pub timeout: Duration,
+    /// Text for stdin.
+    pub stdin: Option<String>,
+    /// The server's exec path, if not the advertised one.
+    pub exec_path: Option<String>,
+}
+
+/// Runs `run` on the server `url` (after the `--allow-servers` check) and returns upstream's exec result.
+pub fn exec_on(ctx: &CallContext<'_>, url: &str, run: RemoteCommand) -> Result<ToolOutput, ToolError> {
+    let mut req = ExecRequest::command(run.command);
+    req.env = run.env;
+    req.workdir = run.workdir;
+    req.timeout = Some(run.timeout);
+    req.stdin = run.stdin.map(|s| {
         Box::new(futures_lite::io::Cursor::new(s.into_bytes())) as Box<dyn futures_lite::AsyncRead + Unpin + Send>
     });
     // Keep the longest secret form past the cap: output is scrubbed first and cut afterwards.
     let secrets = ctx.env.secrets();
     req.output_cap = MCP_EXEC_OUTPUT_CAP + secrets.lookahead();
-    req.connect.exec_path = args.opt_str("exec_path")?;
+    req.connect.exec_path = run.exec_path;
     req.connect.auth_token = ctx.env.webtty_token();
     req.cancel = Some(ctx.cancel.signal());
     // The policy check resolves the server before anything is sent; the session then goes to exactly that one.
-    let dial = ctx.block_on(ctx.servers.resolve(ctx.env, &url))?;
+    let dial = ctx.block_on(ctx.servers.resolve(ctx.env, url))?;
     let (result, failure) = match smol::block_on(exec_capturing(&dial, req)) {
         Ok(r) => (r, None),
         Err(f) => match f.partial {
@@ -161,7 +190,7 @@ fn run(args: &Args, ctx: &CallContext<'_>) -> Result<ToolOutput, ToolError> {
             None => return Err(ToolError(f.error.to_string())),
         },
     };
-    let shown = if dial == url { result.url.clone() } else { url };
+    let shown = if dial == url { result.url.clone() } else { url.to_owned() };
     Ok(exec_output(result, shown, failure, &secrets))
 }
 
@@ -201,7 +230,7 @@ fn exec_output(r: ExecResult, url: String, failure: Option<String>, secrets: &Sc
 }
 
 /// `KEY=value` strings as pairs.
-fn environment(items: &[String]) -> Result<Vec<(String, String)>, ToolError> {
+pub fn environment(items: &[String]) -> Result<Vec<(String, String)>, ToolError> {
     items
         .iter()
         .map(|item| match item.split_once('=') {

@@ -69,16 +69,20 @@ impl FsTarget {
                 return Err(bad(&format!("unsupported scheme {other:?} (expected rstrm, http, https, ws or wss)")))
             }
         };
-        let (host, port) = crate::config::resolve::split_host_port(authority);
-        let port = if authority.ends_with(&format!(":{port}")) {
-            port
-        } else if tls {
-            443
-        } else {
-            80
-        };
-        Ok(FsTarget::Direct { host: host.to_owned(), port, tls })
+        let (host, port) = host_and_port(authority, tls);
+        Ok(FsTarget::Direct { host, port, tls })
     }
+}
+
+/// `HOST[:PORT]` of an `http(s)://` URL (IPv6 without brackets); the port defaults to 443 with TLS, else 80.
+pub fn host_and_port(authority: &str, tls: bool) -> (String, u16) {
+    let (host, port) = crate::config::resolve::split_host_port(authority);
+    let port = match authority.ends_with(&format!(":{port}")) {
+        true => port,
+        false if tls => 443,
+        false => 80,
+    };
+    (host.to_owned(), port)
 }
 
 /// An open sidecar: the client, the resolved server (tunnels only) and the mount path used.

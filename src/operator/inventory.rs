@@ -16,6 +16,9 @@ pub const APPLICATION_PROTOCOL_LABEL: &str = "application-protocol";
 pub const WEBTTY_APPLICATION_PROTOCOL: &str = "rstream.webtty";
 /// Prefix of WebTTY inventory labels.
 pub const WEBTTY_LABEL_PREFIX: &str = "rstream.webtty.";
+/// `rstream.webtty.detach` of a server that ends every process a session starts (the device's
+/// `webtty::labels::DETACH_DENIED`; servers started with `--allow-detach` say `allowed`).
+pub const WEBTTY_DETACH_DENIED: &str = "denied";
 /// Prefix of user labels (`--label k=v` on the server).
 pub const WEBTTY_USER_LABEL_PREFIX: &str = "rstream.webtty.label.";
 
@@ -128,6 +131,10 @@ pub struct ServerInfo {
     pub capabilities: Vec<String>,
     /// WebSocket path of the terminal endpoint.
     pub exec_path: String,
+    /// `allowed` when processes may outlive their session (`webtty server --allow-detach`), `denied` on our
+    /// servers without it, empty (and left out) on servers that do not say (upstream's).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detach: String,
     /// WebDAV mount path (servers with `fs` only; empty and left out otherwise).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub fs_path: String,
@@ -198,6 +205,7 @@ impl ServerInfo {
             server_name,
             capabilities,
             exec_path: t.webtty_label("exec.path").unwrap_or("/").to_owned(),
+            detach: t.webtty_label("detach").unwrap_or("").to_owned(),
             fs_path: fs_label("fs.path", "/fs"),
             fs_backend: fs_label("fs.backend", "webdav"),
             fs_mode: fs_label("fs.mode", "read-write"),

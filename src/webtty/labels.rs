@@ -37,7 +37,17 @@ pub struct ServerFeatures {
     pub fs: Option<bool>,
     /// `--label k=v` pairs, validated with [`parse_user_label`].
     pub user_labels: Vec<(String, String)>,
+    /// `--allow-detach`: processes that leave their command's session survive the WebTTY session.
+    pub detach: bool,
 }
+
+/// Label saying whether the server lets processes detach from a session: [`DETACH_ALLOWED`] or
+/// [`DETACH_DENIED`]. Always advertised, so clients recognise our servers (upstream's have no such label).
+pub const DETACH_LABEL: &str = "rstream.webtty.detach";
+/// [`DETACH_LABEL`] of a server started with `--allow-detach`.
+pub const DETACH_ALLOWED: &str = "allowed";
+/// [`DETACH_LABEL`] of a server that ends everything a session started (the default).
+pub const DETACH_DENIED: &str = "denied";
 
 /// Parses one `--label k=v`. Keys are `[A-Za-z0-9._-]+`; values may be empty but hold no control characters.
 pub fn parse_user_label(arg: &str) -> Result<(String, String), String> {
@@ -65,6 +75,7 @@ pub fn server_labels(features: &ServerFeatures) -> BTreeMap<String, String> {
     put(&w("capabilities"), if features.fs.is_some() { "exec,fs" } else { "exec" });
     put(&w("exec.path"), EXEC_PATH);
     put(&w("execution.mode"), "spawn");
+    put(DETACH_LABEL, if features.detach { DETACH_ALLOWED } else { DETACH_DENIED });
     if let Some(read_only) = features.fs {
         put(&w("fs.path"), FS_PATH);
         put(&w("fs.mode"), if read_only { "read-only" } else { "read-write" });
@@ -192,7 +203,7 @@ mod tests {
 
     #[test]
     fn exec_only_server_advertises_exec_and_user_labels() {
-        let features = ServerFeatures { fs: None, user_labels: vec![("role".into(), "codex".into())] };
+        let features = ServerFeatures { fs: None, user_labels: vec![("role".into(), "codex".into())], detach: false };
         let labels = server_labels(&features);
         assert_eq!(labels["application-protocol"], "rstream.webtty");
         assert_eq!(labels["rstream.webtty.capabilities"], "exec");
@@ -206,7 +217,7 @@ mod tests {
 
     #[test]
     fn fs_sidecar_adds_capability_path_and_mode() {
-        let labels = server_labels(&ServerFeatures { fs: Some(true), user_labels: vec![] });
+        let labels = server_labels(&ServerFeatures { fs: Some(true), user_labels: vec![], detach: true });
         assert_eq!(labels["rstream.webtty.capabilities"], "exec,fs");
         assert_eq!(labels["rstream.webtty.fs.path"], "/fs");
         assert_eq!(labels["rstream.webtty.fs.mode"], "read-only");

@@ -8,6 +8,9 @@
 //! [sweep](Orphanage::sweep) kills every stray with its descendants and reaps them; sessions that still have
 //! their supervisor are never touched, because their processes are not children of the server.
 //!
+//! A server that lets processes detach ([`Orphanage::with_detach`]) also keeps the supervisors that linger for
+//! them: those are never strays.
+//!
 //! Adoption is opt-in and process-wide (`PR_SET_CHILD_SUBREAPER`): only a process that starts children solely
 //! through [`super::process::SessionProcess`] may adopt, or a sweep would end children it does not know.
 
@@ -21,29 +24,71 @@ use super::proc_tree::ProcessTable;
 use super::sys;
 use crate::limits;
 
-/// Whether this server adopts orphans, and the supervisors of its running sessions.
+/// Whether this server adopts orphans, and the supervisors of its running sessions; whether it lets processes
+/// detach, and the supervisors lingering for them.
 #[derive(Clone, Debug, Default)]
-pub struct Orphanage(Option<Arc<Mutex<Vec<i32>>>>);
+pub struct Orphanage {
+    adopted: Option<Arc<Mutex<Vec<i32>>>>,
+    lingering: Option<Arc<Mutex<Vec<i32>>>>,
+}
+
+fn lock(list: &Option<Arc<Mutex<Vec<i32>>>>) -> Option<MutexGuard<'_, Vec<i32>>> {
+    list.as_ref().map(|m| m.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+}
 
 impl Orphanage {
     /// No adoption: orphans of a killed supervisor go to init. For library use and tests.
     pub fn none() -> Orphanage {
-        Orphanage(None)
+        Orphanage::default()
     }
 
     /// Makes this process a child subreaper (Linux) and returns the orphanage that sweeps what it adopts.
     pub fn adopt() -> io::Result<Orphanage> {
         sys::become_child_subreaper()?;
-        Ok(Orphanage(Some(Arc::default())))
+        Ok(Orphanage { adopted: Some(Arc::default()), lingering: None })
+    }
+
+    /// The same orphanage, letting processes detach (`webtty server --allow-detach`, off by default): a
+    /// process that left its command's session (`setsid`) survives the end of its WebTTY session. Everything
+    /// still in the command's session is ended as always; the session's supervisor then lingers, reaping the
+    /// detached processes as they exit, and sweeps never touch its subtree. At most
+    /// [`limits::WEBTTY_MAX_LINGERING_SESSIONS`] sessions linger at once; beyond that a session ends whole.
+    pub fn with_detach(mut self) -> Orphanage {
+        self.lingering = Some(Arc::default());
+        self
+    }
+
+    /// Whether processes may detach from their session.
+    pub fn allows_detach(&self) -> bool {
+        self.lingering.is_some()
     }
 
     /// Whether orphans are adopted (and swept).
     pub fn is_adopting(&self) -> bool {
-        self.0.is_some()
+        self.adopted.is_some()
     }
 
     fn supervisors(&self) -> Option<MutexGuard<'_, Vec<i32>>> {
-        self.0.as_ref().map(|m| m.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+        lock(&self.adopted)
+    }
+
+    /// Keeps the supervisor `pid` (its command's session is over, detached processes remain) as lingering.
+    /// `false` when detaching is off or [`limits::WEBTTY_MAX_LINGERING_SESSIONS`] already linger.
+    pub(crate) fn linger(&self, pid: i32) -> bool {
+        let Some(mut lingering) = lock(&self.lingering) else { return false };
+        let me = std::process::id() as i32;
+        let table = ProcessTable::read();
+        lingering.retain(|p| table.children(me).any(|e| e.pid == *p && !e.zombie));
+        if lingering.len() >= limits::WEBTTY_MAX_LINGERING_SESSIONS {
+            return false;
+        }
+        lingering.push(pid);
+        true
+    }
+
+    /// Whether `pid` is a lingering supervisor.
+    fn is_lingering(&self, pid: i32) -> bool {
+        lock(&self.lingering).is_some_and(|l| l.contains(&pid))
     }
 
     /// Runs `spawn`, which starts a supervisor and returns it with its pid, and records the pid — with the
@@ -71,7 +116,7 @@ impl Orphanage {
         let me = std::process::id() as i32;
         let table = ProcessTable::read();
         let mut clean = true;
-        for stray in table.children(me).filter(|e| !supervisors.contains(&e.pid)) {
+        for stray in table.children(me).filter(|e| !supervisors.contains(&e.pid) && !self.is_lingering(e.pid)) {
             clean = false;
             if stray.zombie {
                 sys::reap_if_exited(stray.pid);

@@ -10,7 +10,9 @@
 //! Ending a session ends that whole subtree and nothing else: [`SessionProcess::terminate`] sends SIGHUP,
 //! SIGTERM and SIGCONT to every descendant of the supervisor, waits [`limits::WEBTTY_KILL_GRACE`], then sends
 //! SIGKILL until the supervisor has reaped the last one and exited. Other sessions live in other subtrees and
-//! are never touched. If a command kills its supervisor, the server (when it adopts orphans, see
+//! are never touched. On a server started with `--allow-detach` ([`Orphanage::allows_detach`]), processes that
+//! left the command's session (`setsid`) are spared: everything still in it is ended as above, then the
+//! supervisor lingers, reaping the detached ones as they exit. If a command kills its supervisor, the server (when it adopts orphans, see
 //! [`Orphanage`]) inherits the subtree and sweeps it when the session ends. No zombie is left: the supervisor
 //! reaps its subtree, async-process reaps the supervisor, the sweep reaps strays.
 
@@ -42,6 +44,9 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 const DEFAULT_TERM: &str = "xterm-256color";
 /// Server environment variables passed through to children when set (locale and time zone).
 const PASSED_THROUGH: [&str; 4] = ["LANG", "LC_ALL", "LC_CTYPE", "TZ"];
+/// Set in every session's environment: `allowed` when processes may detach from the session
+/// ([`Orphanage::allows_detach`]), else `denied` (scripts such as remote expose check it).
+pub const DETACH_ENV: &str = "RSTREAM_WEBTTY_DETACH";
 /// SIGKILL passes over the session's processes when a session is dropped before it ended.
 const DROP_KILL_PASSES: usize = 50;
 
@@ -132,31 +137,41 @@ pub struct SessionProcess {
     orphans: Orphanage,
     /// [`SessionProcess::terminate`] or [`SessionProcess::reap_leftovers`] ran to completion.
     ended: bool,
+    /// Processes that left the command's session survive the session (the server allows detaching, and the
+    /// supervisor lingers to reap them).
+    spare_detached: bool,
 }
 
-/// The command's exit status as its supervisor reports it: [`sys::EXIT_REPORT_LEN`] bytes on a pipe, read once.
+/// What the supervisor reports on a pipe, [`sys::EXIT_REPORT_LEN`] bytes each, read once: the command's pid
+/// (which is also its session id), then its exit status.
 struct ExitReport {
     pipe: Async<File>,
+    command: OnceCell<Option<i32>>,
     status: OnceCell<Option<ExitStatus>>,
 }
 
 impl ExitReport {
+    async fn read_one(&self) -> Option<i32> {
+        let mut buf = [0u8; sys::EXIT_REPORT_LEN];
+        let mut got = 0;
+        while got < buf.len() {
+            match (&self.pipe).read(&mut buf[got..]).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => got += n,
+            }
+        }
+        Some(i32::from_ne_bytes(buf))
+    }
+
+    /// The command's pid; `None` if the supervisor ended before reporting it.
+    async fn command(&self) -> Option<i32> {
+        *self.command.get_or_init(|| self.read_one()).await
+    }
+
     /// The command's status once it exited; `None` if the supervisor ended without reporting one (killed).
     async fn status(&self) -> Option<ExitStatus> {
-        *self
-            .status
-            .get_or_init(|| async {
-                let mut buf = [0u8; sys::EXIT_REPORT_LEN];
-                let mut got = 0;
-                while got < buf.len() {
-                    match (&self.pipe).read(&mut buf[got..]).await {
-                        Ok(0) | Err(_) => return None,
-                        Ok(n) => got += n,
-                    }
-                }
-                Some(ExitStatus::from_raw(i32::from_ne_bytes(buf)))
-            })
-            .await
+        self.command().await?;
+        *self.status.get_or_init(|| async { self.read_one().await.map(ExitStatus::from_raw) }).await
     }
 }
 
@@ -183,6 +198,8 @@ impl SessionProcess {
             validate_env(key, value)?;
             cmd.env(key, value);
         }
+        // After the client's values: the server's word on detaching is the one a script sees.
+        cmd.env(DETACH_ENV, if orphans.allows_detach() { "allowed" } else { "denied" });
         let (report, report_tx) = sys::pipe().map_err(|e| SpawnError(format!("exit report pipe: {e}")))?;
         sys::supervised_session_on_spawn(&mut cmd, spec.tty.is_some(), &report_tx);
         let report = Async::new(report).map_err(|e| SpawnError(format!("exit report pipe: {e}")))?;
@@ -195,8 +212,10 @@ impl SessionProcess {
         })?;
         // Our copy of the write end closes here: the pipe reaches end of file when the supervisor is gone.
         drop(report_tx);
-        let exit = Arc::new(ExitReport { pipe: report, status: OnceCell::new() });
-        let process = SessionProcess { supervisor, pid, program, exit, orphans: orphans.clone(), ended: false };
+        let exit = Arc::new(ExitReport { pipe: report, command: OnceCell::new(), status: OnceCell::new() });
+        let spare_detached = orphans.allows_detach();
+        let process =
+            SessionProcess { supervisor, pid, program, exit, orphans: orphans.clone(), ended: false, spare_detached };
         Ok((process, io))
     }
 
@@ -224,9 +243,10 @@ impl SessionProcess {
     /// Ends whatever is left of the session after the command exited on its own: background jobs, daemons and
     /// anything else below the supervisor get SIGHUP/SIGTERM, then SIGKILL after the grace period.
     pub async fn reap_leftovers(&mut self) {
+        let _ = self.exit.command().await;
         if !self.supervisor_gone() && !self.members().is_empty() {
             self.signal_members(&[libc::SIGHUP, libc::SIGTERM, libc::SIGCONT]);
-            self.wait_supervisor(Instant::now() + limits::WEBTTY_KILL_GRACE).await;
+            self.wait_members(Instant::now() + limits::WEBTTY_KILL_GRACE).await;
         }
         self.kill_the_rest().await;
     }
@@ -235,6 +255,7 @@ impl SessionProcess {
     /// [`limits::WEBTTY_KILL_GRACE`] to whatever is left, until the supervisor reaped the last one. Returns the
     /// command's exit code (128+signal when a signal ended it).
     pub async fn terminate(&mut self) -> i32 {
+        let _ = self.exit.command().await;
         self.signal_members(&[libc::SIGHUP, libc::SIGTERM, libc::SIGCONT]);
         let deadline = Instant::now() + limits::WEBTTY_KILL_GRACE;
         let exit = self.exit();
@@ -244,7 +265,7 @@ impl SessionProcess {
         })
         .await;
         if exited.is_some() {
-            self.wait_supervisor(deadline).await; // the rest of the session gets the same grace
+            self.wait_members(deadline).await; // the rest of the session gets the same grace
         }
         self.kill_the_rest().await;
         // The supervisor is gone, so the report is there or never comes: this resolves at once.
@@ -263,6 +284,17 @@ impl SessionProcess {
             }
             let members = self.members();
             if members.is_empty() {
+                let detached = self.detached();
+                if detached > 0 && self.orphans.linger(self.pid) {
+                    // The supervisor stays, reaping them as they exit; sweeps leave its subtree alone.
+                    log_info!("webtty session: {detached} detached process(es) keep running (--allow-detach)");
+                    self.ended = true;
+                    return;
+                }
+                if detached > 0 {
+                    log_warn!("webtty session: too many detached sessions are running; ending this one's too");
+                    self.spare_detached = false;
+                }
                 // Only zombies left (or none): a stopped supervisor would never reap them.
                 let _ = sys::signal_process(self.pid, libc::SIGCONT);
             }
@@ -276,9 +308,27 @@ impl SessionProcess {
         self.ended = true;
     }
 
-    /// The live processes of the session: every descendant of the supervisor that has not exited.
+    /// The live processes of the session: every descendant of the supervisor that has not exited — except, on a
+    /// server that allows detaching, those that left the command's session ([`Orphanage::allows_detach`]).
     fn members(&self) -> Vec<i32> {
-        ProcessTable::read().descendants(self.pid).into_iter().filter(|e| !e.zombie).map(|e| e.pid).collect()
+        let command_session = self.spared_outside();
+        ProcessTable::read()
+            .descendants(self.pid)
+            .into_iter()
+            .filter(|e| !e.zombie && command_session.is_none_or(|sid| e.session == sid))
+            .map(|e| e.pid)
+            .collect()
+    }
+
+    /// The command's session when processes outside it are spared (`None`: every descendant is a member).
+    fn spared_outside(&self) -> Option<i32> {
+        self.spare_detached.then(|| self.exit.command.get().copied().flatten()).flatten()
+    }
+
+    /// Live descendants outside the command's session (none unless detaching is allowed).
+    fn detached(&self) -> usize {
+        let Some(sid) = self.spared_outside() else { return 0 };
+        ProcessTable::read().descendants(self.pid).iter().filter(|e| !e.zombie && e.session != sid).count()
     }
 
     fn signal_members(&self, signals: &[i32]) {
@@ -293,6 +343,17 @@ impl SessionProcess {
     /// Whether the supervisor has exited (and was reaped).
     fn supervisor_gone(&mut self) -> bool {
         !matches!(self.supervisor.try_status(), Ok(None))
+    }
+
+    /// Waits until the session's processes are gone or `deadline` passes: until the supervisor exits, or, while
+    /// detached processes are spared (the supervisor stays for them), until no member is left.
+    async fn wait_members(&mut self, deadline: Instant) {
+        if self.spared_outside().is_none() {
+            return self.wait_supervisor(deadline).await;
+        }
+        while !self.supervisor_gone() && !self.members().is_empty() && Instant::now() < deadline {
+            self.wait_supervisor(deadline.min(Instant::now() + limits::WEBTTY_KILL_POLL)).await;
+        }
     }
 
     /// Waits until the supervisor exits or `deadline` passes.

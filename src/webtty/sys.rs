@@ -76,7 +76,8 @@ pub fn window_size(fd: &impl AsRawFd) -> Option<(u16, u16)> {
     (ret == 0 && size.ws_row > 0 && size.ws_col > 0).then_some((size.ws_row, size.ws_col))
 }
 
-/// Bytes the supervisor of a session writes to its report pipe: the command's raw wait status, native endian.
+/// Bytes of each of the two reports the supervisor of a session writes to its report pipe, native endian: the
+/// command's pid (at once), then its raw wait status (when it exits).
 pub const EXIT_REPORT_LEN: usize = 4;
 
 /// `comm` of a session supervisor (what `ps -o comm` shows for it).
@@ -100,8 +101,9 @@ const SUPERVISOR_IGNORES: [libc::c_int; 11] = [
 
 /// Makes `cmd` start under a session supervisor: the process std forks (the supervisor) leaves the server's
 /// session, becomes a child subreaper (Linux; not under qemu-user) so every orphan of the session is re-parented to it instead of
-/// escaping, forks the command and then only reaps: it writes the command's wait status to `report` (see
-/// [`EXIT_REPORT_LEN`]) and exits once it has no children left, that is once the whole session is gone.
+/// escaping, forks the command and then only reaps: it writes the command's pid and, later, its wait status to
+/// `report` (see [`EXIT_REPORT_LEN`]) and exits once it has no children left, that is once the whole session
+/// (detached processes included, see [`super::orphans`]) is gone.
 ///
 /// The command itself (the process that goes on to exec) leads a session and process group of its own, gets
 /// its stdin (the PTY slave) as controlling terminal when `controlling_tty` is set, receives SIGHUP should the
@@ -199,6 +201,11 @@ unsafe fn supervise(command: libc::pid_t, report: RawFd) -> ! {
         libc::signal(libc::SIGCHLD, libc::SIG_DFL);
     }
     close_all_but(report);
+    let pid = command.to_ne_bytes();
+    // SAFETY: write reads EXIT_REPORT_LEN bytes from a live local array (a pipe takes them atomically).
+    unsafe {
+        libc::write(report, pid.as_ptr().cast(), pid.len());
+    }
     let mut report = report;
     loop {
         let mut status: libc::c_int = 0;

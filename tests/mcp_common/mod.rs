@@ -187,6 +187,23 @@ pub fn wait_for<T>(limit: Duration, what: &str, mut probe: impl FnMut() -> Optio
     }
 }
 
+/// The python of the venv holding the official MCP Python SDK (tests/mcp_sdk/venv.sh), built once per test
+/// binary (concurrent tests wait for the first).
+pub fn sdk_python() -> &'static Path {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_sdk/venv.sh");
+        let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcp-sdk-venv");
+        let out = std::process::Command::new(&script).env("RSTREAM_MCP_SDK_VENV", &venv).output().expect("run venv.sh");
+        assert!(
+            out.status.success(),
+            "cannot build the MCP SDK venv (needs python3 -m venv and PyPI; `make deps` installs both):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    })
+}
+
 /// The inline token the engine wrote into `config` (to prove it never reaches the agent).
 pub fn context_token(config: &Path) -> String {
     let text = std::fs::read_to_string(config).unwrap();

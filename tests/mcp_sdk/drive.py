@@ -156,6 +156,14 @@ async def schemas():
             listed = (await call("rstream_local_tunnel_list", {}))["local_tunnels"]
             check([t["status"] for t in listed] == ["running"], listed)
             await call("rstream_local_tunnel_stop", {"id": lt["id"]})
+        # Remote MCP and remote expose: the fleet has no MCP endpoint and its servers do not allow detaching, so
+        # these are the refusals (tests/mcp_remote*.rs and mcp_publish.rs run the successful paths).
+        check((await call("rstream_remote_mcp_discover", {}))["endpoints"] == [], "no MCP endpoint expected")
+        await call("rstream_remote_mcp_tools", {"url": "rstrm://sdk-no-mcp"}, ok=False)
+        await call("rstream_remote_mcp_call", {"url": "rstrm://sdk-no-mcp", "tool": "t"}, ok=False)
+        await call("rstream_remote_expose", {"webtty_url": CODEX, "port": 9}, ok=False)
+        stopped = await call("rstream_remote_expose_stop", {"webtty_url": CODEX, "id": "sdk-none"}, ok=False)
+        check(stopped["stopped"] is False, f"stop {stopped}")
         check(called == set(tools), f"tools never called: {sorted(set(tools) - called)}")
         log(f"{len(called)} tools called, every result valid")
 

@@ -125,6 +125,11 @@ pub struct ServerCommand {
     /// concurrent sessions (default 32); further sessions are refused with an error
     #[argh(option, default = "limits::MAX_WEBTTY_SESSIONS")]
     pub max_sessions: usize,
+    /// let a process that leaves its command's session (setsid) outlive the WebTTY session, e.g. an
+    /// `rstream forward` started by remote expose (default: a session's end kills everything it started);
+    /// advertised as the label rstream.webtty.detach=allowed
+    #[argh(switch)]
+    pub allow_detach: bool,
 }
 
 impl ServerCommand {
@@ -132,6 +137,9 @@ impl ServerCommand {
     pub fn run(self) -> CliResult {
         let mut server = self.build_server()?;
         server.sessions.orphans = adopt_orphans();
+        if self.allow_detach {
+            server.sessions.orphans = server.sessions.orphans.with_detach();
+        }
         let grace = Duration::from_millis(self.shutdown_timeout);
         if self.rstream {
             return self.run_rstream(server, grace);
@@ -326,6 +334,7 @@ impl ServerCommand {
         let features = ServerFeatures {
             fs: server.fs_mode(),
             user_labels: self.label.iter().filter_map(|l| parse_user_label(l).ok()).collect(),
+            detach: self.allow_detach,
         };
         server_labels(&features)
     }
