@@ -6,6 +6,10 @@
 //! what a `forward` stream costs the device. A full pipe or a full socket stalls its direction: backpressure end
 //! to end, nothing else is held.
 //!
+//! The splice runs on the TLS thread (`tls_thread`), next to its session: every pipe fill or drain wakes the other
+//! side, and on one thread that is a queue push instead of a cross-thread wakeup. Measured with 8 KiB pipes, one
+//! 100 MiB stream: splicing on the caller's executor took 20–40 % more agent CPU than on the TLS thread.
+//!
 //! One future drives both directions. At the end of one side its peer's write side is closed (for the leg: the
 //! last record, then a FIN; for TCP a shutdown) while the other direction goes on; the splice ends when both have
 //! ended, or at the first error, which abandons the other direction (a reset on one side must not leave the other
@@ -17,21 +21,29 @@ use std::task::{ready, Context, Poll};
 
 use futures_lite::{AsyncRead, AsyncWrite};
 
+use super::tls_thread::spawn_session;
 use super::TlsStream;
 
 /// Moves of one direction in one poll before the splice lets the executor's other tasks run (a stream that is
 /// always ready would otherwise keep the thread).
 const MOVES_PER_POLL: usize = 16;
 
-/// Copies both directions between the leg `tls` and `local` until both ended; returns the bytes copied
-/// `(tls → local, local → tls)`.
+/// Copies both directions between the leg `tls` and `local` until both ended, on the TLS thread; returns the
+/// bytes copied `(tls → local, local → tls)`. Dropping the returned future stops the splice.
 pub async fn splice<S>(tls: TlsStream, local: S) -> io::Result<(u64, u64)>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut splice = Splice { tls, local, down: Direction::default(), up: Direction::default() };
-    futures_lite::future::poll_fn(|cx| splice.poll_both(cx)).await?;
-    Ok((splice.down.copied, splice.up.copied))
+    let (done, result) = async_channel::bounded(1);
+    let task = spawn_session(move || async move {
+        let mut splice = Splice { tls, local, down: Direction::default(), up: Direction::default() };
+        let copied = futures_lite::future::poll_fn(|cx| splice.poll_both(cx)).await;
+        let _ = done.send(copied.map(|()| (splice.down.copied, splice.up.copied))).await;
+    })
+    .await?;
+    let copied = result.recv().await.unwrap_or_else(|_| Err(io::Error::other("the TLS thread has stopped")));
+    drop(task);
+    copied
 }
 
 /// Where one direction stands.
