@@ -137,15 +137,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Splice<S> {
 mod tests {
     use std::net::Shutdown;
 
+    use async_net::TcpStream;
     use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 
-    use super::super::tls_client::tests::{pki, serve_one};
-    use super::super::{connect_tls, ClientTlsConfig};
+    use super::super::tls_client::tests::{client_config, dial, pattern, pki, serve_one};
     use super::*;
     use crate::limits::PIPE_LEN;
 
-    fn pattern(len: usize, seed: u8) -> Vec<u8> {
-        (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    /// A leg to the test engine at `addr`, and a loopback TCP pair: (leg, the local side to splice, its client).
+    async fn leg_and_local(addr: std::net::SocketAddr, ca_pem: &str) -> (TlsStream, TcpStream, TcpStream) {
+        let leg = dial(addr, &client_config(ca_pem, "localhost"), "rstrm/1").await.unwrap();
+        let listener = async_net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (local, _) = listener.accept().await.unwrap();
+        (leg, local, client)
     }
 
     /// local client ⇄ (local | splice | leg) ⇄ engine: each side half-closes in turn and the other direction
@@ -169,15 +174,7 @@ mod tests {
             Ok(got)
         });
         smol::block_on(async {
-            let cfg = ClientTlsConfig {
-                server_name: "localhost".into(),
-                ca_pem: Some(pki.ca_pem.into_bytes()),
-                ..Default::default()
-            };
-            let leg = connect_tls(async_net::TcpStream::connect(addr).await.unwrap(), &cfg, "rstrm/1").await.unwrap();
-            let listener = async_net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let mut client = async_net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-            let (local, _) = listener.accept().await.unwrap();
+            let (leg, local, mut client) = leg_and_local(addr, &pki.ca_pem).await;
             let spliced = smol::spawn(splice(leg, local));
 
             client.write_all(&request).await.unwrap();
@@ -204,15 +201,7 @@ mod tests {
             Ok(())
         });
         smol::block_on(async {
-            let cfg = ClientTlsConfig {
-                server_name: "localhost".into(),
-                ca_pem: Some(pki.ca_pem.into_bytes()),
-                ..Default::default()
-            };
-            let leg = connect_tls(async_net::TcpStream::connect(addr).await.unwrap(), &cfg, "rstrm/1").await.unwrap();
-            let listener = async_net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let mut client = async_net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
-            let (local, _) = listener.accept().await.unwrap();
+            let (leg, local, mut client) = leg_and_local(addr, &pki.ca_pem).await;
             engine.await.unwrap();
             let err = splice(leg, local).await.unwrap_err();
             assert!(err.to_string().contains("TLS session"), "{err}");
