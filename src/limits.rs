@@ -3,20 +3,28 @@
 //! A Raspberry Pi Zero has 512 MiB and an OpenWrt router often 128 MiB: nothing we do may grow without limit
 //! from network input. Each constant here is the single source of a buffer size, queue depth, timeout or cap;
 //! code refers to the name, never to a bare number. Memory per open stream on the device is roughly
-//! `TLS_READ_RECORD_LEN + TLS_WRITE_RECORD_LEN + 2 * PIPE_LEN + COPY_BUF_LEN`.
+//! `TLS_READ_RECORD_LEN + TLS_WRITE_RECORD_LEN + 2 * PIPE_LEN` (about 40 KiB; a `forward` stream's splice to its
+//! local service adds no buffer of its own, `transport::tls_splice`), so an agent at [`MAX_AGENT_STREAMS`] grows
+//! by about 7 MiB: under the 8 MiB a 128 MiB router can spare (`tests/fault_many_streams.rs` holds it there).
 
 use std::time::Duration;
 
 /// Largest rstream/WebTTY protobuf frame on a byte stream (upstream: "framed packet too large").
 pub const MAX_FRAME_LEN: usize = 65_535;
 
-/// TLS read record buffer: a full TLS 1.3 record (16 KiB plaintext + header, tag and padding).
+/// TLS read record buffer: a full TLS 1.3 record (16 KiB plaintext + header, tag and padding). It cannot be
+/// smaller: the engine chooses the size of what it sends, rustls sends full 16 KiB records, and rustls servers do
+/// not negotiate `max_fragment_length`.
 pub const TLS_READ_RECORD_LEN: usize = 16_640;
-/// TLS write record buffer: the largest plaintext a TLS record may carry (16 KiB) plus embedded-tls's 128 bytes
-/// of record overhead. Larger would produce records peers refuse as oversized.
-pub const TLS_WRITE_RECORD_LEN: usize = 16_384 + 128;
-/// Capacity of each in-memory pipe between a TLS session and its user (one per direction).
-pub const PIPE_LEN: usize = 16_384;
+/// TLS write record buffer: 8 KiB of plaintext per record plus embedded-tls's 128 bytes of record overhead. We
+/// choose what we send, and any record up to 16 KiB is valid TLS: half the largest saves 8 KiB per stream (4 KiB
+/// records cost measurably more agent CPU per byte sent, for 4 KiB less). Never more than 16 KiB + 128, which
+/// peers refuse as oversized.
+pub const TLS_WRITE_RECORD_LEN: usize = 8192 + 128;
+/// Capacity of each in-memory pipe between a TLS session and its user (one per direction): 8 KiB, half a full
+/// record, since the record buffers already hold one each way. Smaller pipes mean more wakeups per byte; the
+/// splice of a `forward` stream runs on the TLS thread so that those stay on one thread.
+pub const PIPE_LEN: usize = 8192;
 /// Largest certificate chain (all DER certificates the engine sends) the TLS client keeps for the handshake
 /// signature check.
 pub const TLS_MAX_CERT_CHAIN_LEN: usize = 8192;
@@ -31,7 +39,8 @@ pub const VERIFIED_CHAIN_TTL: Duration = Duration::from_secs(60);
 pub const TLS_THREAD_STACK: usize = 1024 * 1024;
 /// Session start requests queued for the TLS thread before callers wait.
 pub const TLS_THREAD_JOB_QUEUE: usize = 64;
-/// Buffer used by every byte-copy loop (splice, forward, file transfer).
+/// Buffer used by the byte-copy loops (`dial`, HTTP bodies, file transfer, the engine's splice); a `forward`
+/// stream needs none (`transport::tls_splice` moves bytes through its TLS session's pipes).
 pub const COPY_BUF_LEN: usize = 16_384;
 
 /// Largest HTTP request/response header block we accept.
@@ -145,11 +154,11 @@ pub const CONTROL_QUEUE_DEPTH: usize = 256;
 pub const MAX_PENDING_LEGS_PER_TUNNEL: usize = 256;
 
 /// Streams one device agent serves at once (each holds a TLS leg, its pipes and a local connection, about
-/// 100 KiB); further `ProxyConnReq`s are refused with 503 instead of queued.
+/// 40 KiB of buffers); further `ProxyConnReq`s are refused with 503 instead of queued.
 pub const MAX_AGENT_STREAMS: usize = 128;
 
 /// Proxy legs the agent keeps handshaken ahead of time during a burst of streams (see `agent::leg_pool`); each
-/// idle one holds a TLS session (about 66 KiB: two record buffers and two pipes).
+/// idle one holds a TLS session (about 40 KiB: two record buffers and two pipes).
 pub const LEG_POOL_SIZE: usize = 4;
 /// How long a pre-dialed leg waits for a stream before it is closed; also the gap between two streams that
 /// still counts as a burst. Well below [`FIRST_MESSAGE_TIMEOUT`], after which an engine drops a silent

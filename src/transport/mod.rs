@@ -7,7 +7,7 @@
 //! [`EngineEndpoint`] turns a context into connections: [`EngineEndpoint::connect`] (any ALPN) and
 //! [`EngineEndpoint::dial_tunnel`] (a tunnel's byte stream by id or name).
 
-mod splice;
+mod pump;
 
 #[cfg(feature = "client")]
 mod dial;
@@ -20,6 +20,8 @@ mod server_chain;
 #[cfg(feature = "client")]
 pub(crate) mod tls_client;
 #[cfg(feature = "client")]
+mod tls_splice;
+#[cfg(feature = "client")]
 mod tls_thread;
 #[cfg(feature = "client")]
 mod tls_verify;
@@ -31,9 +33,11 @@ pub use crate::deadline::with_deadline;
 pub use dial::{payload_name, DialError, EngineEndpoint};
 #[cfg(feature = "client")]
 pub use pem::certificates_from_pem;
-pub use splice::{pump, splice};
+pub use pump::pump;
 #[cfg(feature = "client")]
 pub use tls_client::{connect_tls, ClientTlsConfig, TlsStream};
+#[cfg(feature = "client")]
+pub use tls_splice::splice;
 
 #[cfg(feature = "engine")]
 pub mod tls_server;

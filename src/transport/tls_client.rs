@@ -32,7 +32,7 @@ use std::net::Shutdown;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, Once};
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use async_net::TcpStream;
 use embedded_io_async::BufRead as _;
@@ -158,11 +158,52 @@ impl std::fmt::Debug for TlsStream {
     }
 }
 
+impl TlsStream {
+    /// Reads from `src` straight into the session's outgoing pipe, with no buffer of its own (the splice of a
+    /// leg to a local service). `Ready(Ok(0))` is the end of `src`.
+    pub(crate) fn poll_fill_from<R>(&mut self, cx: &mut Context<'_>, src: &mut R) -> Poll<io::Result<usize>>
+    where
+        R: AsyncRead + Unpin + ?Sized,
+    {
+        let Some(pipe) = self.to_engine.as_mut() else {
+            return Poll::Ready(Err(written_after_close()));
+        };
+        if !ready!(pipe.poll(cx)) {
+            return Poll::Ready(Err(self.faults.write_end()));
+        }
+        let n = ready!(Pin::new(src).poll_read(cx, pipe.write_buf(PIPE_LEN)))?;
+        if n > 0 {
+            pipe.produced(n);
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    /// Writes decrypted bytes from the session's incoming pipe straight into `dst`, with no buffer of its own.
+    /// `Ready(Ok(0))` is the engine's end of the stream.
+    pub(crate) fn poll_drain_into<W>(&mut self, cx: &mut Context<'_>, dst: &mut W) -> Poll<io::Result<usize>>
+    where
+        W: AsyncWrite + Unpin + ?Sized,
+    {
+        if !ready!(self.from_engine.poll(cx)) {
+            return Poll::Ready(self.faults.read_end());
+        }
+        let n = ready!(Pin::new(dst).poll_write(cx, self.from_engine.peek_buf()))?;
+        if n == 0 {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "the local side stopped accepting bytes",
+            )));
+        }
+        self.from_engine.consume(n);
+        Poll::Ready(Ok(n))
+    }
+}
+
 impl AsyncRead for TlsStream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         match Pin::new(&mut this.from_engine).poll_read(cx, buf) {
-            Poll::Ready(Ok(0)) if !buf.is_empty() => Poll::Ready(this.faults.read.take().map_or(Ok(0), Err)),
+            Poll::Ready(Ok(0)) if !buf.is_empty() => Poll::Ready(this.faults.read_end()),
             other => other,
         }
     }
@@ -172,14 +213,10 @@ impl AsyncWrite for TlsStream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let Some(pipe) = this.to_engine.as_mut() else {
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, "TLS stream written after close")));
+            return Poll::Ready(Err(written_after_close()));
         };
         match Pin::new(pipe).poll_write(cx, buf) {
-            Poll::Ready(Ok(0)) if !buf.is_empty() => {
-                Poll::Ready(Err(this.faults.write.take().unwrap_or_else(|| {
-                    io::Error::new(io::ErrorKind::BrokenPipe, "TLS session to the engine is closed")
-                })))
-            }
+            Poll::Ready(Ok(0)) if !buf.is_empty() => Poll::Ready(Err(this.faults.write_end())),
             other => other,
         }
     }
@@ -203,6 +240,25 @@ impl AsyncWrite for TlsStream {
 struct Faults {
     read: FaultSlot,
     write: FaultSlot,
+}
+
+impl Faults {
+    /// What a read that found the incoming pipe ended returns: the session's read error, else EOF.
+    fn read_end(&self) -> io::Result<usize> {
+        self.read.take().map_or(Ok(0), Err)
+    }
+
+    /// Why the outgoing pipe no longer takes bytes: the session's write error, else a closed session.
+    fn write_end(&self) -> io::Error {
+        self.write
+            .take()
+            .unwrap_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "TLS session to the engine is closed"))
+    }
+}
+
+/// The error of a write after `close()`.
+fn written_after_close() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "TLS stream written after close")
 }
 
 #[derive(Default)]

@@ -67,15 +67,15 @@ where
     (addr, task)
 }
 
-fn client_config(ca_pem: &str, server_name: &str) -> ClientTlsConfig {
+pub(crate) fn client_config(ca_pem: &str, server_name: &str) -> ClientTlsConfig {
     ClientTlsConfig { server_name: server_name.into(), ca_pem: Some(ca_pem.as_bytes().to_vec()), ..Default::default() }
 }
 
-async fn dial(addr: SocketAddr, cfg: &ClientTlsConfig, alpn: &str) -> io::Result<TlsStream> {
+pub(crate) async fn dial(addr: SocketAddr, cfg: &ClientTlsConfig, alpn: &str) -> io::Result<TlsStream> {
     connect_tls(TcpStream::connect(addr).await?, cfg, alpn).await
 }
 
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
+pub(crate) fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
 }
 

@@ -1,4 +1,5 @@
-//! The one thread that runs every TLS client session of the process.
+//! The one thread that runs every TLS client session of the process (and the splice of each `forward` stream
+//! with its session's pipes, `tls_splice`).
 //!
 //! embedded-tls's read futures hold raw pointers across `.await`, so a session future is not `Send` and cannot go
 //! to smol's global executor (nor to tokio, which the MCP server runs on). Instead each session future is built
