@@ -24,11 +24,11 @@ use super::ids;
 use super::name_store::NameStore;
 use super::names::NameBook;
 use super::splice::BoxedStream;
-use crate::limits::{MAX_PENDING_LEGS_PER_TUNNEL, MAX_TUNNELS_PER_CLIENT, MAX_TUNNEL_NAME_LEN};
+use crate::limits::{MAX_PENDING_LEGS_PER_TUNNEL, MAX_TUNNELS_PER_CLIENT};
 use crate::proto::rstream::message::Payload;
 use crate::proto::rstream::{
-    opt_str, published_protocol_refusal, some_str, BoolValue, ClientDetails, CloseTunnelRsp, Error as ProtoError,
-    Message, ProxyConnReq, Timestamp, TunnelProperties,
+    opt_str, published_protocol_refusal, some_str, tunnel_name_refusal, BoolValue, ClientDetails, CloseTunnelRsp,
+    Error as ProtoError, ErrorCode, Message, ProxyConnReq, Timestamp, TunnelProperties,
 };
 
 /// Sender side of a control channel's outgoing queue. Messages are boxed: a bounded channel allocates all its
@@ -153,29 +153,13 @@ impl Drop for PendingStream {
     }
 }
 
-fn err(code: i32, message: impl Into<String>) -> ProtoError {
+fn err(code: ErrorCode, message: impl Into<String>) -> ProtoError {
     ProtoError::new(code, message)
 }
 
-/// Checks a requested tunnel name: a DNS label of letters, digits, `-` and `_`, not shaped like a tunnel id.
+/// Checks a requested tunnel name ([`tunnel_name_refusal`]).
 pub fn validate_name(name: &str) -> Result<(), ProtoError> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_TUNNEL_NAME_LEN
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        && !name.starts_with('-');
-    if !ok {
-        return Err(err(
-            400,
-            format!("invalid tunnel name {name:?}: use 1-{MAX_TUNNEL_NAME_LEN} letters, digits, '-' or '_'"),
-        ));
-    }
-    if ids::is_id_shaped(name) {
-        return Err(err(
-            400,
-            format!("invalid tunnel name {name:?}: {} hex digits is the shape of a tunnel id", ids::ID_LEN),
-        ));
-    }
-    Ok(())
+    tunnel_name_refusal(name).map_or(Ok(()), |refusal| Err(err(ErrorCode::InvalidRequest, refusal)))
 }
 
 impl TunnelRegistry {
@@ -252,17 +236,26 @@ impl TunnelRegistry {
         }
         match props.r#type.as_ref().map(|t| t.value.as_str()) {
             None | Some("") | Some("bytestream") => props.r#type = some_str("bytestream"),
-            Some(other) => return Err(err(400, format!("tunnel type {other:?} is not supported by this engine"))),
+            Some(other) => {
+                return Err(err(
+                    ErrorCode::FeatureNotAvailable,
+                    format!("tunnel type {other:?} is not supported by this engine"),
+                ))
+            }
         }
         if props.is_published() {
             if let Some(refusal) = published_protocol_refusal(opt_str(&props.protocol), "--no-publish") {
-                return Err(err(400, refusal));
+                return Err(err(ErrorCode::FeatureNotAvailable, refusal));
             }
         }
         let mut inner = self.lock();
-        let client = inner.clients.get(client_id).ok_or_else(|| err(410, "control channel is closed"))?;
+        let client =
+            inner.clients.get(client_id).ok_or_else(|| err(ErrorCode::InvalidStream, "control channel is closed"))?;
         if client.tunnels.len() >= MAX_TUNNELS_PER_CLIENT {
-            return Err(err(429, format!("too many tunnels on one control channel (max {MAX_TUNNELS_PER_CLIENT})")));
+            return Err(err(
+                ErrorCode::CapacityExhausted,
+                format!("too many tunnels on one control channel (max {MAX_TUNNELS_PER_CLIENT})"),
+            ));
         }
         let owner = client.view.user_id.clone();
         if let Some(name) = &name {
@@ -295,7 +288,7 @@ impl TunnelRegistry {
                 }
                 Ok(())
             }
-            _ => Err(err(404, format!("no tunnel {tunnel_id:?} on this control channel"))),
+            _ => Err(err(ErrorCode::TunnelNotFound, format!("no tunnel {tunnel_id:?} on this control channel"))),
         }
     }
 
@@ -325,12 +318,16 @@ impl TunnelRegistry {
         admit: impl FnOnce(&TunnelProperties) -> Result<(), ProtoError>,
     ) -> Result<PendingStream, ProtoError> {
         let mut inner = self.lock();
-        let tunnel_id =
-            inner.resolve(id_or_name).ok_or_else(|| err(404, format!("tunnel {id_or_name:?} not found")))?;
+        let tunnel_id = inner
+            .resolve(id_or_name)
+            .ok_or_else(|| err(ErrorCode::TunnelNotFound, format!("tunnel {id_or_name:?} not found")))?;
         let tunnel = inner.tunnels.get_mut(&tunnel_id).expect("resolved ids exist");
         admit(&tunnel.props)?;
         if tunnel.pending >= MAX_PENDING_LEGS_PER_TUNNEL {
-            return Err(err(503, format!("tunnel {id_or_name:?} has too many pending streams")));
+            return Err(err(
+                ErrorCode::CapacityExhausted,
+                format!("tunnel {id_or_name:?} has too many pending streams"),
+            ));
         }
         let stream_id = ids::new_id();
         let secret = ids::new_secret();
@@ -339,6 +336,7 @@ impl TunnelRegistry {
             stream_id: stream_id.clone(),
             secret: some_str(secret.clone()),
             source_ip: source_ip.map(Into::into),
+            proxy_endpoint: None,
         };
         let props = tunnel.props.clone();
         let client_id = tunnel.client_id.clone();
@@ -346,7 +344,7 @@ impl TunnelRegistry {
         let (outbox, agent) = (&client.outbox, client.liveness.clone());
         if outbox.try_send(Box::new(Message::new(Payload::ProxyConnReq(req)))).is_err() {
             outbox.close();
-            return Err(err(503, format!("agent of tunnel {id_or_name:?} is not keeping up")));
+            return Err(err(ErrorCode::CapacityExhausted, format!("agent of tunnel {id_or_name:?} is not keeping up")));
         }
         inner.tunnels.get_mut(&tunnel_id).expect("still there").pending += 1;
         let (deliver, leg) = async_channel::bounded(1);
@@ -357,7 +355,12 @@ impl TunnelRegistry {
     /// Claims pending stream `stream_id` with its one-time `secret`; returns where to deliver the leg.
     pub fn claim_leg(&self, stream_id: &str, secret: &str) -> Result<async_channel::Sender<LegOutcome>, ProtoError> {
         let mut inner = self.lock();
-        let refused = || err(403, format!("stream {stream_id:?} is unknown, already claimed, or the secret is wrong"));
+        let refused = || {
+            err(
+                ErrorCode::InvalidStream,
+                format!("stream {stream_id:?} is unknown, already claimed, or the secret is wrong"),
+            )
+        };
         let matches =
             inner.pending.get(stream_id).is_some_and(|p| ids::constant_time_eq(p.secret.as_bytes(), secret.as_bytes()));
         if !matches {

@@ -26,7 +26,7 @@ use crate::deadline::timeout;
 use crate::limits::{FIRST_MESSAGE_TIMEOUT, PROXY_LEG_DEADLINE};
 use crate::proto::rstream::message::Payload;
 use crate::proto::rstream::{
-    opt_str, stream_rsp, Error as ProtoError, ProxyReq, ProxyRsp, StreamReq, StreamRsp, TunnelProperties,
+    opt_str, stream_rsp, Error as ProtoError, ErrorCode, ProxyReq, ProxyRsp, StreamReq, StreamRsp, TunnelProperties,
 };
 
 /// An agent leg ready to splice, holding its engine stream slot.
@@ -50,16 +50,22 @@ pub async fn connect_to_agent(
     admit: impl FnOnce(&TunnelProperties) -> Result<(), ProtoError>,
 ) -> Result<AgentLeg, ProtoError> {
     let result = async {
-        let permit =
-            engine.metrics.try_stream().ok_or_else(|| ProtoError::new(503, "engine is at its stream limit"))?;
+        let permit = engine
+            .metrics
+            .try_stream()
+            .ok_or_else(|| ProtoError::new(ErrorCode::CapacityExhausted, "engine is at its stream limit"))?;
         let pending = engine.registry.begin_stream(id_or_name, source_ip, admit)?;
         let leg = match timeout(PROXY_LEG_DEADLINE, pending.leg.recv()).await {
             Err(_) => Err(ProtoError::new(
-                504,
+                ErrorCode::ServiceUnavailable,
                 format!("agent of tunnel {id_or_name:?} did not connect within {PROXY_LEG_DEADLINE:?}"),
             )),
-            Ok(Err(_)) => Err(ProtoError::new(502, format!("agent of tunnel {id_or_name:?} went away"))),
-            Ok(Ok(Err(refused))) => Err(ProtoError::new(502, format!("agent refused the stream: {refused}"))),
+            Ok(Err(_)) => {
+                Err(ProtoError::new(ErrorCode::ServiceUnavailable, format!("agent of tunnel {id_or_name:?} went away")))
+            }
+            Ok(Ok(Err(refused))) => {
+                Err(ProtoError::new(ErrorCode::ServiceUnavailable, format!("agent refused the stream: {refused}")))
+            }
             Ok(Ok(Ok(stream))) => Ok(stream),
         }?;
         Ok(AgentLeg {

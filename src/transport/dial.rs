@@ -154,6 +154,7 @@ impl EngineEndpoint {
             client_details: Some(ClientDetails::this_binary(self.token.expose())),
             tunnel_id_name: id_or_name.to_owned(),
             zero_rtt: Some(false.into()),
+            datagram_channel: None,
         }));
         write_frame(&mut tls, &req).await?;
         let rsp: Message = with_deadline(FIRST_MESSAGE_TIMEOUT, "waiting for the engine's StreamRsp", async {
@@ -199,6 +200,7 @@ pub fn payload_name(payload: &Option<Payload>) -> &'static str {
         Some(Payload::StreamRsp(_)) => "StreamRsp",
         Some(Payload::Heartbeat(_)) => "Heartbeat",
         Some(Payload::ServerMessage(_)) => "ServerMessage",
+        Some(Payload::DatagramChannelClose(_)) => "DatagramChannelClose",
     }
 }
 
@@ -207,6 +209,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::proto::rstream::ErrorCode;
 
     fn ctx(token: Option<&str>, ca: Option<PathBuf>) -> ResolvedContext {
         ResolvedContext {
@@ -267,8 +270,9 @@ mod tests {
 
     #[test]
     fn engine_errors_read_as_engine_error_code_message() {
-        let e = DialError::Engine(crate::proto::rstream::Error::new(404, "tunnel \"web\" not found"));
-        assert_eq!(e.to_string(), "engine error 404: tunnel \"web\" not found");
+        let e =
+            DialError::Engine(crate::proto::rstream::Error::new(ErrorCode::TunnelNotFound, "tunnel \"web\" not found"));
+        assert_eq!(e.to_string(), "engine error 3000 TUNNEL_NOT_FOUND: tunnel \"web\" not found");
     }
 
     #[cfg(feature = "engine")]
@@ -312,19 +316,19 @@ mod tests {
             assert_eq!(req.zero_rtt, Some(false.into()));
             let details = req.client_details.unwrap();
             assert_eq!(crate::proto::rstream::opt_str(&details.token), Some("jwt"));
-            assert_eq!(crate::proto::rstream::opt_str(&details.protocol_version), Some("1.3.0"));
+            assert_eq!(crate::proto::rstream::opt_str(&details.protocol_version), Some("1.4.5"));
         });
     }
 
     #[cfg(feature = "engine")]
     #[test]
     fn dial_tunnel_surfaces_the_engine_refusal() {
-        let refusal = crate::proto::rstream::Error::new(403, "token may not dial tunnels");
+        let refusal = crate::proto::rstream::Error::new(ErrorCode::Unauthorized, "token may not dial tunnels");
         let (ep, engine) = fake_engine(stream_rsp::Result::Error(refusal));
         smol::block_on(async {
             let err = ep.dial_tunnel("web").await.unwrap_err();
             assert!(matches!(err, DialError::Engine(_)));
-            assert_eq!(err.to_string(), "engine error 403: token may not dial tunnels");
+            assert_eq!(err.to_string(), "engine error 1000 UNAUTHORIZED: token may not dial tunnels");
             engine.await.unwrap();
         });
     }

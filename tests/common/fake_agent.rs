@@ -1,5 +1,6 @@
 //! A scripted agent speaking the rstream protocol to a real engine: opens a control channel, registers
-//! tunnels, receives `ProxyConnReq`s and dials legs — so engine tests need no device binary.
+//! tunnels, receives `ProxyConnReq`s and dials legs — so engine tests need no device binary. It speaks protocol
+//! 1.3 (legacy heartbeats, no `ProxyConnRsp` needed), which also keeps the engine's 1.3 compatibility tested.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use rstream::proto::rstream::{
     ProxyConnReq, ProxyReq, TunnelProperties,
 };
 
-use super::tls::{connect_to, details, recv, rstrm, send, within, Conn, IO_DEADLINE};
+use super::tls::{connect_to, details, details_1_3, recv, rstrm, send, within, Conn, IO_DEADLINE};
 use super::Engine;
 
 /// A connected fake agent; dropping it closes its control channel.
@@ -34,7 +35,14 @@ impl FakeAgent {
     /// Opens a control channel; with `heartbeats: false` it never sends anything unprompted (a silent peer).
     pub async fn open_with(engine: &Engine, token: &str, heartbeats: bool) -> Result<FakeAgent, Error> {
         let mut conn = rstrm(engine).await;
-        send(&mut conn, Payload::OpenControlChannelReq(OpenControlChannelReq { client_details: details(token) })).await;
+        send(
+            &mut conn,
+            Payload::OpenControlChannelReq(OpenControlChannelReq {
+                client_details: details_1_3(token),
+                liveness: None,
+            }),
+        )
+        .await;
         let client_id = match recv(&mut conn).await {
             Payload::OpenControlChannelRsp(rsp) => match rsp.result.expect("result") {
                 open_control_channel_rsp::Result::Ok(ok) => ok.client_id,
