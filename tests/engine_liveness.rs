@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::tls::{details, details_1_3, recv, rstrm, send, within, Conn, IO_DEADLINE};
-use common::{Engine, DEVICE};
+use common::{wait_until_or, Engine, DEVICE};
 use futures_lite::AsyncReadExt;
 use rstream::proto::frame::read_frame;
 use rstream::proto::rstream::message::Payload;
@@ -91,8 +91,11 @@ fn a_silent_negotiated_channel_is_dropped_within_its_timeout() {
         assert!(elapsed >= Duration::from_millis(550), "dropped after {elapsed:?}, before its timeout");
         assert!(elapsed < Duration::from_secs(3), "dropped after {elapsed:?}, long past its 600 ms timeout");
     });
-    let logs = engine.logs();
-    assert!(logs.contains("peer silent for 600ms"), "{logs}");
+    wait_until_or(
+        Duration::from_secs(5),
+        || format!("the engine to log why:\n{}", engine.logs()),
+        || engine.logs().contains("peer silent for 600ms").then_some(()),
+    );
 }
 
 #[test]

@@ -125,7 +125,13 @@ async fn open_channel_answering(
 struct Greeter;
 
 impl StreamHandler for Greeter {
-    async fn handle(&self, mut stream: TlsStream, info: StreamInfo) {
+    type Local = ();
+
+    async fn prepare(&self, _info: &StreamInfo) -> Result<(), String> {
+        Ok(())
+    }
+
+    async fn handle(&self, mut stream: TlsStream, info: StreamInfo, (): ()) {
         let mut request = Vec::new();
         let _ = stream.read_to_end(&mut request).await;
         let reply = format!("{} {} {}", info.tunnel_name, info.stream_id, String::from_utf8_lossy(&request));

@@ -7,7 +7,8 @@
 //!
 //! Three loops share the session and end it together (the first to finish wins):
 //! - the reader takes the engine's frames: `OpenTunnelRsp` (matched to its `OpenTunnelReq` by request id),
-//!   `ProxyConnReq` (a proxy leg is dialed and handed to the handler on its own task), heartbeats and their
+//!   `ProxyConnReq` (a [`StreamTask`] readies the local side, dials the leg, answers `ProxyConnRsp` and serves
+//!   the stream), heartbeats and their
 //!   acks, engine-initiated closes. Any frame counts as liveness: an engine silent for the negotiated timeout
 //!   (`HEARTBEAT_DEAD_AFTER` in legacy mode) is dead;
 //! - the writer drains a bounded queue of outgoing frames (`CONTROL_QUEUE_DEPTH`): a full queue means the
@@ -28,12 +29,10 @@ use futures_lite::FutureExt;
 
 use super::events::{AgentEvent, EventSink};
 use super::handler::{StreamHandler, StreamInfo};
-use super::leg::open_leg;
 use super::leg_pool::LegPool;
+use super::stream_task::{redirect_of, StreamTask};
 use super::AgentError;
-use crate::limits::{
-    CONTROL_QUEUE_DEPTH, FIRST_MESSAGE_TIMEOUT, HEARTBEAT_DEAD_AFTER, MAX_AGENT_STREAMS, PROXY_LEG_DEADLINE,
-};
+use crate::limits::{CONTROL_QUEUE_DEPTH, FIRST_MESSAGE_TIMEOUT, HEARTBEAT_DEAD_AFTER, MAX_AGENT_STREAMS};
 use crate::proto::frame::{read_frame, write_frame};
 use crate::proto::rstream::{
     client_accepts, message::Payload, open_control_channel_rsp, open_tunnel_rsp, opt_str, ClientDetails,
@@ -259,7 +258,8 @@ impl<H: StreamHandler> Session<H> {
         }
     }
 
-    /// Answers a `ProxyConnReq` and starts its stream task (or refuses it when unknown or at capacity).
+    /// Starts the stream task of a `ProxyConnReq` ([`StreamTask`], which answers it once the leg is up), or
+    /// refuses it at once: an unknown tunnel, a redirect without a secret, the agent at capacity.
     fn accept_stream(
         &self,
         req: ProxyConnReq,
@@ -284,7 +284,10 @@ impl<H: StreamHandler> Session<H> {
                 format!("agent at its limit of {MAX_AGENT_STREAMS} concurrent streams"),
             );
         };
-        queue(outbox, Payload::ProxyConnRsp(ProxyConnRsp { stream_id: req.stream_id.clone(), error: None }))?;
+        let redirect = match redirect_of(&req) {
+            Ok(redirect) => redirect,
+            Err(why) => return refuse(ErrorCode::InvalidRequest, why),
+        };
         let idx = self.stream_count.fetch_add(1, Ordering::Relaxed) + 1;
         let source_ip = req.source_ip.as_ref().and_then(|ip| ip.to_ip());
         (self.events)(&AgentEvent::StreamOpened { idx, stream_id: req.stream_id.clone(), source_ip });
@@ -294,19 +297,20 @@ impl<H: StreamHandler> Session<H> {
             stream_id: req.stream_id.clone(),
             source_ip,
         };
-        let secret = Secret::new(opt_str(&req.secret).unwrap_or(""));
-        let (legs, handler, events) = (self.legs.clone(), self.handler.clone(), self.events.clone());
-        let admitting = admitting.clone();
+        let task = StreamTask {
+            handler: self.handler.clone(),
+            legs: self.legs.clone(),
+            endpoint: self.endpoint.clone(),
+            info,
+            secret: Secret::new(opt_str(&req.secret).unwrap_or("")),
+            redirect,
+            outbox: outbox.clone(),
+            admitting: admitting.clone(),
+        };
+        let events = self.events.clone();
         smol::spawn(async move {
             let _permit = permit;
-            let leg = with_deadline(PROXY_LEG_DEADLINE, "dialing the proxy leg", open_leg(&legs, &info, secret));
-            match leg.await {
-                Ok(_) if !admitting.load(Ordering::Acquire) => {
-                    log_info!("stream {}: the control channel was lost; not admitted", info.stream_id)
-                }
-                Ok(stream) => handler.handle(stream, info).await,
-                Err(e) => log_warn!("stream {}: {e}", info.stream_id),
-            }
+            task.run().await;
             events(&AgentEvent::StreamClosed { idx });
         })
         .detach();

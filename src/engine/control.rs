@@ -184,9 +184,8 @@ impl Session<'_> {
                     Some(Payload::CloseTunnelRsp(CloseTunnelRsp { tunnel_id: req.tunnel_id }))
                 }
                 Some(Payload::ProxyConnRsp(rsp)) => {
-                    if let Some(error) = rsp.error {
-                        self.engine.registry.refuse_leg(self.client_id, &rsp.stream_id, error);
-                    }
+                    let answer = rsp.error.map_or(Ok(()), Err);
+                    self.engine.registry.answer_stream(self.client_id, &rsp.stream_id, answer);
                     None
                 }
                 Some(Payload::CloseControlChannelReq(_)) => {

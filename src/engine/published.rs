@@ -16,7 +16,7 @@ use super::auth::STREAMS_CREATE_DELETE;
 use super::onward::{strip_token_param, OnwardRequest};
 use super::routing::strip_port;
 use super::splice::Duplex;
-use super::streams::{connect_to_agent, relay};
+use super::streams::{connect_to_agent, relay, Readiness};
 use super::Engine;
 use crate::http::percent::query_pairs;
 use crate::http::{RequestHead, ResponseHead, ServerConn};
@@ -57,7 +57,7 @@ pub async fn serve<S: Duplex>(
             Err(ProtoError::new(ErrorCode::TunnelNotFound, "not published"))
         }
     };
-    let leg = match connect_to_agent(engine, name, Some(peer.ip()), admit).await {
+    let leg = match connect_to_agent(engine, name, Some(peer.ip()), Readiness::Leg, admit).await {
         Ok(leg) => leg,
         Err(e) => {
             log_info!("published request for {name:?} from {peer} failed: {e}");

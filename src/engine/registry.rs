@@ -106,12 +106,24 @@ struct PendingLeg {
     deliver: async_channel::Sender<LegOutcome>,
 }
 
+/// What a stream of a protocol 1.4 agent waits for besides its leg: the agent's `ProxyConnRsp`, sent once the
+/// leg is up (ready) or when the local side failed (its error).
+pub type StreamAnswer = Result<(), ProtoError>;
+
+/// Where the `ProxyConnRsp` of a pending stream goes, and which control channel may send it.
+struct AnswerWaiter {
+    client_id: String,
+    answer: async_channel::Sender<StreamAnswer>,
+}
+
 #[derive(Default)]
 struct Inner {
     clients: HashMap<String, Client>,
     tunnels: HashMap<String, Tunnel>,
     names: NameBook,
     pending: HashMap<String, PendingLeg>,
+    /// Streams whose 1.4 agent has not answered yet; one per live [`PendingStream`].
+    answers: HashMap<String, AnswerWaiter>,
 }
 
 /// What becomes of a dropped tunnel's name.
@@ -139,12 +151,15 @@ pub struct PendingStream {
     pub leg: async_channel::Receiver<LegOutcome>,
     /// Whether the tunnel's agent is still responding.
     pub agent: AgentLiveness,
+    /// The agent's `ProxyConnRsp` (agents of protocol 1.4 and newer; `None`: a 1.3 agent, no answer awaited).
+    pub answer: Option<async_channel::Receiver<StreamAnswer>>,
     registry: Arc<TunnelRegistry>,
 }
 
 impl Drop for PendingStream {
     fn drop(&mut self) {
         let mut inner = self.registry.lock();
+        inner.answers.remove(&self.stream_id);
         if let Some(p) = inner.pending.remove(&self.stream_id) {
             if let Some(t) = inner.tunnels.get_mut(&p.tunnel_id) {
                 t.pending = t.pending.saturating_sub(1);
@@ -342,6 +357,7 @@ impl TunnelRegistry {
         let client_id = tunnel.client_id.clone();
         let client = inner.clients.get(&client_id).expect("tunnels belong to live clients");
         let (outbox, agent) = (&client.outbox, client.liveness.clone());
+        let confirms = client.view.details.confirms_streams();
         if outbox.try_send(Box::new(Message::new(Payload::ProxyConnReq(req)))).is_err() {
             outbox.close();
             return Err(err(ErrorCode::CapacityExhausted, format!("agent of tunnel {id_or_name:?} is not keeping up")));
@@ -349,7 +365,12 @@ impl TunnelRegistry {
         inner.tunnels.get_mut(&tunnel_id).expect("still there").pending += 1;
         let (deliver, leg) = async_channel::bounded(1);
         inner.pending.insert(stream_id.clone(), PendingLeg { tunnel_id, secret, deliver });
-        Ok(PendingStream { stream_id, tunnel: props, leg, agent, registry: Arc::clone(self) })
+        let answer = confirms.then(|| {
+            let (answer, answered) = async_channel::bounded(1);
+            inner.answers.insert(stream_id.clone(), AnswerWaiter { client_id, answer });
+            answered
+        });
+        Ok(PendingStream { stream_id, tunnel: props, leg, agent, answer, registry: Arc::clone(self) })
     }
 
     /// Claims pending stream `stream_id` with its one-time `secret`; returns where to deliver the leg.
@@ -373,9 +394,14 @@ impl TunnelRegistry {
         Ok(p.deliver)
     }
 
-    /// The agent of `client_id` refused stream `stream_id` (`ProxyConnRsp` with an error): fail it now.
-    pub fn refuse_leg(&self, client_id: &str, stream_id: &str, error: ProtoError) {
+    /// The agent of `client_id` answered stream `stream_id` (`ProxyConnRsp`): a waiting 1.4 stream learns
+    /// it is ready or why not; a refusal also fails a leg still pending.
+    pub fn answer_stream(&self, client_id: &str, stream_id: &str, answer: StreamAnswer) {
         let mut inner = self.lock();
+        if let Some(waiter) = inner.answers.get(stream_id).filter(|w| w.client_id == client_id) {
+            let _ = waiter.answer.try_send(answer.clone());
+        }
+        let Err(error) = answer else { return };
         let owned = inner
             .pending
             .get(stream_id)

@@ -148,9 +148,9 @@ fn dropping_a_pending_stream_withdraws_it_and_refusals_reach_the_waiter() {
     drop(p1);
     assert_eq!(reg.counts().2, 0);
     let p2 = reg.begin_stream("WEB", None, |_| Ok(())).unwrap();
-    reg.refuse_leg("someone-else", &p2.stream_id, ProtoError::new(ErrorCode::Internal, "not yours"));
+    reg.answer_stream("someone-else", &p2.stream_id, Err(ProtoError::new(ErrorCode::Internal, "not yours")));
     assert!(p2.leg.try_recv().is_err(), "only the owner may refuse");
-    reg.refuse_leg(&a, &p2.stream_id, ProtoError::new(ErrorCode::ServiceUnavailable, "busy"));
+    reg.answer_stream(&a, &p2.stream_id, Err(ProtoError::new(ErrorCode::ServiceUnavailable, "busy")));
     assert_eq!(p2.leg.try_recv().unwrap().err().unwrap().code(), ErrorCode::ServiceUnavailable);
     assert_eq!(reg.begin_stream("nope", None, |_| Ok(())).err().unwrap().code(), ErrorCode::TunnelNotFound);
     let refused = reg.begin_stream("web", None, |_| Err(ProtoError::new(ErrorCode::TunnelNotFound, "private")));
@@ -235,4 +235,28 @@ fn names_never_look_like_ids_and_ids_resolve_in_any_case() {
         assert!(opt_str(&refused.message).unwrap().contains("shape of a tunnel id"), "{refused}");
     }
     assert_eq!(reg.find(&id.to_ascii_uppercase()).map(|t| t.props.id), Some(some_str(id)));
+}
+
+#[test]
+fn a_1_4_agent_confirms_its_streams_and_a_1_3_agent_is_not_waited_for() {
+    let reg = Arc::new(TunnelRegistry::default());
+    let (tx, _rx) = async_channel::bounded(8);
+    let modern = reg.add_client(ClientDetails::this_binary("t"), "sub".into(), tx);
+    reg.open_tunnel(&modern, props("new"), host).unwrap();
+    let (legacy, _rl) = client(&reg);
+    reg.open_tunnel(&legacy, props("old"), host).unwrap();
+    assert!(reg.begin_stream("old", None, |_| Ok(())).unwrap().answer.is_none(), "1.3: no answer awaited");
+
+    let pending = reg.begin_stream("new", None, |_| Ok(())).unwrap();
+    let answer = pending.answer.as_ref().expect("1.4: the answer is awaited");
+    reg.answer_stream(&legacy, &pending.stream_id, Ok(()));
+    assert!(answer.try_recv().is_err(), "only the owner's channel answers");
+    reg.answer_stream(&modern, &pending.stream_id, Ok(()));
+    assert_eq!(answer.try_recv().unwrap(), Ok(()));
+    let refused = reg.begin_stream("new", None, |_| Ok(())).unwrap();
+    let down = ProtoError::new(ErrorCode::ServiceUnavailable, "local service down");
+    reg.answer_stream(&modern, &refused.stream_id, Err(down.clone()));
+    assert_eq!(refused.answer.as_ref().unwrap().try_recv().unwrap(), Err(down));
+    drop((pending, refused));
+    assert!(reg.lock().answers.is_empty(), "waiters leave with their streams");
 }

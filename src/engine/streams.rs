@@ -6,8 +6,11 @@
 //! client ◀──StreamRsp── engine, then bytes both ways
 //! ```
 //! [`connect_to_agent`] is the engine side of that dance, shared by `StreamReq` and published HTTP: it waits
-//! for the leg at most [`PROXY_LEG_DEADLINE`], so a missing leg fails the client fast (504), an agent that
-//! refuses or disappears fails it at once (502). [`relay`] then splices and counts bytes, until both sides end or
+//! for the leg at most [`PROXY_LEG_DEADLINE`], so a missing leg fails the client fast, an agent that refuses or
+//! disappears fails it at once (`SERVICE_UNAVAILABLE`). A client that asked for a `StreamRsp` (zero_rtt false)
+//! of a tunnel whose agent speaks protocol 1.4 also waits, within the same deadline, for the agent's
+//! `ProxyConnRsp` — its completion ack, sent once the leg is up and handed to the local side — so "stream ready"
+//! means ready, and a local service that is down reaches the client as `SERVICE_UNAVAILABLE` with its reason. [`relay`] then splices and counts bytes, until both sides end or
 //! the agent is declared unresponsive (its leg would otherwise hold the client forever).
 
 use std::io;
@@ -42,13 +45,25 @@ pub struct AgentLeg {
     _permit: StreamPermit,
 }
 
-/// Asks the agent owning `id_or_name` for a leg and waits for it (at most [`PROXY_LEG_DEADLINE`]).
+/// Whether [`connect_to_agent`] waits for the agent's confirmation of the stream besides its leg.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// The leg is enough (zero-RTT clients, published HTTP).
+    Leg,
+    /// A 1.4 agent's `ProxyConnRsp` too (a client that asked for a `StreamRsp`).
+    Confirmed,
+}
+
+/// Asks the agent owning `id_or_name` for a leg and waits for it — and, with [`Readiness::Confirmed`], for a
+/// 1.4 agent's `ProxyConnRsp` — at most [`PROXY_LEG_DEADLINE`] in all.
 pub async fn connect_to_agent(
     engine: &Engine,
     id_or_name: &str,
     source_ip: Option<IpAddr>,
+    readiness: Readiness,
     admit: impl FnOnce(&TunnelProperties) -> Result<(), ProtoError>,
 ) -> Result<AgentLeg, ProtoError> {
+    let started = std::time::Instant::now();
     let result = async {
         let permit = engine
             .metrics
@@ -68,6 +83,26 @@ pub async fn connect_to_agent(
             }
             Ok(Ok(Ok(stream))) => Ok(stream),
         }?;
+        if let (Readiness::Confirmed, Some(answer)) = (readiness, &pending.answer) {
+            let left = PROXY_LEG_DEADLINE.saturating_sub(started.elapsed());
+            match timeout(left, answer.recv()).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(refused))) => {
+                    let why = format!("agent refused the stream: {refused}");
+                    return Err(ProtoError::new(ErrorCode::ServiceUnavailable, why));
+                }
+                Ok(Err(_)) => {
+                    let why = format!("agent of tunnel {id_or_name:?} went away");
+                    return Err(ProtoError::new(ErrorCode::ServiceUnavailable, why));
+                }
+                Err(_) => {
+                    let why = format!(
+                        "agent of tunnel {id_or_name:?} did not confirm the stream within {PROXY_LEG_DEADLINE:?}"
+                    );
+                    return Err(ProtoError::new(ErrorCode::ServiceUnavailable, why));
+                }
+            }
+        }
         Ok(AgentLeg {
             stream: leg,
             stream_id: pending.stream_id.clone(),
@@ -103,7 +138,10 @@ pub async fn serve_stream_req<S: Duplex>(engine: &Engine, mut client: S, req: St
     let zero_rtt = req.zero_rtt.is_some_and(|b| b.value);
     let token = req.client_details.as_ref().and_then(|d| opt_str(&d.token));
     let leg = match engine.auth.authorize(token, Some(STREAMS_CREATE_DELETE)) {
-        Ok(_) => connect_to_agent(engine, &req.tunnel_id_name, Some(peer.ip()), |_| Ok(())).await,
+        Ok(_) => {
+            let readiness = if zero_rtt { Readiness::Leg } else { Readiness::Confirmed };
+            connect_to_agent(engine, &req.tunnel_id_name, Some(peer.ip()), readiness, |_| Ok(())).await
+        }
         Err(e) => {
             engine.note_auth_failure();
             Err(e.to_proto())

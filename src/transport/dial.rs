@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use async_net::TcpStream;
 
-use super::tls_client::{connect_tls, ClientTlsConfig, TlsStream};
+use super::tls_client::{connect_tls, invalid_input, ClientTlsConfig, TlsStream};
 use crate::config::ResolvedContext;
 use crate::deadline::with_deadline;
 use crate::limits::{DIAL_TIMEOUT, DNS_CACHE_TTL, FIRST_MESSAGE_TIMEOUT};
@@ -83,6 +83,25 @@ impl EngineEndpoint {
     /// An endpoint for the engine at `addr` (`host:port`).
     pub fn new(addr: impl Into<String>, tls: ClientTlsConfig, token: impl Into<Secret>) -> EngineEndpoint {
         EngineEndpoint { addr: addr.into(), tls, token: token.into(), resolved: Arc::default() }
+    }
+
+    /// The endpoint of a redirected proxy leg (`ProxyConnReq.proxy_endpoint`, `host:port`): that address instead
+    /// of this engine, its host as SNI and as the name the certificate is verified against, the same trust
+    /// anchors and chain validation. Refused when this endpoint skips verification: a redirect is followed only
+    /// to an engine that proves it holds a certificate for the name.
+    pub fn redirected(&self, addr: &str) -> io::Result<EngineEndpoint> {
+        if self.tls.insecure_skip_verify {
+            return Err(invalid_input(format!(
+                "refusing the redirect to {addr:?}: this context skips certificate verification"
+            )));
+        }
+        let host = addr
+            .rsplit_once(':')
+            .filter(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+            .map(|(host, _)| host.trim_start_matches('[').trim_end_matches(']'))
+            .ok_or_else(|| invalid_input(format!("redirect endpoint {addr:?} is not host:port")))?;
+        let tls = ClientTlsConfig { server_name: host.to_owned(), ..self.tls.clone() };
+        Ok(EngineEndpoint::new(addr, tls, self.token.clone()))
     }
 
     /// The endpoint of a resolved context: reads the CA file, requires a token.

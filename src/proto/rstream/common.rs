@@ -244,6 +244,16 @@ impl ClientDetails {
     }
 }
 
+impl ClientDetails {
+    /// Whether the peer speaks protocol 1.4 or newer, where `ProxyConnRsp` confirms a stream once its leg is up
+    /// (1.3 agents sent it at once, or not at all).
+    pub fn confirms_streams(&self) -> bool {
+        let version = opt_str(&self.protocol_version).unwrap_or("");
+        let mut parts = version.split('.').map(|p| p.parse::<u32>());
+        matches!((parts.next(), parts.next()), (Some(Ok(major)), Some(Ok(minor))) if (major, minor) >= (1, 4))
+    }
+}
+
 impl std::fmt::Debug for ClientDetails {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientDetails")
