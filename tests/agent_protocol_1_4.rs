@@ -176,3 +176,50 @@ fn through_the_real_engine_a_client_sees_service_unavailable_when_the_local_dial
         assert_eq!(&echoed, b"ready");
     });
 }
+
+#[test]
+fn after_a_liveness_loss_a_webtty_server_drains_accepted_sessions_and_reconnects() {
+    let engine = Engine::start();
+    let fake = FakeEngine::start(&engine);
+    let root = common::TempDir::new("drain");
+    std::fs::write(root.path().join("hello.txt"), "still served").unwrap();
+    common::tunnel::wait_for_context(&engine);
+    let mut cmd = std::process::Command::new(common::BIN);
+    cmd.args(["webtty", "server", "--rstream", "--retry-interval", "200", "--name", "pi", "--no-publish"])
+        .arg("--fs-root")
+        .arg(root.path())
+        .env("RSTREAM_CONFIG", engine.config_path())
+        .env("RSTREAM_ENGINE", format!("localhost:{}", fake.port()));
+    let server = std::thread::spawn(move || common::tunnel::WebttyAgent::spawn(cmd));
+    smol::block_on(async {
+        let (mut control, _) = accept_agent(&fake).await;
+        // An accepted session: its leg is up and confirmed.
+        send_frame(&mut control, proxy_conn("s-1", Some("one-time-secret"), None)).await;
+        let mut leg = fake.next_conn(IO_DEADLINE).await.conn;
+        let Payload::ProxyReq(_) = next_message(&mut leg).await else { panic!("expected ProxyReq") };
+        assert_eq!(proxy_conn_rsp(&mut control).await.error, None);
+        // The control channel fails its liveness check (an ack ahead of anything sent).
+        send_frame(&mut control, Payload::Heartbeat(Heartbeat { sequence: 0, acknowledgement: 9 })).await;
+        let (mut again, _) = accept_agent(&fake).await;
+        // The session accepted before the loss keeps its own data path.
+        leg.write_all(b"GET /fs/hello.txt HTTP/1.1\r\nHost: pi\r\nConnection: close\r\n\r\n").await.unwrap();
+        leg.flush().await.unwrap();
+        let mut reply = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !String::from_utf8_lossy(&reply).contains("still served") {
+            match leg.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => reply.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let reply = String::from_utf8_lossy(&reply);
+        assert!(reply.starts_with("HTTP/1.1 200") && reply.contains("still served"), "{reply}");
+        // The new channel admits new sessions again.
+        send_frame(&mut again, proxy_conn("s-2", Some("next-secret"), None)).await;
+        let mut leg = fake.next_conn(IO_DEADLINE).await.conn;
+        let Payload::ProxyReq(proxy) = next_message(&mut leg).await else { panic!("expected ProxyReq") };
+        assert_eq!(proxy.stream_id, "s-2");
+    });
+    let server = server.join().expect("webtty server came online");
+    assert!(server.log().contains("heartbeat acknowledgement 9"), "{}", server.log());
+}

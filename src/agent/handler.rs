@@ -51,7 +51,7 @@ pub trait StreamHandler: Send + Sync + 'static {
     type Local: Send + 'static;
 
     /// Readies the local side of a stream before its leg is dialed; an error (why the local service cannot be
-    /// reached) refuses the stream to the engine with `SERVICE_UNAVAILABLE`. Bounded by the handler.
+    /// reached) refuses the stream to the engine with `SERVICE_UNAVAILABLE`. The agent gives it at most `limits::PROXY_LEG_DEADLINE`.
     fn prepare(&self, info: &StreamInfo) -> impl Future<Output = Result<Self::Local, String>> + Send;
 
     /// Runs until the stream is finished. Errors are the handler's to log; the agent only counts streams.

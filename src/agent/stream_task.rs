@@ -48,9 +48,11 @@ impl<H: StreamHandler> StreamTask<H> {
     /// Readies the local side, dials the leg, answers the engine, and serves the stream.
     pub async fn run(self) {
         let stream_id = self.info.stream_id.clone();
-        let local = match self.handler.prepare(&self.info).await {
-            Ok(local) => local,
-            Err(e) => return self.answer(Some(e)),
+        let prepare = async { Ok(self.handler.prepare(&self.info).await) };
+        let local = match with_deadline(PROXY_LEG_DEADLINE, "readying the local side", prepare).await {
+            Ok(Ok(local)) => local,
+            Ok(Err(why)) => return self.answer(Some(why)),
+            Err(timed_out) => return self.answer(Some(timed_out.to_string())),
         };
         let redirect = self.redirect.as_deref();
         let dial = open_leg(&self.legs, &self.endpoint, &self.info, self.secret.clone(), redirect);
