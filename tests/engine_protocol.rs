@@ -262,3 +262,24 @@ fn tokens_and_ca_survive_a_restart() {
         agent.open_tunnel(tunnel("again", true)).await.unwrap();
     });
 }
+
+#[test]
+fn a_datagram_channel_is_refused_as_a_feature_this_engine_lacks() {
+    let engine = Engine::start();
+    smol::block_on(async {
+        let agent = FakeAgent::open(&engine, &engine.token(&DEVICE, None)).await.unwrap();
+        agent.open_tunnel(tunnel("db", false)).await.unwrap();
+        let mut conn = rstrm(&engine).await;
+        let req = StreamReq {
+            client_details: details(&engine.operator_token()),
+            tunnel_id_name: "db".into(),
+            zero_rtt: Some(false.into()),
+            datagram_channel: Some(true.into()),
+        };
+        send(&mut conn, Payload::StreamReq(req)).await;
+        let Payload::StreamRsp(rsp) = recv(&mut conn).await else { panic!("expected StreamRsp") };
+        let Some(stream_rsp::Result::Error(error)) = rsp.result else { panic!("accepted: {rsp:?}") };
+        assert_eq!(error.code(), ErrorCode::FeatureNotAvailable, "{error}");
+        assert!(agent.incoming_is_empty(), "the agent was never asked for a leg");
+    });
+}

@@ -133,11 +133,16 @@ pub async fn relay<S: Duplex + ?Sized>(engine: &Engine, client: &mut S, mut leg:
     }
 }
 
-/// Serves a connection whose first message was `StreamReq`: a client dialing a tunnel by id or name.
+/// Serves a connection whose first message was `StreamReq`: a client dialing a tunnel by id or name. A request
+/// for a datagram channel (protocol 1.4) is refused with `FEATURE_NOT_AVAILABLE`.
 pub async fn serve_stream_req<S: Duplex>(engine: &Engine, mut client: S, req: StreamReq, peer: SocketAddr) {
     let zero_rtt = req.zero_rtt.is_some_and(|b| b.value);
     let token = req.client_details.as_ref().and_then(|d| opt_str(&d.token));
     let leg = match engine.auth.authorize(token, Some(STREAMS_CREATE_DELETE)) {
+        Ok(_) if req.datagram_channel.is_some_and(|b| b.value) => Err(ProtoError::new(
+            ErrorCode::FeatureNotAvailable,
+            "datagram channels are not supported by this engine (byte-stream tunnels only)",
+        )),
         Ok(_) => {
             let readiness = if zero_rtt { Readiness::Leg } else { Readiness::Confirmed };
             connect_to_agent(engine, &req.tunnel_id_name, Some(peer.ip()), readiness, |_| Ok(())).await

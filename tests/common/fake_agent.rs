@@ -100,6 +100,11 @@ impl FakeAgent {
         self.incoming.is_closed()
     }
 
+    /// Whether no message from the engine is waiting (heartbeats aside).
+    pub fn incoming_is_empty(&self) -> bool {
+        self.incoming.is_empty()
+    }
+
     /// Registers a tunnel and returns the engine's answer.
     pub async fn open_tunnel(&self, props: TunnelProperties) -> Result<TunnelProperties, Error> {
         let request_id = format!("req-{}", props.name.as_ref().map_or("", |n| n.value.as_str()));
