@@ -126,11 +126,14 @@ pub const MAX_WEBDAV_LIST_ENTRIES: usize = 100_000;
 /// Bytes of an error body the WebDAV client quotes in its error message.
 pub const WEBDAV_ERROR_BODY_LEN: usize = 4096;
 
-/// Heartbeat period on control channels (and WebTTY sessions that ask for it).
+/// Heartbeat period on control channels (and WebTTY sessions that ask for it); the interval the agent asks for
+/// in its liveness policy (protocol 1.4), and the engine's own heartbeat period toward 1.3 peers.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
-/// A control channel silent for this long is dead (3 missed heartbeats).
+/// A legacy (1.3) control channel silent for this long is dead (3 missed heartbeats). A negotiated channel uses
+/// the engine's timeout instead: 3 intervals, at most 15 minutes (`proto::rstream::MAX_HEARTBEAT_TIMEOUT_MS`).
 pub const HEARTBEAT_DEAD_AFTER: Duration = Duration::from_secs(15);
-/// Deadline for the agent's leg of a stream to arrive after `ProxyConnReq`.
+/// Deadline for the agent's leg of a stream to arrive after `ProxyConnReq` (for a client that waits for the
+/// agent's `ProxyConnRsp` too, for both); on the agent, the bound of readying the local side and of the dial.
 pub const PROXY_LEG_DEADLINE: Duration = Duration::from_secs(10);
 /// TCP connect + TLS handshake deadline when dialing the engine.
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(10);

@@ -29,7 +29,7 @@ use rstream::limits::{
 use rstream::proto::frame::{read_frame, FrameError};
 use rstream::proto::rstream::message::Payload;
 use rstream::proto::rstream::{
-    open_control_channel_rsp, stream_rsp, Message, OpenControlChannelReq, ProxyReq, StreamReq,
+    open_control_channel_rsp, stream_rsp, ErrorCode, Message, OpenControlChannelReq, ProxyReq, StreamReq,
 };
 
 /// How soon a refused connection must be closed: at once, so far below every timeout (the TLS handshake's and
@@ -85,17 +85,19 @@ fn refused_control_channels_streams_and_legs_are_closed() {
     let engine = Engine::start();
     smol::block_on(async {
         let mut conn = rstrm(&engine).await;
-        let open = OpenControlChannelReq { client_details: details("forged") };
+        let open = OpenControlChannelReq { client_details: details("forged"), liveness: None };
         send(&mut conn, Payload::OpenControlChannelReq(open)).await;
         let Payload::OpenControlChannelRsp(rsp) = recv(&mut conn).await else { panic!("expected the channel answer") };
-        assert!(matches!(rsp.result, Some(open_control_channel_rsp::Result::Error(e)) if e.code == 401));
+        assert!(
+            matches!(rsp.result, Some(open_control_channel_rsp::Result::Error(e)) if e.is(ErrorCode::Unauthorized))
+        );
         assert_closed(&mut conn, "refused control channel").await;
 
         let mut conn = rstrm(&engine).await;
-        let dial = StreamReq { client_details: details("forged"), tunnel_id_name: "any".into(), zero_rtt: None };
+        let dial = StreamReq { client_details: details("forged"), tunnel_id_name: "any".into(), ..Default::default() };
         send(&mut conn, Payload::StreamReq(dial)).await;
         let Payload::StreamRsp(rsp) = recv(&mut conn).await else { panic!("expected the stream answer") };
-        assert!(matches!(rsp.result, Some(stream_rsp::Result::Error(e)) if e.code == 401));
+        assert!(matches!(rsp.result, Some(stream_rsp::Result::Error(e)) if e.is(ErrorCode::Unauthorized)));
         assert_closed(&mut conn, "refused stream").await;
 
         let mut conn = rstrm(&engine).await;

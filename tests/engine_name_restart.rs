@@ -1,7 +1,7 @@
 //! A tunnel name stays with its owner across an engine restart. Played by attackers against the real binary: the
 //! owner device is online, the engine is killed and started again on the same state dir, and a second device with
 //! another subject races to register the name first — as a raw rstrm/1 client the moment the engine listens, and as
-//! a real `rstream forward` retrying every 200 ms. It is refused (409) while the owner reconnects and gets its name
+//! a real `rstream forward` retrying every 200 ms. It is refused (`INVALID_REQUEST`, 409 before protocol 1.4) while the owner reconnects and gets its name
 //! back; only after the grace period, with the owner gone, may the other subject take it. A damaged bindings file
 //! is set aside with a warning, and the engine still starts.
 
@@ -14,7 +14,7 @@ use common::fake_agent::{tunnel, FakeAgent};
 use common::tokens::TOKEN_ENV;
 use common::tunnel::{banner_origin, dial, Forward};
 use common::{wait_until, wait_until_or, Engine, DEVICE};
-use rstream::proto::rstream::opt_str;
+use rstream::proto::rstream::{opt_str, ErrorCode};
 
 const ONLINE: Duration = Duration::from_secs(20);
 /// How long the engine may take to put a new binding on disk (it debounces its writes).
@@ -58,18 +58,19 @@ fn after_an_engine_restart_the_owner_gets_its_name_back_before_a_faster_device()
         let raw = FakeAgent::open(&engine, &intruder).await.expect("the intruder's control channel");
         for name in ["shell", "SHELL"] {
             let refused = raw.open_tunnel(tunnel(name, false)).await.expect_err("the owner's name after a restart");
-            assert_eq!(refused.code, 409, "{name}: {refused}");
+            assert_eq!(refused.code(), ErrorCode::InvalidRequest, "{name}: {refused}");
             assert!(opt_str(&refused.message).unwrap_or("").contains("reserved"), "{refused}");
         }
     });
-    // A real device retrying every 200 ms (`--retry`: it keeps racing through 409s).
+    // A real device retrying every 200 ms (`--retry`: it keeps racing through name refusals).
     let racing = [forward_args("shell"), vec!["--retry"]].concat();
     let b = Forward::start(&engine, &origin_b, &racing, &[(TOKEN_ENV, &intruder)]);
-    let refusals = || b.statuses().iter().filter(|s| s["status"].as_str().is_some_and(|t| t.contains("409"))).count();
+    let refusals =
+        || b.statuses().iter().filter(|s| s["status"].as_str().is_some_and(|t| t.contains("INVALID_REQUEST"))).count();
     let refused_again = |before: usize| {
         wait_until_or(
             ONLINE,
-            || format!("the racing device to be refused with 409 again: {:#?}", b.statuses()),
+            || format!("the racing device to be refused (INVALID_REQUEST) again: {:#?}", b.statuses()),
             || (refusals() > before || b.statuses().iter().any(|s| s["status"] == "online")).then_some(()),
         )
     };

@@ -12,7 +12,7 @@ use common::tokens::{ADMIN, TOKEN_ENV};
 use common::tunnel::{banner_origin, dial, Forward};
 use common::{wait_until, wait_until_or, Engine, DEVICE};
 use rstream::proto::rstream::message::Payload;
-use rstream::proto::rstream::{opt_str, TunnelProperties};
+use rstream::proto::rstream::{opt_str, ErrorCode, TunnelProperties};
 
 const READ: &str = "tunnels.resources.read-only";
 const REGISTER: &str = "tunnels.tunnels.create-delete";
@@ -33,7 +33,7 @@ fn id(p: &TunnelProperties) -> String {
     opt_str(&p.id).expect("tunnel id").to_owned()
 }
 
-/// `forward` flags; `--retry` keeps it racing through 409s (without it, a name in use ends `forward`).
+/// `forward` flags; `--retry` keeps it racing through name refusals (without it, a name in use ends `forward`).
 fn forward_args(name: &str) -> Vec<&str> {
     vec!["--name", name, "--no-publish", "-o", "json", "--retry-interval", "200", "--retry"]
 }
@@ -48,11 +48,12 @@ fn a_second_device_cannot_take_a_name_while_its_owner_is_online_or_reconnecting(
     a.wait_online(1, ONLINE);
 
     let b = Forward::start(&engine, &origin_b, &forward_args("shell"), &[(TOKEN_ENV, &intruder)]);
-    let refusals = || b.statuses().iter().filter(|s| s["status"].as_str().is_some_and(|t| t.contains("409"))).count();
+    let refusals =
+        || b.statuses().iter().filter(|s| s["status"].as_str().is_some_and(|t| t.contains("INVALID_REQUEST"))).count();
     let refused_again = |before: usize| {
         wait_until_or(
             ONLINE,
-            || format!("the second device to be refused with 409 again: {:#?}", b.statuses()),
+            || format!("the second device to be refused (INVALID_REQUEST) again: {:#?}", b.statuses()),
             || (refusals() > before || b.statuses().iter().any(|s| s["status"] == "online")).then_some(()),
         )
     };
@@ -90,7 +91,7 @@ fn a_raw_client_is_refused_an_owned_name_until_the_grace_period_has_passed() {
         let raw = FakeAgent::open(&engine, &engine.token_for("raw-intruder", &DEVICE)).await.unwrap();
         for name in ["lab", "LAB"] {
             let refused = raw.open_tunnel(tunnel(name, true)).await.expect_err("an owned name");
-            assert_eq!(refused.code, 409, "{name}: {refused}");
+            assert_eq!(refused.code(), ErrorCode::InvalidRequest, "{name}: {refused}");
         }
 
         drop(owner);
@@ -144,7 +145,7 @@ fn a_tunnel_cannot_be_named_like_another_tunnels_id() {
         let b = FakeAgent::open(&engine, &engine.token_for("b", &DEVICE)).await.unwrap();
         for name in [id(&unnamed), id(&unnamed).to_ascii_uppercase(), "0123456789abcdef".to_owned()] {
             let refused = b.open_tunnel(tunnel(&name, false)).await.expect_err("an id-shaped name");
-            assert_eq!(refused.code, 400, "{name}: {refused}");
+            assert_eq!(refused.code(), ErrorCode::InvalidRequest, "{name}: {refused}");
         }
         let found = engine.api(&format!("/api/tunnels/{}", id(&unnamed)), Some(&engine.context_token()));
         assert_eq!(found.json()["client_id"], a.client_id.as_str(), "the id still means the unnamed tunnel");

@@ -11,12 +11,19 @@ use common::tls::{details, recv, rstrm, send, within, Conn};
 use common::{Engine, ALL, DEVICE, OPERATOR};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use rstream::proto::rstream::message::Payload;
-use rstream::proto::rstream::{opt_str, stream_rsp, CloseTunnelReq, Error, ProxyConnRsp, StreamReq, TunnelProperties};
+use rstream::proto::rstream::{
+    opt_str, stream_rsp, CloseTunnelReq, Error, ErrorCode, ProxyConnRsp, StreamReq, TunnelProperties,
+};
 
 /// Dials `tunnel` with `token` (zero_rtt false) and returns the connection or the engine's error.
 async fn dial(engine: &Engine, token: &str, tunnel: &str) -> Result<(Conn, String), Error> {
     let mut conn = rstrm(engine).await;
-    let req = StreamReq { client_details: details(token), tunnel_id_name: tunnel.into(), zero_rtt: Some(false.into()) };
+    let req = StreamReq {
+        client_details: details(token),
+        tunnel_id_name: tunnel.into(),
+        zero_rtt: Some(false.into()),
+        datagram_channel: None,
+    };
     send(&mut conn, Payload::StreamReq(req)).await;
     match recv(&mut conn).await {
         Payload::StreamRsp(rsp) => match rsp.result.expect("result") {
@@ -39,16 +46,19 @@ fn control_channel_opens_with_a_valid_token_and_refuses_bad_or_expired_ones() {
         assert_eq!(agent.client_id.len(), 16);
 
         let err = FakeAgent::open(&engine, "not-a-jwt").await.err().expect("garbage token refused");
-        assert_eq!(err.code, 401);
+        assert_eq!(err.code(), ErrorCode::Unauthorized);
         assert!(opt_str(&err.message).unwrap().contains("malformed token"), "{err}");
 
         let other_engine = Engine::start();
         let foreign = other_engine.token(&ALL, None);
         let err = FakeAgent::open(&engine, &foreign).await.err().expect("foreign token refused");
-        assert_eq!((err.code, opt_str(&err.message).unwrap()), (401, "invalid token: signature mismatch"));
+        assert_eq!(
+            (err.code(), opt_str(&err.message).unwrap()),
+            (ErrorCode::Unauthorized, "invalid token: signature mismatch")
+        );
 
         let err = FakeAgent::open(&engine, "").await.err().expect("missing token refused");
-        assert_eq!(err.code, 401);
+        assert_eq!(err.code(), ErrorCode::Unauthorized);
     });
 }
 
@@ -57,7 +67,7 @@ fn expired_token_is_refused_with_401() {
     let engine = Engine::start();
     let short = engine.token(&DEVICE, Some("1s"));
     common::wait_until(Duration::from_secs(5), "token to expire", || {
-        smol::block_on(FakeAgent::open(&engine, &short)).err().filter(|e| e.code == 401)
+        smol::block_on(FakeAgent::open(&engine, &short)).err().filter(|e| e.is(ErrorCode::Unauthorized))
     });
 }
 
@@ -75,11 +85,11 @@ fn tunnel_names_are_unique_and_only_tunnel_tokens_may_register() {
         assert!(got.creation_date.is_some());
 
         let conflict = b.open_tunnel(tunnel("shell", false)).await.unwrap_err();
-        assert_eq!(conflict.code, 409, "{conflict}");
+        assert_eq!(conflict.code(), ErrorCode::InvalidRequest, "{conflict}");
 
         let operator = FakeAgent::open(&engine, &engine.token(&OPERATOR, None)).await.unwrap();
         let refused = operator.open_tunnel(tunnel("sneaky", false)).await.unwrap_err();
-        assert_eq!(refused.code, 403);
+        assert_eq!(refused.code(), ErrorCode::Unauthorized);
         assert!(opt_str(&refused.message).unwrap().contains("tunnels.tunnels.create-delete"));
 
         a.send(Payload::CloseTunnelReq(CloseTunnelReq { tunnel_id: id(&got) })).await;
@@ -100,13 +110,13 @@ fn dialing_needs_a_stream_token_and_a_live_tunnel() {
         let operator = engine.token(&OPERATOR, None);
 
         let missing = dial(&engine, &operator, "nope").await.err().unwrap();
-        assert_eq!(missing.code, 404);
+        assert_eq!(missing.code(), ErrorCode::TunnelNotFound);
         assert!(opt_str(&missing.message).unwrap().contains("\"nope\""), "{missing}");
 
         let device = dial(&engine, &engine.token(&DEVICE, None), "db").await.err().unwrap();
-        assert_eq!(device.code, 403, "a device token cannot dial: {device}");
+        assert_eq!(device.code(), ErrorCode::Unauthorized, "a device token cannot dial: {device}");
         let bad = dial(&engine, "x.y.z", "db").await.err().unwrap();
-        assert_eq!(bad.code, 401);
+        assert_eq!(bad.code(), ErrorCode::Unauthorized);
     });
 }
 
@@ -160,7 +170,7 @@ fn a_missing_agent_leg_fails_the_client_within_the_deadline() {
         let Err(err) = within(Duration::from_secs(14), "engine gives up on the leg", dialing).await else {
             panic!("no leg, no stream")
         };
-        assert_eq!(err.code, 504, "{err}");
+        assert_eq!(err.code(), ErrorCode::ServiceUnavailable, "{err}");
         assert!(started.elapsed() >= Duration::from_secs(9), "deadline is PROXY_LEG_DEADLINE (10 s)");
         let _ = agent.next_proxy_conn().await; // it was asked
     });
@@ -176,12 +186,12 @@ fn an_agent_refusal_or_disconnect_fails_the_client_at_once() {
         let started = Instant::now();
         let refusing = async {
             let req = agent.next_proxy_conn().await;
-            let error = Some(Error::new(503, "upstream port closed"));
+            let error = Some(Error::new(ErrorCode::ServiceUnavailable, "upstream port closed"));
             agent.send(Payload::ProxyConnRsp(ProxyConnRsp { stream_id: req.stream_id, error })).await;
         };
         let (result, ()) = futures_lite::future::zip(dial(&engine, &operator, "picky"), refusing).await;
         let Err(err) = result else { panic!("refused stream was accepted") };
-        assert_eq!(err.code, 502);
+        assert_eq!(err.code(), ErrorCode::ServiceUnavailable);
         assert!(opt_str(&err.message).unwrap().contains("upstream port closed"), "{err}");
 
         let leaving = async {
@@ -190,10 +200,10 @@ fn an_agent_refusal_or_disconnect_fails_the_client_at_once() {
         };
         let (result, ()) = futures_lite::future::zip(dial(&engine, &operator, "picky"), leaving).await;
         let Err(err) = result else { panic!("stream to a departed agent was accepted") };
-        assert_eq!(err.code, 502);
+        assert_eq!(err.code(), ErrorCode::ServiceUnavailable);
         assert!(started.elapsed() < Duration::from_secs(5), "both failures are immediate");
         let gone = dial(&engine, &operator, "picky").await.err().unwrap();
-        assert_eq!(gone.code, 404, "the tunnel left with its control channel");
+        assert_eq!(gone.code(), ErrorCode::TunnelNotFound, "the tunnel left with its control channel");
     });
 }
 
@@ -250,5 +260,26 @@ fn tokens_and_ca_survive_a_restart() {
     smol::block_on(async {
         let agent = FakeAgent::open(&engine, &token).await.expect("old token still valid");
         agent.open_tunnel(tunnel("again", true)).await.unwrap();
+    });
+}
+
+#[test]
+fn a_datagram_channel_is_refused_as_a_feature_this_engine_lacks() {
+    let engine = Engine::start();
+    smol::block_on(async {
+        let agent = FakeAgent::open(&engine, &engine.token(&DEVICE, None)).await.unwrap();
+        agent.open_tunnel(tunnel("db", false)).await.unwrap();
+        let mut conn = rstrm(&engine).await;
+        let req = StreamReq {
+            client_details: details(&engine.operator_token()),
+            tunnel_id_name: "db".into(),
+            zero_rtt: Some(false.into()),
+            datagram_channel: Some(true.into()),
+        };
+        send(&mut conn, Payload::StreamReq(req)).await;
+        let Payload::StreamRsp(rsp) = recv(&mut conn).await else { panic!("expected StreamRsp") };
+        let Some(stream_rsp::Result::Error(error)) = rsp.result else { panic!("accepted: {rsp:?}") };
+        assert_eq!(error.code(), ErrorCode::FeatureNotAvailable, "{error}");
+        assert!(agent.incoming_is_empty(), "the agent was never asked for a leg");
     });
 }

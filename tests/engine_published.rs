@@ -97,7 +97,8 @@ fn an_agent_that_refuses_the_stream_yields_502() {
     let refuser = smol::spawn(async move {
         loop {
             let req = agent.next_proxy_conn().await;
-            let error = Some(Error::new(503, "local service is down"));
+            let error =
+                Some(Error::new(rstream::proto::rstream::ErrorCode::ServiceUnavailable, "local service is down"));
             agent.send(Payload::ProxyConnRsp(ProxyConnRsp { stream_id: req.stream_id, error })).await;
         }
     });

@@ -148,7 +148,10 @@ fn five_hundred_streams_through_one_tunnel_are_echoed_or_refused_cleanly() {
     assert_eq!(echoed + refusals.len(), STREAMS);
     for (after, why) in &refusals {
         assert!(*after <= REFUSED_WITHIN, "a refusal took {after:?}: {why}");
-        assert!(why.contains("503") && why.contains("limit") || why.contains("too many"), "unclear refusal: {why}");
+        assert!(
+            why.contains("CAPACITY_EXHAUSTED") && why.contains("limit") || why.contains("too many"),
+            "unclear refusal: {why}"
+        );
     }
     assert!(engine_peak.saturating_sub(engine_before) <= MAX_RSS_GROWTH_KIB, "engine peak {engine_peak} KiB");
     assert!(

@@ -46,5 +46,5 @@ fn dialing_an_unknown_tunnel_is_a_clear_engine_error() {
     let engine = Engine::start();
     let (code, _, err) = dial(&engine, "rstrm://nobody", b"", &[]);
     assert_eq!(code, 1);
-    assert!(err.starts_with("error: ") && err.contains("engine error 404"), "{err}");
+    assert!(err.starts_with("error: ") && err.contains("engine error 3000 TUNNEL_NOT_FOUND"), "{err}");
 }

@@ -55,7 +55,7 @@ fn text_output_prints_the_aligned_status_block() {
 fn published_tcp_and_tls_forwards_are_refused_with_the_reason_and_exit_non_zero() {
     let engine = Engine::start();
     let origin = echo_origin();
-    // With --no-retry forward stops at the first failure; without it, a 400 refusal is still final (the agent
+    // With --no-retry forward stops at the first failure; without it, a FEATURE_NOT_AVAILABLE refusal is still final (the agent
     // does not retry what the engine will never accept).
     let cases: [(&str, &str, &[&str]); 2] =
         [("--tcp", "raw", &["--no-retry"]), ("--tls", "passthrough", &["--retry-interval", "100"])];
@@ -72,7 +72,9 @@ fn published_tcp_and_tls_forwards_are_refused_with_the_reason_and_exit_non_zero(
         assert!(stderr.contains(&reason), "{flag}: {stderr}");
         let lines = forward.lines();
         assert!(
-            lines.contains(&format!("  status     : tunnel creation failed (engine error 400: {reason})")),
+            lines.contains(&format!(
+                "  status     : tunnel creation failed (engine error 5000 FEATURE_NOT_AVAILABLE: {reason})"
+            )),
             "{lines:?}"
         );
         assert!(

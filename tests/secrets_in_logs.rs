@@ -119,11 +119,16 @@ fn verbose_logs_of_every_role_never_show_a_token() {
     // A raw rstrm/1 peer puts the JWT where the engine does not expect it.
     smol::block_on(async {
         let channel = FakeAgent::open(&engine, &token).await.expect("control channel opens");
-        let misplaced = StreamReq { client_details: details(&token), tunnel_id_name: "dev1".into(), zero_rtt: None };
+        let misplaced =
+            StreamReq { client_details: details(&token), tunnel_id_name: "dev1".into(), ..Default::default() };
         channel.send(Payload::StreamReq(misplaced)).await;
         let mut conn = rstrm(&engine).await;
-        let odd =
-            ProxyConnReq { tunnel_id: "t".into(), stream_id: "s".into(), secret: some_str(&token), source_ip: None };
+        let odd = ProxyConnReq {
+            tunnel_id: "t".into(),
+            stream_id: "s".into(),
+            secret: some_str(&token),
+            ..Default::default()
+        };
         send(&mut conn, Payload::ProxyConnReq(odd)).await;
         wait_until(Duration::from_secs(20), "the engine to log both misplaced messages", || {
             let logs = engine.logs();

@@ -40,7 +40,10 @@ fn tables_escape_control_characters_from_device_labels_and_json_keeps_them() {
     let agent = smol::block_on(async {
         let agent = FakeAgent::open(&engine, &device).await.expect("control channel");
         let refused = agent.open_tunnel(tunnel("evil\x1b]0;pwned\x07", false)).await;
-        assert_eq!(refused.expect_err("a name with control characters is refused").code, 400);
+        assert_eq!(
+            refused.expect_err("a name with control characters is refused").code(),
+            rstream::proto::rstream::ErrorCode::InvalidRequest
+        );
         let mut props = tunnel("evil", false);
         props.labels = hostile_labels();
         agent.open_tunnel(props).await.expect("tunnel registered");

@@ -9,8 +9,9 @@ use super::*;
 use crate::agent::{AgentEvent, StreamHandler, StreamInfo};
 use crate::proto::frame::{read_frame, write_frame};
 use crate::proto::rstream::{
-    message::Payload, open_control_channel_rsp, open_tunnel_rsp, some_str, Message, OpenControlChannelRsp,
-    OpenTunnelReq, OpenTunnelRsp, ProxyConnReq, ProxyReq, ServerDetails, ALPN_RSTRM,
+    message::Payload, open_control_channel_rsp, open_tunnel_rsp, some_str, ControlChannelLiveness, ErrorCode,
+    Heartbeat, Message, OpenControlChannelRsp, OpenTunnelReq, OpenTunnelRsp, ProxyConnReq, ProxyReq, ServerDetails,
+    ALPN_RSTRM,
 };
 use crate::transport::{ClientTlsConfig, TlsStream};
 
@@ -73,7 +74,16 @@ async fn send(conn: &mut Conn, payload: Payload) {
 
 /// Accepts a control channel and registers the tunnel as `t-<n>`; returns the channel and the OpenTunnelReq.
 async fn accept_agent(engine: &FakeEngine, n: u32) -> (Conn, OpenTunnelReq) {
-    let (mut control, req) = open_channel(engine, n).await;
+    accept_agent_answering(engine, n, |_| None).await
+}
+
+/// [`accept_agent`], answering the agent's liveness policy with `answer(asked)`.
+async fn accept_agent_answering(
+    engine: &FakeEngine,
+    n: u32,
+    answer: impl FnOnce(ControlChannelLiveness) -> Option<ControlChannelLiveness>,
+) -> (Conn, OpenTunnelReq) {
+    let (mut control, req) = open_channel_answering(engine, n, answer).await;
     let mut props = req.tunnel_properties.clone().unwrap();
     props.id = some_str(format!("t-{n}"));
     props.host = some_str("web.t.localhost");
@@ -85,14 +95,25 @@ async fn accept_agent(engine: &FakeEngine, n: u32) -> (Conn, OpenTunnelReq) {
     (control, req)
 }
 
-/// Accepts a control channel as client `c-<n>` and reads the agent's OpenTunnelReq (not answered yet).
+/// Accepts a control channel as client `c-<n>` (a 1.3 engine: no liveness) and reads the agent's OpenTunnelReq
+/// (not answered yet).
 async fn open_channel(engine: &FakeEngine, n: u32) -> (Conn, OpenTunnelReq) {
+    open_channel_answering(engine, n, |_| None).await
+}
+
+/// [`open_channel`], answering the agent's liveness policy with `answer(asked)`.
+async fn open_channel_answering(
+    engine: &FakeEngine,
+    n: u32,
+    answer: impl FnOnce(ControlChannelLiveness) -> Option<ControlChannelLiveness>,
+) -> (Conn, OpenTunnelReq) {
     let mut control = engine.next_conn().await;
     let Payload::OpenControlChannelReq(open) = next(&mut control).await else { panic!("expected open") };
     assert_eq!(opt_str(&open.client_details.unwrap().token), Some("device-jwt"));
     let ok = open_control_channel_rsp::Ok {
         client_id: format!("c-{n}"),
         server_details: Some(ServerDetails { version: some_str("9.9"), ..Default::default() }),
+        liveness: answer(open.liveness.expect("the agent asks for negotiated liveness")),
     };
     let rsp = OpenControlChannelRsp { result: Some(open_control_channel_rsp::Result::Ok(ok)) };
     send(&mut control, Payload::OpenControlChannelRsp(rsp)).await;
@@ -104,7 +125,13 @@ async fn open_channel(engine: &FakeEngine, n: u32) -> (Conn, OpenTunnelReq) {
 struct Greeter;
 
 impl StreamHandler for Greeter {
-    async fn handle(&self, mut stream: TlsStream, info: StreamInfo) {
+    type Local = ();
+
+    async fn prepare(&self, _info: &StreamInfo) -> Result<(), String> {
+        Ok(())
+    }
+
+    async fn handle(&self, mut stream: TlsStream, info: StreamInfo, (): ()) {
         let mut request = Vec::new();
         let _ = stream.read_to_end(&mut request).await;
         let reply = format!("{} {} {}", info.tunnel_name, info.stream_id, String::from_utf8_lossy(&request));
@@ -151,6 +178,7 @@ fn agent_registers_and_serves_a_stream_on_a_proxy_leg() {
             stream_id: "s-1".into(),
             secret: some_str("one-time"),
             source_ip: Some(std::net::IpAddr::from([10, 0, 0, 7]).into()),
+            proxy_endpoint: None,
         };
         send(&mut control, Payload::ProxyConnReq(conn_req)).await;
         let Payload::ProxyConnRsp(ack) = next(&mut control).await else { panic!("expected ProxyConnRsp") };
@@ -186,7 +214,7 @@ fn proxy_conn_for_an_unknown_tunnel_is_refused_with_404() {
         send(&mut control, Payload::ProxyConnReq(conn_req)).await;
         let Payload::ProxyConnRsp(ack) = next(&mut control).await else { panic!("expected ProxyConnRsp") };
         assert_eq!(ack.stream_id, "s-9");
-        assert_eq!(ack.error.map(|e| e.code), Some(404));
+        assert_eq!(ack.error.map(|e| e.code()), Some(ErrorCode::TunnelNotFound));
     });
 }
 
@@ -218,12 +246,15 @@ fn a_refused_token_stops_the_agent_for_good() {
     smol::block_on(async {
         let mut control = engine.next_conn().await;
         let Payload::OpenControlChannelReq(_) = next(&mut control).await else { panic!("expected open") };
-        let refusal = crate::proto::rstream::Error::new(401, "invalid token");
+        let refusal = crate::proto::rstream::Error::new(ErrorCode::Unauthorized, "invalid token");
         let rsp = OpenControlChannelRsp { result: Some(open_control_channel_rsp::Result::Error(refusal)) };
         send(&mut control, Payload::OpenControlChannelRsp(rsp)).await;
         let error = agent.await;
         assert!(error.is_permanent());
-        assert_eq!(error.to_string(), "the engine refused the control channel: engine error 401: invalid token");
+        assert_eq!(
+            error.to_string(),
+            "the engine refused the control channel: engine error 1000 UNAUTHORIZED: invalid token"
+        );
     });
 }
 
@@ -306,7 +337,10 @@ fn a_pooled_leg_the_engine_closed_is_skipped() {
 /// Refuses the agent's tunnel the way an engine refuses a name held by another tunnel.
 async fn refuse_name(engine: &FakeEngine, n: u32) -> Conn {
     let (mut control, req) = open_channel(engine, n).await;
-    let error = crate::proto::rstream::Error::new(409, "tunnel name \"web\" is already used by another tunnel");
+    let error = crate::proto::rstream::Error::new(
+        ErrorCode::InvalidRequest,
+        "tunnel name \"web\" is already used by another tunnel",
+    );
     let rsp = OpenTunnelRsp { request_id: req.request_id, result: Some(open_tunnel_rsp::Result::Error(error)) };
     send(&mut control, Payload::OpenTunnelRsp(rsp)).await;
     control
@@ -342,4 +376,123 @@ fn a_name_in_use_after_being_online_is_retried_as_a_lingering_predecessor() {
         let (_control, _) = accept_agent(&engine, 3).await;
         wait_for(&events, |e| matches!(e, AgentEvent::Online { .. })).await;
     });
+}
+
+/// What a 1.4 engine answers: the interval asked, three intervals of timeout.
+fn negotiate(asked: ControlChannelLiveness) -> Option<ControlChannelLiveness> {
+    Some(ControlChannelLiveness { heartbeat_timeout_ms: 3 * asked.heartbeat_interval_ms, ..asked })
+}
+
+/// The next heartbeat from the agent (other frames are skipped).
+async fn next_heartbeat(conn: &mut Conn) -> Heartbeat {
+    loop {
+        let msg: Message = read_frame(conn).await.unwrap();
+        if let Some(Payload::Heartbeat(h)) = msg.payload {
+            return h;
+        }
+    }
+}
+
+fn fast_heartbeats(engine: &FakeEngine) -> (Agent<Greeter>, async_channel::Receiver<AgentEvent>) {
+    let (agent, events) = recording_agent(engine);
+    (agent.with_heartbeat_interval(Duration::from_millis(100)), events)
+}
+
+#[test]
+fn against_a_1_4_engine_heartbeats_are_numbered_and_acks_keep_the_channel() {
+    let engine = FakeEngine::start();
+    let (agent, events) = fast_heartbeats(&engine);
+    let _agent = smol::spawn(agent.run());
+    smol::block_on(async {
+        let (mut control, _) = open_channel_answering(&engine, 1, |asked| {
+            assert_eq!(asked.heartbeat_interval_ms, 100);
+            negotiate(asked)
+        })
+        .await;
+        for n in 1..=5 {
+            assert_eq!(next_heartbeat(&mut control).await, Heartbeat { sequence: n, acknowledgement: 0 });
+            send(&mut control, Payload::Heartbeat(Heartbeat { sequence: 0, acknowledgement: n })).await;
+        }
+        assert!(std::iter::from_fn(|| events.try_recv().ok()).all(|e| !matches!(e, AgentEvent::Disconnected { .. })));
+    });
+}
+
+#[test]
+fn against_a_1_3_engine_heartbeats_stay_empty() {
+    let engine = FakeEngine::start();
+    let (agent, _events) = fast_heartbeats(&engine);
+    let _agent = smol::spawn(agent.run());
+    smol::block_on(async {
+        let (mut control, _) = open_channel(&engine, 1).await;
+        for _ in 0..3 {
+            assert_eq!(next_heartbeat(&mut control).await, Heartbeat::LEGACY);
+        }
+    });
+}
+
+#[test]
+fn a_bad_ack_makes_the_agent_reconnect() {
+    // 0, backwards, and ahead of the last heartbeat sent.
+    for (sent_before, bad_ack) in [(1, 0), (2, 1), (1, 5)] {
+        let engine = FakeEngine::start();
+        let (agent, events) = fast_heartbeats(&engine);
+        let _agent = smol::spawn(agent.run());
+        smol::block_on(async {
+            let (mut control, _) = open_channel_answering(&engine, 1, negotiate).await;
+            for n in 1..=sent_before {
+                assert_eq!(next_heartbeat(&mut control).await.sequence, n);
+                if bad_ack < n {
+                    send(&mut control, Payload::Heartbeat(Heartbeat { sequence: 0, acknowledgement: n })).await;
+                }
+            }
+            send(&mut control, Payload::Heartbeat(Heartbeat { sequence: 0, acknowledgement: bad_ack })).await;
+            let AgentEvent::Disconnected { error } =
+                wait_for(&events, |e| matches!(e, AgentEvent::Disconnected { .. })).await
+            else {
+                unreachable!()
+            };
+            assert!(error.contains(&format!("heartbeat acknowledgement {bad_ack}")), "{error}");
+            let _again = open_channel_answering(&engine, 2, negotiate).await;
+        });
+    }
+}
+
+#[test]
+fn a_liveness_policy_the_agent_did_not_ask_for_is_refused_and_retried() {
+    let engine = FakeEngine::start();
+    let (agent, events) = fast_heartbeats(&engine);
+    let _agent = smol::spawn(agent.run());
+    smol::block_on(async {
+        let mut control = engine.next_conn().await;
+        let Payload::OpenControlChannelReq(_) = next(&mut control).await else { panic!("expected open") };
+        let odd = ControlChannelLiveness { heartbeat_interval_ms: 250, heartbeat_timeout_ms: 750 };
+        let ok = open_control_channel_rsp::Ok { client_id: "c-1".into(), server_details: None, liveness: Some(odd) };
+        send(&mut control, Payload::OpenControlChannelRsp(OpenControlChannelRsp { result: Some(ok_result(ok)) })).await;
+        let AgentEvent::ConnectionFailed { error } =
+            wait_for(&events, |e| matches!(e, AgentEvent::ConnectionFailed { .. })).await
+        else {
+            unreachable!()
+        };
+        assert!(error.contains("invalid liveness policy"), "{error}");
+        let _again = open_channel_answering(&engine, 2, negotiate).await;
+    });
+}
+
+#[test]
+fn an_engine_silent_past_the_negotiated_timeout_is_left() {
+    let engine = FakeEngine::start();
+    let (agent, events) = fast_heartbeats(&engine);
+    let _agent = smol::spawn(agent.run());
+    smol::block_on(async {
+        let (_silent, _) = accept_agent_answering(&engine, 1, negotiate).await;
+        let started = std::time::Instant::now();
+        wait_for(&events, |e| matches!(e, AgentEvent::Disconnected { .. })).await;
+        let waited = started.elapsed();
+        assert!(waited < Duration::from_secs(3), "left after {waited:?} with a 300 ms timeout");
+        let _again = open_channel_answering(&engine, 2, negotiate).await;
+    });
+}
+
+fn ok_result(ok: open_control_channel_rsp::Ok) -> open_control_channel_rsp::Result {
+    open_control_channel_rsp::Result::Ok(ok)
 }

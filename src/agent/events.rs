@@ -30,8 +30,8 @@ pub enum AgentEvent {
     },
     /// A tunnel is registered and reachable.
     Online {
-        /// Properties as stored by the engine (with its id and host).
-        tunnel: TunnelProperties,
+        /// Properties as stored by the engine (with its id and host); boxed, the largest event by far.
+        tunnel: Box<TunnelProperties>,
     },
     /// The engine refused a tunnel.
     TunnelFailed {

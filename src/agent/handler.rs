@@ -2,9 +2,12 @@
 //!
 //! The agent owns the engine side (control channel, proxy legs, reconnects); a handler owns the application
 //! side. `forward` plugs in [`super::TcpTarget`] (dial a local TCP service and splice); the WebTTY server plugs
-//! in its HTTP/WebSocket server. A handler gets the leg — a [`TlsStream`] already past its `ProxyReq`, carrying
-//! the client's raw bytes — and runs until the stream is done; the agent spawns one handler future per stream
-//! (at most `limits::MAX_AGENT_STREAMS` at once) and drops nothing else on its behalf.
+//! in its HTTP/WebSocket server. Each stream runs in two steps on its own task (at most
+//! `limits::MAX_AGENT_STREAMS` at once): [`StreamHandler::prepare`] readies the local side (`forward` dials its
+//! service) — when it fails the engine is told `SERVICE_UNAVAILABLE` and no leg is dialed; then the agent dials
+//! the leg, confirms the stream to the engine (`ProxyConnRsp`, protocol 1.4's completion ack) and calls
+//! [`StreamHandler::handle`] with the leg — a [`TlsStream`] already past its `ProxyReq`, carrying the client's
+//! raw bytes — which runs until the stream is done.
 //!
 //! ```no_run
 //! use rstream::agent::{StreamHandler, StreamInfo};
@@ -13,7 +16,11 @@
 //!
 //! struct Hello;
 //! impl StreamHandler for Hello {
-//!     async fn handle(&self, mut stream: TlsStream, info: StreamInfo) {
+//!     type Local = ();
+//!     async fn prepare(&self, _info: &StreamInfo) -> Result<(), String> {
+//!         Ok(())
+//!     }
+//!     async fn handle(&self, mut stream: TlsStream, info: StreamInfo, _local: ()) {
 //!         let _ = stream.write_all(format!("hello from {}\n", info.tunnel_name).as_bytes()).await;
 //!         let _ = stream.close().await;
 //!     }
@@ -40,6 +47,13 @@ pub struct StreamInfo {
 
 /// Serves one incoming stream.
 pub trait StreamHandler: Send + Sync + 'static {
+    /// What [`StreamHandler::prepare`] readies for the stream (a local connection, or nothing).
+    type Local: Send + 'static;
+
+    /// Readies the local side of a stream before its leg is dialed; an error (why the local service cannot be
+    /// reached) refuses the stream to the engine with `SERVICE_UNAVAILABLE`. The agent gives it at most `limits::PROXY_LEG_DEADLINE`.
+    fn prepare(&self, info: &StreamInfo) -> impl Future<Output = Result<Self::Local, String>> + Send;
+
     /// Runs until the stream is finished. Errors are the handler's to log; the agent only counts streams.
-    fn handle(&self, stream: TlsStream, info: StreamInfo) -> impl Future<Output = ()> + Send;
+    fn handle(&self, stream: TlsStream, info: StreamInfo, local: Self::Local) -> impl Future<Output = ()> + Send;
 }

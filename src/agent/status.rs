@@ -256,7 +256,7 @@ mod tests {
         let server =
             ServerDetails { version: some_str("0.1.0"), provider: some_str("self-hosted"), ..Default::default() };
         assert!(status.apply(&AgentEvent::Connected { client_id: "c".into(), server }, 8443));
-        assert!(status.apply(&AgentEvent::Online { tunnel: tunnel(true, Some("http")) }, 8443));
+        assert!(status.apply(&AgentEvent::Online { tunnel: Box::new(tunnel(true, Some("http"))) }, 8443));
         assert_eq!(
             status.text(),
             "tunnel status\n  version    : 0.1.0\n  update     : -\n  plan       : -\n  provider   : self-hosted\n  \

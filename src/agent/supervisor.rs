@@ -1,8 +1,10 @@
 //! The agent's outer loop: run a session, and when it ends, wait (backoff) and run another.
 //!
-//! Refusals that retrying cannot fix — the engine rejecting the token (401) or its permissions (403), or a
-//! tunnel's properties (400) — stop the agent at once. A tunnel name in use by another tunnel (409, or upstream's
-//! `INVALID_REQUEST`) stops it too when it is refused on the first registration and [`Retry::name_in_use`] is
+//! Refusals that retrying cannot fix — the engine rejecting the token or its permissions (`UNAUTHORIZED`), our
+//! protocol version, or a tunnel feature it does not offer (`FEATURE_NOT_AVAILABLE`) — stop the agent at once;
+//! so do the HTTP-like codes of pre-1.4 engines (401, 403, 400). Tunnel names are checked before connecting, so
+//! an `INVALID_REQUEST` for a tunnel means its name is in use by another tunnel (as upstream answers; 409 before
+//! 1.4): that stops the agent too when it is refused on the first registration and [`Retry::name_in_use`] is
 //! off; once the tunnel has been online, a refused name is most likely this agent's own predecessor channel that
 //! the engine has not timed out yet, and is retried. Everything else (engine unreachable, restarted) is retried
 //! until the agent is dropped, unless [`Retry::enabled`] is false.
@@ -19,8 +21,9 @@ use super::events::{ignore_events, EventSink};
 use super::handler::StreamHandler;
 use super::leg_pool::LegPool;
 use super::session::Session;
-use crate::limits::{MAX_AGENT_STREAMS, MAX_TUNNELS_PER_CLIENT};
-use crate::proto::rstream::{opt_str, Error as WireError, TunnelProperties};
+use crate::limits::{HEARTBEAT_INTERVAL, MAX_AGENT_STREAMS, MAX_TUNNELS_PER_CLIENT};
+use crate::proto::rstream::{opt_str, tunnel_name_refusal, Error as WireError, ErrorCode, TunnelProperties};
+use crate::proto::rstream::{MAX_HEARTBEAT_TIMEOUT_MS, MIN_HEARTBEAT_INTERVAL_MS};
 use crate::transport::EngineEndpoint;
 
 /// Why the agent stopped (or a session ended).
@@ -44,26 +47,28 @@ pub enum AgentError {
 }
 
 impl AgentError {
-    /// Whether retrying cannot help: a bad configuration, the token refused (401) or not allowed (403), or a
-    /// tunnel the engine will never accept as asked (400).
+    /// Whether retrying cannot help: a bad configuration, the token refused or not allowed, a protocol version
+    /// the engine will not serve, or a tunnel the engine will never accept as asked.
     pub fn is_permanent(&self) -> bool {
+        use ErrorCode::*;
+        let refused = |e: &WireError, also: &[ErrorCode], legacy: &[i32]| {
+            let coded = [Unauthorized, ProtocolVersionMissing, ProtocolVersionInvalid, ProtocolVersionIncompatible];
+            coded.iter().chain(also).any(|c| e.is(*c)) || legacy.contains(&e.code)
+        };
         match self {
             AgentError::Config(_) => true,
-            AgentError::Refused(e) => matches!(e.code, 401 | 403),
-            AgentError::TunnelRefused { error: e, .. } => matches!(e.code, 400 | 401 | 403),
+            AgentError::Refused(e) => refused(e, &[], &[401, 403]),
+            AgentError::TunnelRefused { error: e, .. } => refused(e, &[FeatureNotAvailable], &[400, 401, 403]),
             AgentError::Connect(_) | AgentError::Lost(_) => false,
         }
     }
 
-    /// Whether the engine refused a tunnel because its name is in use by another tunnel: 409 from this engine,
-    /// `INVALID_REQUEST` (2000) from upstream's.
+    /// Whether the engine refused a tunnel because its name is in use by another tunnel: `INVALID_REQUEST`
+    /// (the name itself was checked before connecting), or 409 from a pre-1.4 engine.
     pub fn is_name_in_use(&self) -> bool {
-        matches!(self, AgentError::TunnelRefused { error, .. } if matches!(error.code, 409 | INVALID_REQUEST))
+        matches!(self, AgentError::TunnelRefused { error, .. } if error.is(ErrorCode::InvalidRequest) || error.code == 409)
     }
 }
-
-/// Upstream's `ErrorCode.INVALID_REQUEST`, what its engines answer for a tunnel name held by another subject.
-const INVALID_REQUEST: i32 = 2000;
 
 impl fmt::Display for AgentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -102,6 +107,7 @@ pub struct Agent<H> {
     handler: Arc<H>,
     events: EventSink,
     retry: Retry,
+    heartbeat_interval: Duration,
 }
 
 impl<H: StreamHandler> Agent<H> {
@@ -113,6 +119,7 @@ impl<H: StreamHandler> Agent<H> {
             handler: Arc::new(handler),
             events: ignore_events(),
             retry: Retry::default(),
+            heartbeat_interval: HEARTBEAT_INTERVAL,
         }
     }
 
@@ -125,6 +132,15 @@ impl<H: StreamHandler> Agent<H> {
     /// Uses `retry` as reconnect policy.
     pub fn with_retry(mut self, retry: Retry) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Asks the engine for heartbeats every `interval` (default [`HEARTBEAT_INTERVAL`]), kept within the
+    /// protocol's bounds (100 ms ..= 15 min); the engine's timeout is then three intervals.
+    pub fn with_heartbeat_interval(mut self, interval: Duration) -> Self {
+        let bounds = (u64::from(MIN_HEARTBEAT_INTERVAL_MS), u64::from(MAX_HEARTBEAT_TIMEOUT_MS));
+        let ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX).clamp(bounds.0, bounds.1);
+        self.heartbeat_interval = Duration::from_millis(ms);
         self
     }
 
@@ -141,6 +157,7 @@ impl<H: StreamHandler> Agent<H> {
             events: self.events.clone(),
             streams: Arc::new(Semaphore::new(MAX_AGENT_STREAMS)),
             stream_count: Arc::new(AtomicU64::new(0)),
+            heartbeat_interval: self.heartbeat_interval,
         };
         let mut backoff = Backoff::new(self.retry.max_interval);
         let mut ever_registered = false;
@@ -170,6 +187,9 @@ impl<H: StreamHandler> Agent<H> {
         }
         if let Some(t) = self.tunnels.iter().find(|t| opt_str(&t.name).is_none_or(str::is_empty)) {
             return Err(AgentError::Config(format!("every tunnel needs a name: {t:?}")));
+        }
+        if let Some(refusal) = self.tunnels.iter().find_map(|t| tunnel_name_refusal(opt_str(&t.name)?)) {
+            return Err(AgentError::Config(refusal));
         }
         Ok(())
     }

@@ -278,7 +278,7 @@ impl EventPrinter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::rstream::Error as WireError;
+    use crate::proto::rstream::{Error as WireError, ErrorCode};
 
     fn cmd(args: &[&str]) -> ForwardCommand {
         ForwardCommand::from_args(&["forward"], args).unwrap()
@@ -346,14 +346,19 @@ mod tests {
 
     #[test]
     fn a_name_in_use_is_said_in_words_with_the_way_out() {
-        for code in [409, 2000] {
-            let refused = AgentError::TunnelRefused { name: "web".into(), error: WireError::new(code, "taken") };
+        let legacy = WireError { code: 409, ..WireError::new(ErrorCode::Unspecified, "taken") };
+        for error in [legacy, WireError::new(ErrorCode::InvalidRequest, "taken")] {
+            let refused = AgentError::TunnelRefused { name: "web".into(), error };
             let msg = stopped(refused).message;
             assert!(msg.starts_with("tunnel \"web\": name in use by another tunnel"), "{msg}");
             assert!(msg.contains("--retry") && msg.contains("taken"), "{msg}");
         }
-        let bad = AgentError::TunnelRefused { name: "web".into(), error: WireError::new(400, "bad protocol") };
-        assert_eq!(stopped(bad).message, "the engine refused tunnel \"web\": engine error 400: bad protocol");
+        let bad = WireError::new(ErrorCode::FeatureNotAvailable, "bad protocol");
+        let bad = AgentError::TunnelRefused { name: "web".into(), error: bad };
+        assert_eq!(
+            stopped(bad).message,
+            "the engine refused tunnel \"web\": engine error 5000 FEATURE_NOT_AVAILABLE: bad protocol"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::clock::unix_now;
 use super::ids;
 use super::jwt::{self, Claims, JwtError};
 use super::revocation::RevocationList;
-use crate::proto::rstream::Error as ProtoError;
+use crate::proto::rstream::{Error as ProtoError, ErrorCode};
 
 /// Agents register and close tunnels on a control channel.
 pub const TUNNELS_CREATE_DELETE: &str = "tunnels.tunnels.create-delete";
@@ -48,7 +48,7 @@ impl AuthError {
 
     /// The protocol error sent to an rstream client.
     pub fn to_proto(&self) -> ProtoError {
-        ProtoError::new(i32::from(self.code()), self.to_string())
+        ProtoError::new(ErrorCode::Unauthorized, self.to_string())
     }
 }
 
@@ -192,7 +192,7 @@ mod tests {
         let other = Authorizer::new(b"other".to_vec()).mint("x", &ALL_PERMISSIONS, None);
         let err = a.authorize(Some(&other), None).unwrap_err();
         assert_eq!(err.code(), 401);
-        assert_eq!(err.to_proto().code, 401);
+        assert!(err.to_proto().is(ErrorCode::Unauthorized));
     }
 
     #[test]

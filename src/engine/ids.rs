@@ -31,18 +31,11 @@ pub fn random_hex<const N: usize>() -> String {
     hex(&buf)
 }
 
-/// Length of a client or tunnel id: 16 lowercase hex characters.
-pub const ID_LEN: usize = 16;
+pub use crate::proto::rstream::{is_id_shaped, ID_LEN};
 
 /// A new client or tunnel id ([`ID_LEN`] hex characters).
 pub fn new_id() -> String {
     random_hex::<{ ID_LEN / 2 }>()
-}
-
-/// Whether `text` has the shape of an id ([`ID_LEN`] hex digits, either case). Tunnel names of that shape are
-/// refused, so a name never equals (or later collides with) another tunnel's id.
-pub fn is_id_shaped(text: &str) -> bool {
-    text.len() == ID_LEN && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// A new token id (`jti`, 32 hex characters).

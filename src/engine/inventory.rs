@@ -65,7 +65,7 @@ pub fn tunnel_json(view: &TunnelView) -> Value {
     put_list(&mut m, "tls_alpns", &p.tls_alpns);
     put_str(&mut m, "tls_min_version", &p.tls_min_version);
     put_list(&mut m, "tls_ciphers", &p.tls_ciphers);
-    put_bool(&mut m, "mtls_auth", &p.mtls);
+    put_bool(&mut m, "mtls_auth", &p.mtls_auth);
     put_str(&mut m, "http_version", &p.http_version);
     put_bool(&mut m, "http_use_tls", &p.http_use_tls);
     put_bool(&mut m, "token_auth", &p.token_auth);
@@ -136,7 +136,7 @@ mod tests {
             ClientView { id: "c1".into(), details: ClientDetails::this_binary("secret"), user_id: String::new() };
         let got = client_json(&view);
         assert_eq!(got["status"], "online");
-        assert_eq!(got["protocol_version"], "1.3.0");
+        assert_eq!(got["protocol_version"], crate::proto::rstream::PROTOCOL_VERSION);
         assert!(got.get("user_id").is_none());
         assert!(!got.to_string().contains("secret"), "never a token in the inventory");
     }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::name_store::SavedName;
 use crate::limits::{MAX_NAME_RESERVATIONS, NAME_GRACE_DEFAULT};
-use crate::proto::rstream::Error as ProtoError;
+use crate::proto::rstream::{Error as ProtoError, ErrorCode};
 
 /// Where an owned name stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,13 +127,14 @@ impl NameBook {
     pub fn check(&self, name: &str, sub: &str, now: Instant) -> Result<(), ProtoError> {
         let Some(claim) = self.claims.get(&name.to_ascii_lowercase()) else { return Ok(()) };
         match claim.binding {
-            Binding::Live(_) => {
-                Err(ProtoError::new(409, format!("tunnel name {name:?} is already used by another tunnel")))
-            }
+            Binding::Live(_) => Err(ProtoError::new(
+                ErrorCode::InvalidRequest,
+                format!("tunnel name {name:?} is already used by another tunnel"),
+            )),
             Binding::Reserved(until) if until > now && claim.owner != sub => {
                 let left = until.saturating_duration_since(now).as_secs().max(1);
                 Err(ProtoError::new(
-                    409,
+                    ErrorCode::InvalidRequest,
                     format!("tunnel name {name:?} is reserved for the subject that registered it (another {left} s)"),
                 ))
             }
@@ -220,8 +221,8 @@ mod tests {
         let now = Instant::now();
         book.bind("Shell", "pi", "t1");
         assert_eq!(book.tunnel("SHELL"), Some("t1"));
-        assert_eq!(book.check("shell", "intruder", now).unwrap_err().code, 409);
-        assert_eq!(book.check("shell", "pi", now).unwrap_err().code, 409, "one live tunnel per name");
+        assert!(book.check("shell", "intruder", now).unwrap_err().is(ErrorCode::InvalidRequest));
+        assert!(book.check("shell", "pi", now).unwrap_err().is(ErrorCode::InvalidRequest), "one live tunnel per name");
         assert!(book.check("other", "intruder", now).is_ok());
     }
 
@@ -279,7 +280,7 @@ mod tests {
         let restored = book.restore(vec![saved("Shell", "device-a"), saved("live", "intruder")], start);
         assert_eq!((restored, book.reserved()), (1, 1), "a name already claimed is not restored");
         let refused = book.check("shell", "device-b", start + GRACE / 2).unwrap_err();
-        assert!(refused.code == 409 && refused.to_string().contains("reserved"), "{refused}");
+        assert!(refused.is(ErrorCode::InvalidRequest) && refused.to_string().contains("reserved"), "{refused}");
         assert!(book.check("shell", "device-a", start + GRACE / 2).is_ok(), "the owner gets it back");
         assert!(book.check("shell", "device-b", start + GRACE).is_ok(), "free after the grace");
     }

@@ -16,11 +16,11 @@ use super::auth::STREAMS_CREATE_DELETE;
 use super::onward::{strip_token_param, OnwardRequest};
 use super::routing::strip_port;
 use super::splice::Duplex;
-use super::streams::{connect_to_agent, relay};
+use super::streams::{connect_to_agent, relay, Readiness};
 use super::Engine;
 use crate::http::percent::query_pairs;
 use crate::http::{RequestHead, ResponseHead, ServerConn};
-use crate::proto::rstream::Error as ProtoError;
+use crate::proto::rstream::{Error as ProtoError, ErrorCode};
 
 /// Query parameter carrying a token for `token_auth` tunnels.
 pub const TOKEN_PARAM: &str = "rstream.token";
@@ -54,16 +54,16 @@ pub async fn serve<S: Duplex>(
         if props.is_published() {
             Ok(())
         } else {
-            Err(ProtoError::new(404, "not published"))
+            Err(ProtoError::new(ErrorCode::TunnelNotFound, "not published"))
         }
     };
-    let leg = match connect_to_agent(engine, name, Some(peer.ip()), admit).await {
+    let leg = match connect_to_agent(engine, name, Some(peer.ip()), Readiness::Leg, admit).await {
         Ok(leg) => leg,
         Err(e) => {
             log_info!("published request for {name:?} from {peer} failed: {e}");
-            let (status, text) = match e.code {
-                404 => (404, format!("No tunnel is published at {name}.")),
-                503 => (503, "The engine is busy; try again.".to_owned()),
+            let (status, text) = match e.code() {
+                ErrorCode::TunnelNotFound => (404, format!("No tunnel is published at {name}.")),
+                ErrorCode::CapacityExhausted => (503, "The engine is busy; try again.".to_owned()),
                 _ => (502, format!("The service behind {name} is not reachable right now.")),
             };
             return page(&mut conn, status, &text).await;

@@ -24,11 +24,11 @@ use super::ids;
 use super::name_store::NameStore;
 use super::names::NameBook;
 use super::splice::BoxedStream;
-use crate::limits::{MAX_PENDING_LEGS_PER_TUNNEL, MAX_TUNNELS_PER_CLIENT, MAX_TUNNEL_NAME_LEN};
+use crate::limits::{MAX_PENDING_LEGS_PER_TUNNEL, MAX_TUNNELS_PER_CLIENT};
 use crate::proto::rstream::message::Payload;
 use crate::proto::rstream::{
-    opt_str, published_protocol_refusal, some_str, BoolValue, ClientDetails, CloseTunnelRsp, Error as ProtoError,
-    Message, ProxyConnReq, Timestamp, TunnelProperties,
+    opt_str, published_protocol_refusal, some_str, tunnel_name_refusal, BoolValue, ClientDetails, CloseTunnelRsp,
+    Error as ProtoError, ErrorCode, Message, ProxyConnReq, Timestamp, TunnelProperties,
 };
 
 /// Sender side of a control channel's outgoing queue. Messages are boxed: a bounded channel allocates all its
@@ -106,12 +106,24 @@ struct PendingLeg {
     deliver: async_channel::Sender<LegOutcome>,
 }
 
+/// What a stream of a protocol 1.4 agent waits for besides its leg: the agent's `ProxyConnRsp`, sent once the
+/// leg is up (ready) or when the local side failed (its error).
+pub type StreamAnswer = Result<(), ProtoError>;
+
+/// Where the `ProxyConnRsp` of a pending stream goes, and which control channel may send it.
+struct AnswerWaiter {
+    client_id: String,
+    answer: async_channel::Sender<StreamAnswer>,
+}
+
 #[derive(Default)]
 struct Inner {
     clients: HashMap<String, Client>,
     tunnels: HashMap<String, Tunnel>,
     names: NameBook,
     pending: HashMap<String, PendingLeg>,
+    /// Streams whose 1.4 agent has not answered yet; one per live [`PendingStream`].
+    answers: HashMap<String, AnswerWaiter>,
 }
 
 /// What becomes of a dropped tunnel's name.
@@ -139,12 +151,15 @@ pub struct PendingStream {
     pub leg: async_channel::Receiver<LegOutcome>,
     /// Whether the tunnel's agent is still responding.
     pub agent: AgentLiveness,
+    /// The agent's `ProxyConnRsp` (agents of protocol 1.4 and newer; `None`: a 1.3 agent, no answer awaited).
+    pub answer: Option<async_channel::Receiver<StreamAnswer>>,
     registry: Arc<TunnelRegistry>,
 }
 
 impl Drop for PendingStream {
     fn drop(&mut self) {
         let mut inner = self.registry.lock();
+        inner.answers.remove(&self.stream_id);
         if let Some(p) = inner.pending.remove(&self.stream_id) {
             if let Some(t) = inner.tunnels.get_mut(&p.tunnel_id) {
                 t.pending = t.pending.saturating_sub(1);
@@ -153,29 +168,13 @@ impl Drop for PendingStream {
     }
 }
 
-fn err(code: i32, message: impl Into<String>) -> ProtoError {
+fn err(code: ErrorCode, message: impl Into<String>) -> ProtoError {
     ProtoError::new(code, message)
 }
 
-/// Checks a requested tunnel name: a DNS label of letters, digits, `-` and `_`, not shaped like a tunnel id.
+/// Checks a requested tunnel name ([`tunnel_name_refusal`]).
 pub fn validate_name(name: &str) -> Result<(), ProtoError> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_TUNNEL_NAME_LEN
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        && !name.starts_with('-');
-    if !ok {
-        return Err(err(
-            400,
-            format!("invalid tunnel name {name:?}: use 1-{MAX_TUNNEL_NAME_LEN} letters, digits, '-' or '_'"),
-        ));
-    }
-    if ids::is_id_shaped(name) {
-        return Err(err(
-            400,
-            format!("invalid tunnel name {name:?}: {} hex digits is the shape of a tunnel id", ids::ID_LEN),
-        ));
-    }
-    Ok(())
+    tunnel_name_refusal(name).map_or(Ok(()), |refusal| Err(err(ErrorCode::InvalidRequest, refusal)))
 }
 
 impl TunnelRegistry {
@@ -252,17 +251,26 @@ impl TunnelRegistry {
         }
         match props.r#type.as_ref().map(|t| t.value.as_str()) {
             None | Some("") | Some("bytestream") => props.r#type = some_str("bytestream"),
-            Some(other) => return Err(err(400, format!("tunnel type {other:?} is not supported by this engine"))),
+            Some(other) => {
+                return Err(err(
+                    ErrorCode::FeatureNotAvailable,
+                    format!("tunnel type {other:?} is not supported by this engine"),
+                ))
+            }
         }
         if props.is_published() {
             if let Some(refusal) = published_protocol_refusal(opt_str(&props.protocol), "--no-publish") {
-                return Err(err(400, refusal));
+                return Err(err(ErrorCode::FeatureNotAvailable, refusal));
             }
         }
         let mut inner = self.lock();
-        let client = inner.clients.get(client_id).ok_or_else(|| err(410, "control channel is closed"))?;
+        let client =
+            inner.clients.get(client_id).ok_or_else(|| err(ErrorCode::InvalidStream, "control channel is closed"))?;
         if client.tunnels.len() >= MAX_TUNNELS_PER_CLIENT {
-            return Err(err(429, format!("too many tunnels on one control channel (max {MAX_TUNNELS_PER_CLIENT})")));
+            return Err(err(
+                ErrorCode::CapacityExhausted,
+                format!("too many tunnels on one control channel (max {MAX_TUNNELS_PER_CLIENT})"),
+            ));
         }
         let owner = client.view.user_id.clone();
         if let Some(name) = &name {
@@ -295,7 +303,7 @@ impl TunnelRegistry {
                 }
                 Ok(())
             }
-            _ => Err(err(404, format!("no tunnel {tunnel_id:?} on this control channel"))),
+            _ => Err(err(ErrorCode::TunnelNotFound, format!("no tunnel {tunnel_id:?} on this control channel"))),
         }
     }
 
@@ -325,12 +333,16 @@ impl TunnelRegistry {
         admit: impl FnOnce(&TunnelProperties) -> Result<(), ProtoError>,
     ) -> Result<PendingStream, ProtoError> {
         let mut inner = self.lock();
-        let tunnel_id =
-            inner.resolve(id_or_name).ok_or_else(|| err(404, format!("tunnel {id_or_name:?} not found")))?;
+        let tunnel_id = inner
+            .resolve(id_or_name)
+            .ok_or_else(|| err(ErrorCode::TunnelNotFound, format!("tunnel {id_or_name:?} not found")))?;
         let tunnel = inner.tunnels.get_mut(&tunnel_id).expect("resolved ids exist");
         admit(&tunnel.props)?;
         if tunnel.pending >= MAX_PENDING_LEGS_PER_TUNNEL {
-            return Err(err(503, format!("tunnel {id_or_name:?} has too many pending streams")));
+            return Err(err(
+                ErrorCode::CapacityExhausted,
+                format!("tunnel {id_or_name:?} has too many pending streams"),
+            ));
         }
         let stream_id = ids::new_id();
         let secret = ids::new_secret();
@@ -339,25 +351,37 @@ impl TunnelRegistry {
             stream_id: stream_id.clone(),
             secret: some_str(secret.clone()),
             source_ip: source_ip.map(Into::into),
+            proxy_endpoint: None,
         };
         let props = tunnel.props.clone();
         let client_id = tunnel.client_id.clone();
         let client = inner.clients.get(&client_id).expect("tunnels belong to live clients");
         let (outbox, agent) = (&client.outbox, client.liveness.clone());
+        let confirms = client.view.details.confirms_streams();
         if outbox.try_send(Box::new(Message::new(Payload::ProxyConnReq(req)))).is_err() {
             outbox.close();
-            return Err(err(503, format!("agent of tunnel {id_or_name:?} is not keeping up")));
+            return Err(err(ErrorCode::CapacityExhausted, format!("agent of tunnel {id_or_name:?} is not keeping up")));
         }
         inner.tunnels.get_mut(&tunnel_id).expect("still there").pending += 1;
         let (deliver, leg) = async_channel::bounded(1);
         inner.pending.insert(stream_id.clone(), PendingLeg { tunnel_id, secret, deliver });
-        Ok(PendingStream { stream_id, tunnel: props, leg, agent, registry: Arc::clone(self) })
+        let answer = confirms.then(|| {
+            let (answer, answered) = async_channel::bounded(1);
+            inner.answers.insert(stream_id.clone(), AnswerWaiter { client_id, answer });
+            answered
+        });
+        Ok(PendingStream { stream_id, tunnel: props, leg, agent, answer, registry: Arc::clone(self) })
     }
 
     /// Claims pending stream `stream_id` with its one-time `secret`; returns where to deliver the leg.
     pub fn claim_leg(&self, stream_id: &str, secret: &str) -> Result<async_channel::Sender<LegOutcome>, ProtoError> {
         let mut inner = self.lock();
-        let refused = || err(403, format!("stream {stream_id:?} is unknown, already claimed, or the secret is wrong"));
+        let refused = || {
+            err(
+                ErrorCode::InvalidStream,
+                format!("stream {stream_id:?} is unknown, already claimed, or the secret is wrong"),
+            )
+        };
         let matches =
             inner.pending.get(stream_id).is_some_and(|p| ids::constant_time_eq(p.secret.as_bytes(), secret.as_bytes()));
         if !matches {
@@ -370,9 +394,14 @@ impl TunnelRegistry {
         Ok(p.deliver)
     }
 
-    /// The agent of `client_id` refused stream `stream_id` (`ProxyConnRsp` with an error): fail it now.
-    pub fn refuse_leg(&self, client_id: &str, stream_id: &str, error: ProtoError) {
+    /// The agent of `client_id` answered stream `stream_id` (`ProxyConnRsp`): a waiting 1.4 stream learns
+    /// it is ready or why not; a refusal also fails a leg still pending.
+    pub fn answer_stream(&self, client_id: &str, stream_id: &str, answer: StreamAnswer) {
         let mut inner = self.lock();
+        if let Some(waiter) = inner.answers.get(stream_id).filter(|w| w.client_id == client_id) {
+            let _ = waiter.answer.try_send(answer.clone());
+        }
+        let Err(error) = answer else { return };
         let owned = inner
             .pending
             .get(stream_id)

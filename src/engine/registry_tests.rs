@@ -29,8 +29,8 @@ fn names_are_unique_per_engine_case_insensitively() {
     assert_eq!(t.host, some_str("shell.t.localhost:8443"));
     assert_eq!(t.r#type, some_str("bytestream"));
     assert_eq!(t.publish, Some(true.into()));
-    assert_eq!(reg.open_tunnel(&b, props("Shell"), host).unwrap_err().code, 409);
-    assert_eq!(reg.open_tunnel(&a, props("shell"), host).unwrap_err().code, 409);
+    assert_eq!(reg.open_tunnel(&b, props("Shell"), host).unwrap_err().code(), ErrorCode::InvalidRequest);
+    assert_eq!(reg.open_tunnel(&a, props("shell"), host).unwrap_err().code(), ErrorCode::InvalidRequest);
     reg.close_tunnel(&a, opt_id(&t)).unwrap();
     assert!(reg.open_tunnel(&b, props("shell"), host).is_ok(), "name free again after close");
 }
@@ -45,10 +45,10 @@ fn private_tunnels_get_no_host_and_bad_requests_are_refused() {
     let (a, _ra) = client(&reg);
     let private = TunnelProperties { publish: Some(false.into()), ..props("db") };
     assert_eq!(reg.open_tunnel(&a, private, host).unwrap().host, None);
-    assert_eq!(reg.open_tunnel(&a, props("a.b"), host).unwrap_err().code, 400);
+    assert_eq!(reg.open_tunnel(&a, props("a.b"), host).unwrap_err().code(), ErrorCode::InvalidRequest);
     let datagram = TunnelProperties { r#type: some_str("datagram"), ..props("udp") };
-    assert_eq!(reg.open_tunnel(&a, datagram, host).unwrap_err().code, 400);
-    assert_eq!(reg.open_tunnel("nobody", props("x"), host).unwrap_err().code, 410);
+    assert_eq!(reg.open_tunnel(&a, datagram, host).unwrap_err().code(), ErrorCode::FeatureNotAvailable);
+    assert_eq!(reg.open_tunnel("nobody", props("x"), host).unwrap_err().code(), ErrorCode::InvalidStream);
     let unnamed = reg.open_tunnel(&a, TunnelProperties::default(), host).unwrap();
     assert_eq!(unnamed.host, some_str(host(opt_id(&unnamed))));
 }
@@ -65,7 +65,7 @@ fn published_tunnels_must_speak_http_and_private_ones_may_carry_anything() {
     for (i, protocol) in ["tls", "tcp", "h2"].into_iter().enumerate() {
         for publish in [None, Some(true)] {
             let refused = reg.open_tunnel(&a, with(&format!("p{i}"), protocol, publish), host).unwrap_err();
-            assert_eq!(refused.code, 400);
+            assert_eq!(refused.code(), ErrorCode::FeatureNotAvailable);
             let expected =
                 format!("published tunnels on this engine are HTTP only; protocol {protocol:?} needs --no-publish");
             assert_eq!(opt_str(&refused.message), Some(expected.as_str()));
@@ -85,7 +85,7 @@ fn tunnels_per_client_are_capped() {
     for i in 0..MAX_TUNNELS_PER_CLIENT {
         reg.open_tunnel(&a, props(&format!("t{i}")), host).unwrap();
     }
-    assert_eq!(reg.open_tunnel(&a, props("one-more"), host).unwrap_err().code, 429);
+    assert_eq!(reg.open_tunnel(&a, props("one-more"), host).unwrap_err().code(), ErrorCode::CapacityExhausted);
 }
 
 #[test]
@@ -133,9 +133,9 @@ fn a_leg_is_claimed_once_and_only_with_its_secret() {
     assert_eq!(req.stream_id, pending.stream_id);
     assert_eq!(req.source_ip.unwrap().to_ip(), Some([127, 0, 0, 1].into()));
     let secret = req.secret.map(|StringValue { value }| value).unwrap();
-    assert_eq!(reg.claim_leg(&req.stream_id, "wrong").unwrap_err().code, 403);
+    assert_eq!(reg.claim_leg(&req.stream_id, "wrong").unwrap_err().code(), ErrorCode::InvalidStream);
     assert!(reg.claim_leg(&req.stream_id, &secret).is_ok());
-    assert_eq!(reg.claim_leg(&req.stream_id, &secret).unwrap_err().code, 403, "single use");
+    assert_eq!(reg.claim_leg(&req.stream_id, &secret).unwrap_err().code(), ErrorCode::InvalidStream, "single use");
 }
 
 #[test]
@@ -148,13 +148,13 @@ fn dropping_a_pending_stream_withdraws_it_and_refusals_reach_the_waiter() {
     drop(p1);
     assert_eq!(reg.counts().2, 0);
     let p2 = reg.begin_stream("WEB", None, |_| Ok(())).unwrap();
-    reg.refuse_leg("someone-else", &p2.stream_id, ProtoError::new(500, "not yours"));
+    reg.answer_stream("someone-else", &p2.stream_id, Err(ProtoError::new(ErrorCode::Internal, "not yours")));
     assert!(p2.leg.try_recv().is_err(), "only the owner may refuse");
-    reg.refuse_leg(&a, &p2.stream_id, ProtoError::new(503, "busy"));
-    assert_eq!(p2.leg.try_recv().unwrap().err().unwrap().code, 503);
-    assert_eq!(reg.begin_stream("nope", None, |_| Ok(())).err().unwrap().code, 404);
-    let refused = reg.begin_stream("web", None, |_| Err(ProtoError::new(404, "private")));
-    assert_eq!(refused.err().unwrap().code, 404);
+    reg.answer_stream(&a, &p2.stream_id, Err(ProtoError::new(ErrorCode::ServiceUnavailable, "busy")));
+    assert_eq!(p2.leg.try_recv().unwrap().err().unwrap().code(), ErrorCode::ServiceUnavailable);
+    assert_eq!(reg.begin_stream("nope", None, |_| Ok(())).err().unwrap().code(), ErrorCode::TunnelNotFound);
+    let refused = reg.begin_stream("web", None, |_| Err(ProtoError::new(ErrorCode::TunnelNotFound, "private")));
+    assert_eq!(refused.err().unwrap().code(), ErrorCode::TunnelNotFound);
 }
 
 #[test]
@@ -164,7 +164,7 @@ fn a_stuck_agent_outbox_refuses_streams_and_is_closed() {
     let a = reg.add_client(ClientDetails::default(), "sub".into(), tx);
     reg.open_tunnel(&a, props("web"), host).unwrap();
     let _first = reg.begin_stream("web", None, |_| Ok(())).unwrap();
-    assert_eq!(reg.begin_stream("web", None, |_| Ok(())).err().unwrap().code, 503);
+    assert_eq!(reg.begin_stream("web", None, |_| Ok(())).err().unwrap().code(), ErrorCode::CapacityExhausted);
     assert!(rx.is_closed());
 }
 
@@ -176,7 +176,7 @@ fn pending_streams_per_tunnel_are_capped() {
     reg.open_tunnel(&a, props("busy"), host).unwrap();
     let held: Vec<_> =
         (0..MAX_PENDING_LEGS_PER_TUNNEL).map(|_| reg.begin_stream("busy", None, |_| Ok(())).unwrap()).collect();
-    assert_eq!(reg.begin_stream("busy", None, |_| Ok(())).err().unwrap().code, 503);
+    assert_eq!(reg.begin_stream("busy", None, |_| Ok(())).err().unwrap().code(), ErrorCode::CapacityExhausted);
     drop(held);
     assert!(reg.begin_stream("busy", None, |_| Ok(())).is_ok(), "slots come back");
 }
@@ -199,11 +199,11 @@ fn a_dropped_channel_leaves_its_names_to_their_owner_for_the_grace_period() {
     let (a, _ra) = client_of(&reg, "pi");
     let (intruder, _ri) = client_of(&reg, "intruder");
     reg.open_tunnel(&a, props("shell"), host).unwrap();
-    assert_eq!(reg.open_tunnel(&intruder, props("shell"), host).unwrap_err().code, 409, "live");
+    assert_eq!(reg.open_tunnel(&intruder, props("shell"), host).unwrap_err().code(), ErrorCode::InvalidRequest, "live");
     reg.remove_client(&a);
     assert!(reg.find("shell").is_none(), "a reserved name resolves to nothing");
     let refused = reg.open_tunnel(&intruder, props("SHELL"), host).unwrap_err();
-    assert_eq!(refused.code, 409);
+    assert_eq!(refused.code(), ErrorCode::InvalidRequest);
     assert!(opt_str(&refused.message).unwrap().contains("reserved"), "{refused}");
     let (back, _rb) = client_of(&reg, "pi");
     assert!(reg.open_tunnel(&back, props("shell"), host).is_ok(), "the owner takes its name back");
@@ -231,8 +231,32 @@ fn names_never_look_like_ids_and_ids_resolve_in_any_case() {
     let id = opt_id(&unnamed).to_owned();
     for name in [id.clone(), id.to_ascii_uppercase(), "0123456789ABCDEF".into()] {
         let refused = reg.open_tunnel(&a, props(&name), host).unwrap_err();
-        assert_eq!(refused.code, 400, "{name}");
+        assert_eq!(refused.code(), ErrorCode::InvalidRequest, "{name}");
         assert!(opt_str(&refused.message).unwrap().contains("shape of a tunnel id"), "{refused}");
     }
     assert_eq!(reg.find(&id.to_ascii_uppercase()).map(|t| t.props.id), Some(some_str(id)));
+}
+
+#[test]
+fn a_1_4_agent_confirms_its_streams_and_a_1_3_agent_is_not_waited_for() {
+    let reg = Arc::new(TunnelRegistry::default());
+    let (tx, _rx) = async_channel::bounded(8);
+    let modern = reg.add_client(ClientDetails::this_binary("t"), "sub".into(), tx);
+    reg.open_tunnel(&modern, props("new"), host).unwrap();
+    let (legacy, _rl) = client(&reg);
+    reg.open_tunnel(&legacy, props("old"), host).unwrap();
+    assert!(reg.begin_stream("old", None, |_| Ok(())).unwrap().answer.is_none(), "1.3: no answer awaited");
+
+    let pending = reg.begin_stream("new", None, |_| Ok(())).unwrap();
+    let answer = pending.answer.as_ref().expect("1.4: the answer is awaited");
+    reg.answer_stream(&legacy, &pending.stream_id, Ok(()));
+    assert!(answer.try_recv().is_err(), "only the owner's channel answers");
+    reg.answer_stream(&modern, &pending.stream_id, Ok(()));
+    assert_eq!(answer.try_recv().unwrap(), Ok(()));
+    let refused = reg.begin_stream("new", None, |_| Ok(())).unwrap();
+    let down = ProtoError::new(ErrorCode::ServiceUnavailable, "local service down");
+    reg.answer_stream(&modern, &refused.stream_id, Err(down.clone()));
+    assert_eq!(refused.answer.as_ref().unwrap().try_recv().unwrap(), Err(down));
+    drop((pending, refused));
+    assert!(reg.lock().answers.is_empty(), "waiters leave with their streams");
 }

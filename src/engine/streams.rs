@@ -6,8 +6,11 @@
 //! client ◀──StreamRsp── engine, then bytes both ways
 //! ```
 //! [`connect_to_agent`] is the engine side of that dance, shared by `StreamReq` and published HTTP: it waits
-//! for the leg at most [`PROXY_LEG_DEADLINE`], so a missing leg fails the client fast (504), an agent that
-//! refuses or disappears fails it at once (502). [`relay`] then splices and counts bytes, until both sides end or
+//! for the leg at most [`PROXY_LEG_DEADLINE`], so a missing leg fails the client fast, an agent that refuses or
+//! disappears fails it at once (`SERVICE_UNAVAILABLE`). A client that asked for a `StreamRsp` (zero_rtt false)
+//! of a tunnel whose agent speaks protocol 1.4 also waits, within the same deadline, for the agent's
+//! `ProxyConnRsp` — its completion ack, sent once the leg is up and handed to the local side — so "stream ready"
+//! means ready, and a local service that is down reaches the client as `SERVICE_UNAVAILABLE` with its reason. [`relay`] then splices and counts bytes, until both sides end or
 //! the agent is declared unresponsive (its leg would otherwise hold the client forever).
 
 use std::io;
@@ -26,7 +29,7 @@ use crate::deadline::timeout;
 use crate::limits::{FIRST_MESSAGE_TIMEOUT, PROXY_LEG_DEADLINE};
 use crate::proto::rstream::message::Payload;
 use crate::proto::rstream::{
-    opt_str, stream_rsp, Error as ProtoError, ProxyReq, ProxyRsp, StreamReq, StreamRsp, TunnelProperties,
+    opt_str, stream_rsp, Error as ProtoError, ErrorCode, ProxyReq, ProxyRsp, StreamReq, StreamRsp, TunnelProperties,
 };
 
 /// An agent leg ready to splice, holding its engine stream slot.
@@ -42,26 +45,64 @@ pub struct AgentLeg {
     _permit: StreamPermit,
 }
 
-/// Asks the agent owning `id_or_name` for a leg and waits for it (at most [`PROXY_LEG_DEADLINE`]).
+/// Whether [`connect_to_agent`] waits for the agent's confirmation of the stream besides its leg.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// The leg is enough (zero-RTT clients, published HTTP).
+    Leg,
+    /// A 1.4 agent's `ProxyConnRsp` too (a client that asked for a `StreamRsp`).
+    Confirmed,
+}
+
+/// Asks the agent owning `id_or_name` for a leg and waits for it — and, with [`Readiness::Confirmed`], for a
+/// 1.4 agent's `ProxyConnRsp` — at most [`PROXY_LEG_DEADLINE`] in all.
 pub async fn connect_to_agent(
     engine: &Engine,
     id_or_name: &str,
     source_ip: Option<IpAddr>,
+    readiness: Readiness,
     admit: impl FnOnce(&TunnelProperties) -> Result<(), ProtoError>,
 ) -> Result<AgentLeg, ProtoError> {
+    let started = std::time::Instant::now();
     let result = async {
-        let permit =
-            engine.metrics.try_stream().ok_or_else(|| ProtoError::new(503, "engine is at its stream limit"))?;
+        let permit = engine
+            .metrics
+            .try_stream()
+            .ok_or_else(|| ProtoError::new(ErrorCode::CapacityExhausted, "engine is at its stream limit"))?;
         let pending = engine.registry.begin_stream(id_or_name, source_ip, admit)?;
         let leg = match timeout(PROXY_LEG_DEADLINE, pending.leg.recv()).await {
             Err(_) => Err(ProtoError::new(
-                504,
+                ErrorCode::ServiceUnavailable,
                 format!("agent of tunnel {id_or_name:?} did not connect within {PROXY_LEG_DEADLINE:?}"),
             )),
-            Ok(Err(_)) => Err(ProtoError::new(502, format!("agent of tunnel {id_or_name:?} went away"))),
-            Ok(Ok(Err(refused))) => Err(ProtoError::new(502, format!("agent refused the stream: {refused}"))),
+            Ok(Err(_)) => {
+                Err(ProtoError::new(ErrorCode::ServiceUnavailable, format!("agent of tunnel {id_or_name:?} went away")))
+            }
+            Ok(Ok(Err(refused))) => {
+                Err(ProtoError::new(ErrorCode::ServiceUnavailable, format!("agent refused the stream: {refused}")))
+            }
             Ok(Ok(Ok(stream))) => Ok(stream),
         }?;
+        if let (Readiness::Confirmed, Some(answer)) = (readiness, &pending.answer) {
+            let left = PROXY_LEG_DEADLINE.saturating_sub(started.elapsed());
+            match timeout(left, answer.recv()).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(refused))) => {
+                    let why = format!("agent refused the stream: {refused}");
+                    return Err(ProtoError::new(ErrorCode::ServiceUnavailable, why));
+                }
+                Ok(Err(_)) => {
+                    let why = format!("agent of tunnel {id_or_name:?} went away");
+                    return Err(ProtoError::new(ErrorCode::ServiceUnavailable, why));
+                }
+                Err(_) => {
+                    let why = format!(
+                        "agent of tunnel {id_or_name:?} did not confirm the stream within {PROXY_LEG_DEADLINE:?}"
+                    );
+                    return Err(ProtoError::new(ErrorCode::ServiceUnavailable, why));
+                }
+            }
+        }
         Ok(AgentLeg {
             stream: leg,
             stream_id: pending.stream_id.clone(),
@@ -92,12 +133,20 @@ pub async fn relay<S: Duplex + ?Sized>(engine: &Engine, client: &mut S, mut leg:
     }
 }
 
-/// Serves a connection whose first message was `StreamReq`: a client dialing a tunnel by id or name.
+/// Serves a connection whose first message was `StreamReq`: a client dialing a tunnel by id or name. A request
+/// for a datagram channel (protocol 1.4) is refused with `FEATURE_NOT_AVAILABLE`.
 pub async fn serve_stream_req<S: Duplex>(engine: &Engine, mut client: S, req: StreamReq, peer: SocketAddr) {
     let zero_rtt = req.zero_rtt.is_some_and(|b| b.value);
     let token = req.client_details.as_ref().and_then(|d| opt_str(&d.token));
     let leg = match engine.auth.authorize(token, Some(STREAMS_CREATE_DELETE)) {
-        Ok(_) => connect_to_agent(engine, &req.tunnel_id_name, Some(peer.ip()), |_| Ok(())).await,
+        Ok(_) if req.datagram_channel.is_some_and(|b| b.value) => Err(ProtoError::new(
+            ErrorCode::FeatureNotAvailable,
+            "datagram channels are not supported by this engine (byte-stream tunnels only)",
+        )),
+        Ok(_) => {
+            let readiness = if zero_rtt { Readiness::Leg } else { Readiness::Confirmed };
+            connect_to_agent(engine, &req.tunnel_id_name, Some(peer.ip()), readiness, |_| Ok(())).await
+        }
         Err(e) => {
             engine.note_auth_failure();
             Err(e.to_proto())

@@ -131,7 +131,13 @@ impl McpEndpoint {
 }
 
 impl StreamHandler for McpEndpoint {
-    async fn handle(&self, stream: TlsStream, info: StreamInfo) {
+    type Local = ();
+
+    async fn prepare(&self, _info: &StreamInfo) -> Result<(), String> {
+        Ok(())
+    }
+
+    async fn handle(&self, stream: TlsStream, info: StreamInfo, (): ()) {
         log_debug!("mcp publish: stream {} from {:?}", info.stream_id, info.source_ip);
         self.serve(stream).await;
     }

@@ -153,6 +153,7 @@ mod tests {
             client_details: None,
             tunnel_id_name: "shell".into(),
             zero_rtt: Some(false.into()),
+            datagram_channel: None,
         }))
     }
 
@@ -217,7 +218,7 @@ mod tests {
         let big = Envelope::new(Payload::StreamReq(StreamReq {
             client_details: None,
             tunnel_id_name: "x".repeat(40_000),
-            zero_rtt: None,
+            ..Default::default()
         }));
         let mut slow = trickle(encode_frame(&big).unwrap(), 700);
         let back: Envelope = smol::block_on(read_frame(&mut slow)).unwrap();
@@ -269,7 +270,7 @@ mod tests {
 
     #[test]
     fn reader_stops_exactly_at_frame_end() {
-        let mut bytes = encode_frame(&Envelope::new(Payload::Heartbeat(Heartbeat {}))).unwrap();
+        let mut bytes = encode_frame(&Envelope::new(Payload::Heartbeat(Heartbeat::LEGACY))).unwrap();
         bytes.extend_from_slice(b"raw bytes after the frame");
         let mut reader = futures_lite::io::Cursor::new(bytes);
         smol::block_on(async {

@@ -1,6 +1,6 @@
 //! Wire protocols, defined in one place.
 //!
-//! - [`rstream`]: the agent/client ⇄ engine protocol (rstream protocol 1.3, package
+//! - [`rstream`]: the agent/client ⇄ engine protocol (rstream protocol 1.4.5, package
 //!   `rstream.io_rstrm.protobuf`), with upstream's field numbers so our binaries interoperate with any
 //!   rstream-protocol engine or client.
 //! - [`webtty`]: the WebTTY session protocol spoken over a WebSocket (exec and PTY sessions).

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use async_net::TcpStream;
 
-use super::tls_client::{connect_tls, ClientTlsConfig, TlsStream};
+use super::tls_client::{connect_tls, invalid_input, ClientTlsConfig, TlsStream};
 use crate::config::ResolvedContext;
 use crate::deadline::with_deadline;
 use crate::limits::{DIAL_TIMEOUT, DNS_CACHE_TTL, FIRST_MESSAGE_TIMEOUT};
@@ -85,6 +85,25 @@ impl EngineEndpoint {
         EngineEndpoint { addr: addr.into(), tls, token: token.into(), resolved: Arc::default() }
     }
 
+    /// The endpoint of a redirected proxy leg (`ProxyConnReq.proxy_endpoint`, `host:port`): that address instead
+    /// of this engine, its host as SNI and as the name the certificate is verified against, the same trust
+    /// anchors and chain validation. Refused when this endpoint skips verification: a redirect is followed only
+    /// to an engine that proves it holds a certificate for the name.
+    pub fn redirected(&self, addr: &str) -> io::Result<EngineEndpoint> {
+        if self.tls.insecure_skip_verify {
+            return Err(invalid_input(format!(
+                "refusing the redirect to {addr:?}: this context skips certificate verification"
+            )));
+        }
+        let host = addr
+            .rsplit_once(':')
+            .filter(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+            .map(|(host, _)| host.trim_start_matches('[').trim_end_matches(']'))
+            .ok_or_else(|| invalid_input(format!("redirect endpoint {addr:?} is not host:port")))?;
+        let tls = ClientTlsConfig { server_name: host.to_owned(), ..self.tls.clone() };
+        Ok(EngineEndpoint::new(addr, tls, self.token.clone()))
+    }
+
     /// The endpoint of a resolved context: reads the CA file, requires a token.
     pub fn from_context(ctx: &ResolvedContext) -> Result<EngineEndpoint, DialError> {
         let context = ctx.name.as_deref().map_or_else(|| "the environment".to_owned(), |n| format!("context {n:?}"));
@@ -154,6 +173,7 @@ impl EngineEndpoint {
             client_details: Some(ClientDetails::this_binary(self.token.expose())),
             tunnel_id_name: id_or_name.to_owned(),
             zero_rtt: Some(false.into()),
+            datagram_channel: None,
         }));
         write_frame(&mut tls, &req).await?;
         let rsp: Message = with_deadline(FIRST_MESSAGE_TIMEOUT, "waiting for the engine's StreamRsp", async {
@@ -199,6 +219,7 @@ pub fn payload_name(payload: &Option<Payload>) -> &'static str {
         Some(Payload::StreamRsp(_)) => "StreamRsp",
         Some(Payload::Heartbeat(_)) => "Heartbeat",
         Some(Payload::ServerMessage(_)) => "ServerMessage",
+        Some(Payload::DatagramChannelClose(_)) => "DatagramChannelClose",
     }
 }
 
@@ -207,6 +228,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::proto::rstream::ErrorCode;
 
     fn ctx(token: Option<&str>, ca: Option<PathBuf>) -> ResolvedContext {
         ResolvedContext {
@@ -267,8 +289,9 @@ mod tests {
 
     #[test]
     fn engine_errors_read_as_engine_error_code_message() {
-        let e = DialError::Engine(crate::proto::rstream::Error::new(404, "tunnel \"web\" not found"));
-        assert_eq!(e.to_string(), "engine error 404: tunnel \"web\" not found");
+        let e =
+            DialError::Engine(crate::proto::rstream::Error::new(ErrorCode::TunnelNotFound, "tunnel \"web\" not found"));
+        assert_eq!(e.to_string(), "engine error 3000 TUNNEL_NOT_FOUND: tunnel \"web\" not found");
     }
 
     #[cfg(feature = "engine")]
@@ -312,19 +335,19 @@ mod tests {
             assert_eq!(req.zero_rtt, Some(false.into()));
             let details = req.client_details.unwrap();
             assert_eq!(crate::proto::rstream::opt_str(&details.token), Some("jwt"));
-            assert_eq!(crate::proto::rstream::opt_str(&details.protocol_version), Some("1.3.0"));
+            assert_eq!(crate::proto::rstream::opt_str(&details.protocol_version), Some("1.4.5"));
         });
     }
 
     #[cfg(feature = "engine")]
     #[test]
     fn dial_tunnel_surfaces_the_engine_refusal() {
-        let refusal = crate::proto::rstream::Error::new(403, "token may not dial tunnels");
+        let refusal = crate::proto::rstream::Error::new(ErrorCode::Unauthorized, "token may not dial tunnels");
         let (ep, engine) = fake_engine(stream_rsp::Result::Error(refusal));
         smol::block_on(async {
             let err = ep.dial_tunnel("web").await.unwrap_err();
             assert!(matches!(err, DialError::Engine(_)));
-            assert_eq!(err.to_string(), "engine error 403: token may not dial tunnels");
+            assert_eq!(err.to_string(), "engine error 1000 UNAUTHORIZED: token may not dial tunnels");
             engine.await.unwrap();
         });
     }

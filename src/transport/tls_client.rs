@@ -512,7 +512,8 @@ impl embedded_io_async::Write for RecordSocket {
     }
 }
 
-fn invalid_input(msg: String) -> io::Error {
+/// An `InvalidInput` error with `msg`.
+pub(super) fn invalid_input(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
 

@@ -104,7 +104,13 @@ impl WebttyServer {
 
 /// In `--rstream` mode every proxied tunnel stream is one HTTP connection to this server.
 impl StreamHandler for WebttyServer {
-    async fn handle(&self, stream: TlsStream, info: StreamInfo) {
+    type Local = ();
+
+    async fn prepare(&self, _info: &StreamInfo) -> Result<(), String> {
+        Ok(())
+    }
+
+    async fn handle(&self, stream: TlsStream, info: StreamInfo, (): ()) {
         log_debug!("webtty server: stream {} on tunnel {:?}", info.stream_id, info.tunnel_name);
         self.serve_connection(stream).await;
     }

@@ -1,5 +1,6 @@
 //! A scripted agent speaking the rstream protocol to a real engine: opens a control channel, registers
-//! tunnels, receives `ProxyConnReq`s and dials legs — so engine tests need no device binary.
+//! tunnels, receives `ProxyConnReq`s and dials legs — so engine tests need no device binary. It speaks protocol
+//! 1.3 (legacy heartbeats, no `ProxyConnRsp` needed), which also keeps the engine's 1.3 compatibility tested.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -9,11 +10,11 @@ use futures_lite::StreamExt;
 use rstream::proto::frame::{read_frame, write_frame};
 use rstream::proto::rstream::message::Payload;
 use rstream::proto::rstream::{
-    open_control_channel_rsp, open_tunnel_rsp, opt_str, some_str, Error, Message, OpenControlChannelReq, OpenTunnelReq,
-    ProxyConnReq, ProxyReq, TunnelProperties,
+    open_control_channel_rsp, open_tunnel_rsp, opt_str, some_str, Error, ErrorCode, Message, OpenControlChannelReq,
+    OpenTunnelReq, ProxyConnReq, ProxyReq, TunnelProperties,
 };
 
-use super::tls::{connect_to, details, recv, rstrm, send, within, Conn, IO_DEADLINE};
+use super::tls::{connect_to, details, details_1_3, recv, rstrm, send, within, Conn, IO_DEADLINE};
 use super::Engine;
 
 /// A connected fake agent; dropping it closes its control channel.
@@ -34,7 +35,14 @@ impl FakeAgent {
     /// Opens a control channel; with `heartbeats: false` it never sends anything unprompted (a silent peer).
     pub async fn open_with(engine: &Engine, token: &str, heartbeats: bool) -> Result<FakeAgent, Error> {
         let mut conn = rstrm(engine).await;
-        send(&mut conn, Payload::OpenControlChannelReq(OpenControlChannelReq { client_details: details(token) })).await;
+        send(
+            &mut conn,
+            Payload::OpenControlChannelReq(OpenControlChannelReq {
+                client_details: details_1_3(token),
+                liveness: None,
+            }),
+        )
+        .await;
         let client_id = match recv(&mut conn).await {
             Payload::OpenControlChannelRsp(rsp) => match rsp.result.expect("result") {
                 open_control_channel_rsp::Result::Ok(ok) => ok.client_id,
@@ -92,6 +100,11 @@ impl FakeAgent {
         self.incoming.is_closed()
     }
 
+    /// Whether no message from the engine is waiting (heartbeats aside).
+    pub fn incoming_is_empty(&self) -> bool {
+        self.incoming.is_empty()
+    }
+
     /// Registers a tunnel and returns the engine's answer.
     pub async fn open_tunnel(&self, props: TunnelProperties) -> Result<TunnelProperties, Error> {
         let request_id = format!("req-{}", props.name.as_ref().map_or("", |n| n.value.as_str()));
@@ -112,7 +125,7 @@ impl FakeAgent {
         }
     }
 
-    /// Claims `name`, which another subject reserved at `since` for `grace`: refused with 409 "reserved" (and
+    /// Claims `name`, which another subject reserved at `since` for `grace`: refused with INVALID_REQUEST "reserved" (and
     /// the name routes nowhere) until the grace has passed, then granted. Returns how long after `since` it was.
     pub async fn claim_after_reservation(
         &self,
@@ -123,7 +136,7 @@ impl FakeAgent {
         deadline_slack: Duration,
     ) -> Duration {
         let refused = self.open_tunnel(tunnel(name, true)).await.expect_err("reserved for its owner");
-        assert_eq!(refused.code, 409, "{refused}");
+        assert_eq!(refused.code(), ErrorCode::InvalidRequest, "{refused}");
         assert!(opt_str(&refused.message).unwrap_or("").contains("reserved"), "{refused}");
         let host = format!("{name}.t.localhost");
         assert_eq!(engine.curl_host(&host, "/", None, &[]).status, 404, "a reserved name routes nowhere");
@@ -131,7 +144,7 @@ impl FakeAgent {
         loop {
             match self.open_tunnel(tunnel(name, true)).await {
                 Ok(_) => break,
-                Err(e) if e.code == 409 && Instant::now() < deadline => {
+                Err(e) if e.is(ErrorCode::InvalidRequest) && Instant::now() < deadline => {
                     async_io::Timer::after(Duration::from_millis(100)).await;
                 }
                 Err(e) => panic!("{name} never became free: {e}"),

@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod fake_agent;
+pub mod fake_engine;
 pub mod proc;
 pub mod raw;
 pub mod tls;

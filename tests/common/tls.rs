@@ -103,3 +103,11 @@ pub async fn recv(conn: &mut Conn) -> Payload {
 pub fn details(token: &str) -> Option<ClientDetails> {
     Some(ClientDetails::this_binary(token))
 }
+
+/// Client details of a protocol 1.3 peer (what an older agent announces), carrying `token`.
+pub fn details_1_3(token: &str) -> Option<ClientDetails> {
+    Some(ClientDetails {
+        protocol_version: rstream::proto::rstream::some_str("1.3.0"),
+        ..ClientDetails::this_binary(token)
+    })
+}

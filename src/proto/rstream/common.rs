@@ -21,6 +21,14 @@ pub struct BoolValue {
     pub value: bool,
 }
 
+/// `google.protobuf.UInt32Value`.
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct UInt32Value {
+    /// The wrapped number.
+    #[prost(uint32, tag = "1")]
+    pub value: u32,
+}
+
 /// `google.protobuf.Timestamp`.
 #[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
 pub struct Timestamp {
@@ -104,12 +112,64 @@ impl IpAddress {
     }
 }
 
-/// A protocol-level error: a numeric code and a human message.
+/// Upstream's `ErrorCode` (protocol 1.4): the class of a protocol [`Error`]. Classes by thousands — 1xxx auth,
+/// 2xxx validation/protocol, 3xxx not found, 4xxx invalid state or stream, 5xxx feature/plan/config,
+/// 6xxx dependency, 7xxx capacity, 9xxx internal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum ErrorCode {
+    /// No code (also what an unknown or pre-1.4 value reads as).
+    Unspecified = 0,
+    /// The credential is missing, invalid, revoked, or lacks the permission.
+    Unauthorized = 1000,
+    /// The request is malformed or asks for something invalid (also: a tunnel name held by another tunnel).
+    InvalidRequest = 2000,
+    /// `ClientDetails.protocol_version` is missing.
+    ProtocolVersionMissing = 2010,
+    /// `ClientDetails.protocol_version` does not parse.
+    ProtocolVersionInvalid = 2020,
+    /// The peer's protocol version cannot be served.
+    ProtocolVersionIncompatible = 2030,
+    /// No such tunnel.
+    TunnelNotFound = 3000,
+    /// The stream (or the channel it belongs to) is unknown or in the wrong state.
+    InvalidStream = 4000,
+    /// The feature is not offered by this engine or plan.
+    FeatureNotAvailable = 5000,
+    /// Something this request depends on (the agent, its local service) is unavailable.
+    ServiceUnavailable = 6000,
+    /// A limit was reached (streams, tunnels, queues).
+    CapacityExhausted = 7000,
+    /// An internal failure.
+    Internal = 9000,
+}
+
+impl ErrorCode {
+    /// Upstream's name of the code (`INVALID_REQUEST`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::Unspecified => "UNSPECIFIED",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::InvalidRequest => "INVALID_REQUEST",
+            ErrorCode::ProtocolVersionMissing => "PROTOCOL_VERSION_MISSING",
+            ErrorCode::ProtocolVersionInvalid => "PROTOCOL_VERSION_INVALID",
+            ErrorCode::ProtocolVersionIncompatible => "PROTOCOL_VERSION_INCOMPATIBLE",
+            ErrorCode::TunnelNotFound => "TUNNEL_NOT_FOUND",
+            ErrorCode::InvalidStream => "INVALID_STREAM",
+            ErrorCode::FeatureNotAvailable => "FEATURE_NOT_AVAILABLE",
+            ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            ErrorCode::CapacityExhausted => "CAPACITY_EXHAUSTED",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+}
+
+/// A protocol-level error: an [`ErrorCode`] and a human message.
 #[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct Error {
-    /// Error code (HTTP-like: 400 bad request, 401 unauthorized, 403 forbidden, 404 not found, 409 conflict,
-    /// 503 unavailable, 504 timeout).
-    #[prost(int32, tag = "1")]
+    /// The [`ErrorCode`] as its wire value (wire-compatible with the 1.3 `int32`; pre-1.4 engines sent
+    /// HTTP-like numbers such as 401 or 409, which read as [`ErrorCode::Unspecified`] through `code()`).
+    #[prost(enumeration = "ErrorCode", tag = "1")]
     pub code: i32,
     /// Message for humans.
     #[prost(message, optional, tag = "2")]
@@ -118,14 +178,25 @@ pub struct Error {
 
 impl Error {
     /// Builds an error with a code and message.
-    pub fn new(code: i32, message: impl Into<String>) -> Self {
-        Error { code, message: some_str(message) }
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error { code: code as i32, message: some_str(message) }
+    }
+
+    /// Whether the wire code is `code`.
+    pub fn is(&self, code: ErrorCode) -> bool {
+        self.code == code as i32
     }
 }
 
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "engine error {}: {}", self.code, opt_str(&self.message).unwrap_or(""))
+        let text = opt_str(&self.message).unwrap_or("");
+        match ErrorCode::try_from(self.code) {
+            Ok(code) if code != ErrorCode::Unspecified => {
+                write!(f, "engine error {} {}: {text}", self.code, code.name())
+            }
+            _ => write!(f, "engine error {}: {text}", self.code),
+        }
     }
 }
 
@@ -170,6 +241,16 @@ impl ClientDetails {
             token: some_str(token),
             protocol_version: some_str(PROTOCOL_VERSION),
         }
+    }
+}
+
+impl ClientDetails {
+    /// Whether the peer speaks protocol 1.4 or newer, where `ProxyConnRsp` confirms a stream once its leg is up
+    /// (1.3 agents sent it at once, or not at all).
+    pub fn confirms_streams(&self) -> bool {
+        let version = opt_str(&self.protocol_version).unwrap_or("");
+        let mut parts = version.split('.').map(|p| p.parse::<u32>());
+        matches!((parts.next(), parts.next()), (Some(Ok(major)), Some(Ok(minor))) if (major, minor) >= (1, 4))
     }
 }
 

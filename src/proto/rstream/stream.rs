@@ -20,6 +20,10 @@ pub struct ProxyConnReq {
     /// Where the connection came from.
     #[prost(message, optional, tag = "4")]
     pub source_ip: Option<IpAddress>,
+    /// Protocol 1.4: the engine address (`host:port`) to dial the leg to instead of the control engine (direct
+    /// ingress routing); requires a non-empty `secret`.
+    #[prost(message, optional, tag = "5")]
+    pub proxy_endpoint: Option<StringValue>,
 }
 
 impl std::fmt::Debug for ProxyConnReq {
@@ -29,11 +33,13 @@ impl std::fmt::Debug for ProxyConnReq {
             .field("stream_id", &self.stream_id)
             .field("secret", &credential_mask(&self.secret))
             .field("source_ip", &self.source_ip.as_ref().and_then(IpAddress::to_ip))
+            .field("proxy_endpoint", &self.proxy_endpoint.as_ref().map(|e| e.value.as_str()))
             .finish()
     }
 }
 
-/// Agent → engine on the control channel: acknowledges (or refuses) a [`ProxyConnReq`].
+/// Agent → engine on the control channel, after the leg is dialed and handed over (protocol 1.4: a completion
+/// ack): the stream is ready, or `error` (`SERVICE_UNAVAILABLE` when the local dial failed).
 #[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct ProxyConnRsp {
     /// Stream id.
@@ -78,6 +84,9 @@ pub struct StreamReq {
     /// When true no [`StreamRsp`] is sent.
     #[prost(message, optional, tag = "3")]
     pub zero_rtt: Option<BoolValue>,
+    /// Protocol 1.4: the stream carries a datagram channel (datagram tunnels; refused by this engine).
+    #[prost(message, optional, tag = "4")]
+    pub datagram_channel: Option<BoolValue>,
 }
 
 /// Reply to a non-zero-RTT [`StreamReq`].
@@ -102,9 +111,34 @@ pub mod stream_rsp {
     }
 }
 
-/// Liveness ping, both directions, every [`crate::limits::HEARTBEAT_INTERVAL`].
+/// Liveness ping on the control channel. Legacy (1.3) heartbeats are empty; in a negotiated session
+/// ([`super::ControlChannelLiveness`]) the client numbers its heartbeats `sequence` = 1, 2, 3, … and the engine
+/// answers each with `sequence` = 0, `acknowledgement` = that number.
 #[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
-pub struct Heartbeat {}
+pub struct Heartbeat {
+    /// The sender's heartbeat number (0: legacy, or an ack).
+    #[prost(uint64, tag = "1")]
+    pub sequence: u64,
+    /// The heartbeat number acknowledged (0: none).
+    #[prost(uint64, tag = "2")]
+    pub acknowledgement: u64,
+}
+
+impl Heartbeat {
+    /// An empty (legacy, 1.3) heartbeat.
+    pub const LEGACY: Heartbeat = Heartbeat { sequence: 0, acknowledgement: 0 };
+}
+
+/// Protocol 1.4: closes one datagram channel of a stream.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct DatagramChannelClose {
+    /// The stream whose datagram channel closes.
+    #[prost(string, tag = "1")]
+    pub stream_id: String,
+    /// Why, when it failed.
+    #[prost(message, optional, tag = "2")]
+    pub error: Option<Error>,
+}
 
 /// A notice from the engine for the user.
 #[derive(Clone, PartialEq, Eq, prost::Message)]

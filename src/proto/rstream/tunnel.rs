@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use super::common::{BoolValue, ClientDetails, Error, ServerDetails, StringValue, Timestamp};
+use crate::limits::MAX_TUNNEL_NAME_LEN;
+
+use super::common::{BoolValue, ClientDetails, Error, ServerDetails, StringValue, Timestamp, UInt32Value};
 
 /// A tunnel's properties, as requested by an agent and as stored by the engine.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -50,16 +52,16 @@ pub struct TunnelProperties {
     /// Cipher names.
     #[prost(string, repeated, tag = "14")]
     pub tls_ciphers: Vec<String>,
-    /// Require client certificates.
+    /// Require client certificates (`mtls` before protocol 1.4, same number).
     #[prost(message, optional, tag = "15")]
-    pub mtls: Option<BoolValue>,
-    /// CA for client certificates.
+    pub mtls_auth: Option<BoolValue>,
+    /// CA for client certificates (deprecated upstream).
     #[prost(message, optional, tag = "16")]
     pub mtls_cacert_pem: Option<StringValue>,
     /// `http/1.1`, `h2c`, `h3`.
     #[prost(message, optional, tag = "17")]
     pub http_version: Option<StringValue>,
-    /// Upstream speaks TLS (deprecated name).
+    /// Upstream speaks TLS (deprecated; see `upstream_tls`).
     #[prost(message, optional, tag = "18")]
     pub http_use_tls: Option<BoolValue>,
     /// Published HTTP requires `Authorization: Bearer <token>` or `?rstream.token=`.
@@ -71,6 +73,21 @@ pub struct TunnelProperties {
     /// Browser challenge (hosted only).
     #[prost(message, optional, tag = "21")]
     pub challenge_mode: Option<BoolValue>,
+    /// Protocol 1.4: the tunnel's public host name (read-only; replaces `host`).
+    #[prost(message, optional, tag = "22")]
+    pub hostname: Option<StringValue>,
+    /// Protocol 1.4: the published port (settable only for protocol `tcp`).
+    #[prost(message, optional, tag = "23")]
+    pub port: Option<UInt32Value>,
+    /// Protocol 1.4: the agent's local service speaks TLS.
+    #[prost(message, optional, tag = "24")]
+    pub upstream_tls: Option<BoolValue>,
+    /// Protocol 1.4: datagram tunnels ask for guaranteed delivery.
+    #[prost(message, optional, tag = "25")]
+    pub datagram_guaranteed_delivery: Option<BoolValue>,
+    /// Protocol 1.4: the tunnel may be reached through ingress engines in other regions.
+    #[prost(message, optional, tag = "26")]
+    pub allow_cross_region_routing: Option<BoolValue>,
 }
 
 impl TunnelProperties {
@@ -103,12 +120,59 @@ pub fn published_protocol_refusal(protocol: Option<&str>, private_hint: &str) ->
     }
 }
 
+/// Protocol 1.4: the control channel's liveness policy — asked by the client in [`OpenControlChannelReq`],
+/// echoed with the timeout in `Ok` by an engine that negotiates it ([`super::Heartbeat`] numbering).
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct ControlChannelLiveness {
+    /// How often the client sends a heartbeat.
+    #[prost(uint32, tag = "1")]
+    pub heartbeat_interval_ms: u32,
+    /// How long either side waits for any message before it drops the channel (engine's answer).
+    #[prost(uint32, tag = "2")]
+    pub heartbeat_timeout_ms: u32,
+}
+
+/// Length of an engine-assigned client or tunnel id (hex characters).
+pub const ID_LEN: usize = 16;
+
+/// Whether `text` has the shape of an id ([`ID_LEN`] hex digits, either case). Tunnel names of that shape are
+/// refused, so a name never equals (or later collides with) another tunnel's id.
+pub fn is_id_shaped(text: &str) -> bool {
+    text.len() == ID_LEN && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Why `name` cannot be a tunnel name — it must be a DNS label of letters, digits, `-` and `_`, not shaped like
+/// a tunnel id — or `None` when it can. The engine refuses such a name (`INVALID_REQUEST`); the agent checks it
+/// before it connects.
+///
+/// ```
+/// use rstream::proto::rstream::tunnel_name_refusal;
+/// assert_eq!(tunnel_name_refusal("grafana"), None);
+/// assert!(tunnel_name_refusal("a.b").unwrap().starts_with("invalid tunnel name \"a.b\""));
+/// ```
+pub fn tunnel_name_refusal(name: &str) -> Option<String> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_TUNNEL_NAME_LEN
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && !name.starts_with('-');
+    if !ok {
+        return Some(format!("invalid tunnel name {name:?}: use 1-{MAX_TUNNEL_NAME_LEN} letters, digits, '-' or '_'"));
+    }
+    if is_id_shaped(name) {
+        return Some(format!("invalid tunnel name {name:?}: {ID_LEN} hex digits is the shape of a tunnel id"));
+    }
+    None
+}
+
 /// Opens a control channel; first message of an agent connection.
 #[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct OpenControlChannelReq {
     /// Who is connecting, with the JWT.
     #[prost(message, optional, tag = "1")]
     pub client_details: Option<ClientDetails>,
+    /// Protocol 1.4: the liveness policy asked for (absent: legacy heartbeats).
+    #[prost(message, optional, tag = "2")]
+    pub liveness: Option<ControlChannelLiveness>,
 }
 
 /// Reply to [`OpenControlChannelReq`].
@@ -130,6 +194,9 @@ pub mod open_control_channel_rsp {
         /// Engine details.
         #[prost(message, optional, tag = "2")]
         pub server_details: Option<super::ServerDetails>,
+        /// Protocol 1.4: the negotiated liveness policy (absent: legacy heartbeats).
+        #[prost(message, optional, tag = "3")]
+        pub liveness: Option<super::ControlChannelLiveness>,
     }
 
     /// Ok or error.
