@@ -31,6 +31,12 @@ pub fn sanitize_id(id: &str) -> Option<String> {
 
 const DIR: &str = "dir=\"${RSTREAM_REMOTE_EXPOSE_DIR:-$HOME/.rstream/remote-exposes}\"\n";
 
+/// `alive PID`: the process exists and is not a zombie (a killed process whose parent does not reap it — an
+/// init that never waits, say — still answers `kill -0`).
+const ALIVE: &str = "alive() {\n  kill -0 \"$1\" 2>/dev/null || return 1\n  \
+                     state=$(sed 's/^.*) //' \"/proc/$1/stat\" 2>/dev/null)\n  \
+                     case \"$state\" in Z*) return 1;; esac\n}\n";
+
 /// Sleeps a fifth of a second where `sleep` takes fractions, else a second.
 const NAP: &str = "sleep 0.2 2>/dev/null || sleep 1";
 
@@ -41,7 +47,7 @@ pub fn start_script(id: &str, forward: &[String], timeout_seconds: u64) -> Strin
     let argv = argv.join(" ");
     let hint = quote(DETACH_HINT);
     format!(
-        "id={id}\n{DIR}echo \"{MARKER}ID=$id\"\n\
+        "id={id}\n{DIR}{ALIVE}echo \"{MARKER}ID=$id\"\n\
          if [ \"${{RSTREAM_WEBTTY_DETACH:-}}\" = denied ]; then\n  echo \"{MARKER}STATUS=failed\"\n  \
          echo \"{MARKER}ERROR=\"{hint}\n  echo \"{MARKER}JSON_END\"\n  exit 3\nfi\n\
          umask 077\nmkdir -p \"$dir\" && chmod 700 \"$dir\" || {{ echo \"{MARKER}STATUS=failed\"; exit 1; }}\n\
@@ -52,7 +58,7 @@ pub fn start_script(id: &str, forward: &[String], timeout_seconds: u64) -> Strin
          status=starting\nend=$(( $(date +%s) + {timeout_seconds} ))\n\
          while [ \"$(date +%s)\" -lt \"$end\" ]; do\n  \
          if grep -q '\"status\":\"online\"' \"$log\" 2>/dev/null; then status=online; break; fi\n  \
-         if ! kill -0 \"$pid\" 2>/dev/null; then status=failed; break; fi\n  {NAP}\ndone\n\
+         if ! alive \"$pid\"; then status=failed; break; fi\n  {NAP}\ndone\n\
          echo \"{MARKER}STATUS=$status\"\n\
          line=$(grep '\"status\":\"online\"' \"$log\" 2>/dev/null | tail -n 1)\n\
          [ -n \"$line\" ] || line=$(grep '\"status\"' \"$log\" 2>/dev/null | tail -n 1)\n\
@@ -65,14 +71,14 @@ pub fn start_script(id: &str, forward: &[String], timeout_seconds: u64) -> Strin
 /// The stop script: SIGTERM the pid recorded for `id`, SIGKILL after a second, report `stopped=` and `pid=`.
 pub fn stop_script(id: &str) -> String {
     format!(
-        "id={id}\n{DIR}pidfile=\"$dir/$id.pid\"\n\
+        "id={id}\n{DIR}{ALIVE}pidfile=\"$dir/$id.pid\"\n\
          pid=$(cat \"$pidfile\" 2>/dev/null)\n\
          case \"$pid\" in ''|*[!0-9]*) echo stopped=false; echo \"no remote expose $id (no pid in $pidfile)\" >&2; \
          exit 1;; esac\n\
          kill \"$pid\" 2>/dev/null\ni=0\n\
-         while kill -0 \"$pid\" 2>/dev/null && [ \"$i\" -lt 5 ]; do {NAP}; i=$((i+1)); done\n\
-         if kill -0 \"$pid\" 2>/dev/null; then kill -KILL \"$pid\" 2>/dev/null; {NAP}; fi\n\
-         if kill -0 \"$pid\" 2>/dev/null; then echo stopped=false; else echo stopped=true; rm -f \"$pidfile\"; fi\n\
+         while alive \"$pid\" && [ \"$i\" -lt 5 ]; do {NAP}; i=$((i+1)); done\n\
+         if alive \"$pid\"; then kill -KILL \"$pid\" 2>/dev/null; {NAP}; fi\n\
+         if alive \"$pid\"; then echo stopped=false; else echo stopped=true; rm -f \"$pidfile\"; fi\n\
          echo \"pid=$pid\"\n",
         id = quote(id),
     )
