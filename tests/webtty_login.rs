@@ -203,6 +203,8 @@ fn a_client_requested_user_is_refused_unless_the_server_allows_it() {
     assert_eq!(run(&allowing, &["--user", &user.name], "id -un; pwd").trim(), format!("{}\n{}", user.name, user.home));
     assert_eq!(run(&allowing, &["-u", &user.uid.to_string()], "id -u").trim(), user.uid.to_string(), "by uid");
     assert_user_refused(&allowing, "no-such-user-rstream", "no such user \"no-such-user-rstream\"");
+    // A user whose home does not exist (Debian's nobody: /nonexistent) starts in /, as login(1) does.
+    assert_eq!(run(&allowing, &["--user", "nobody"], "id -un; pwd").trim(), "nobody\n/");
     drop(allowing);
 
     let any = server(&["--execution-mode", "login", "--allow-client-user"]);

@@ -28,6 +28,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
@@ -210,7 +211,9 @@ impl SessionProcess {
         let shell = non_empty(&user.shell).unwrap_or_else(|| "/bin/sh".into());
         let home = non_empty(&user.home).unwrap_or_else(|| "/".into());
         let argv = if spec.argv.is_empty() { vec![shell.clone(), "-l".into()] } else { spec.argv.clone() };
-        let workdir = spec.workdir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| home.clone());
+        // A home that does not exist (`nobody`'s /nonexistent) is no reason to refuse: `/`, as login(1) does.
+        let default_dir = if Path::new(&home).is_dir() { home.clone() } else { "/".into() };
+        let workdir = spec.workdir.clone().filter(|w| !w.is_empty()).unwrap_or(default_dir);
         match std::fs::metadata(&workdir) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => return Err(SpawnError(format!("workdir {workdir:?}: not a directory"))),
