@@ -162,7 +162,7 @@ fn login_mode_runs_sessions_as_the_login_user_in_its_home_without_the_server_env
             || matches!(*k, "GREETING" | "RSTREAM_WEBTTY_DETACH" | "XDG_RUNTIME_DIR" | "DBUS_SESSION_BUS_ADDRESS")
             || matches!(*k, "PWD" | "OLDPWD" | "SHLVL" | "_") // set by sh itself
     };
-    assert!(keys.iter().all(|k| allowed(k)), "unexpected variables in the session: {keys:?}");
+    assert!(keys.iter().all(allowed), "unexpected variables in the session: {keys:?}");
 
     // The default command is the user's passwd shell (/bin/sh here, root's is /bin/bash), as a login shell, on
     // a PTY the user owns.
