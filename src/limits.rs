@@ -70,6 +70,8 @@ pub const MAX_WS_MESSAGE_LEN: usize = 64 * 1024;
 pub const EXEC_CHUNK_LEN: usize = 16 * 1024;
 /// Concurrent WebTTY sessions per server (further Opens get a clear Error).
 pub const MAX_WEBTTY_SESSIONS: usize = 32;
+/// Supplementary groups a session user may have (Linux's own `NGROUPS_MAX`); a user in more is refused.
+pub const MAX_SESSION_GROUPS: usize = 65_536;
 /// Server-side cap on one exec session's lifetime unless the client asks for less.
 pub const EXEC_MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 /// Connections (authenticated or not) a WebTTY server keeps open at once. A newcomer to a full server closes the

@@ -66,6 +66,8 @@ const GLOBAL_FLAGS: &[GlobalFlag] = &[
 /// The name help and errors use for this program.
 const PROGRAM: &str = "rstream";
 
+// Parsed once per process; argh cannot box a subcommand, and the size does not matter here.
+#[allow(clippy::large_enum_variant)]
 #[derive(FromArgs)]
 #[argh(subcommand)]
 enum Command {

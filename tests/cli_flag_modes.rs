@@ -194,3 +194,11 @@ fn version_flag_with_a_command_is_refused() {
         assert_refused(&[flag, "webtty", "list"], USAGE, &["--version", "rstream version"]);
     }
 }
+
+#[test]
+fn a_login_user_without_login_mode_is_refused() {
+    let args = [&LOCAL_SERVER[..], &["--login-user", "root"]].concat();
+    assert_refused(&args, USAGE, &["--login-user", "--execution-mode login"]);
+    let args = [&LOCAL_SERVER[..], &["--execution-mode", "sudo"]].concat();
+    assert_refused(&args, USAGE, &["\"sudo\"", "spawn or login"]);
+}

@@ -103,7 +103,13 @@ fn every_command_has_an_example_that_runs_it_with_flags_it_has() {
         for (example, (ran, flags)) in &runs {
             let ran_help = &known[ran];
             for flag in flags {
-                let listed = GLOBAL_FLAGS.contains(flag) || ran_help.lines().any(|l| l.trim_start().starts_with(flag));
+                // A flag line is `  --flag …` or, with a short form, `  -f, --flag …`.
+                let lists = |l: &str| {
+                    let l = l.trim_start();
+                    l.starts_with(flag)
+                        || l.split_once(", ").is_some_and(|(short, long)| short.len() == 2 && long.starts_with(flag))
+                };
+                let listed = GLOBAL_FLAGS.contains(flag) || ran_help.lines().any(lists);
                 if !listed {
                     problems.push(format!("example {example:?}: `rstream {ran} --help` lists no {flag}"));
                 }

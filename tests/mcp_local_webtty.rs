@@ -52,6 +52,20 @@ async fn exec_returns_output_and_exit_code_and_a_non_zero_exit_is_an_error_resul
     assert!(msg.contains("KEY=value"), "{msg}");
 }
 
+#[tokio::test]
+async fn exec_sends_the_requested_user_and_the_server_decides() {
+    let server = LocalServer::start(&[]);
+    let mcp = session("exec-user", &server).await;
+    let url = server.url();
+    let args = |user: &str| json!({"url": url, "command": ["true"], "user": user});
+    let msg = mcp.err("rstream_webtty_exec", args("nobody")).await;
+    assert!(msg.contains("client-selected OS users are disabled in spawn execution mode"), "{msg}");
+    let me = std::process::Command::new("id").arg("-un").output().unwrap();
+    let me = String::from_utf8_lossy(&me.stdout).trim().to_owned();
+    let v = mcp.ok("rstream_webtty_exec", json!({"url": url, "command": ["id", "-un"], "user": me})).await;
+    assert_eq!(v["stdout"], format!("{me}\n"), "the server's own user needs no permission");
+}
+
 #[test]
 fn closing_stdin_ends_the_server_even_while_a_call_is_running() {
     use std::io::Write;

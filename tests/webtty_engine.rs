@@ -78,6 +78,37 @@ fn webtty_tunnel_labels_reach_the_inventory_and_list_filters_by_them() {
     assert_eq!(servers.len(), 1, "{servers:?}");
     assert_eq!(servers[0]["rstream_url"], "rstrm://labelled");
     assert_eq!(servers[0]["capabilities"], serde_json::json!(["exec"]));
+    assert_eq!(servers[0]["execution_mode"], "spawn");
+}
+
+#[test]
+fn a_login_mode_server_advertises_it_and_webtty_list_shows_it() {
+    let engine = Engine::start();
+    // The server's own user: login mode needs no switch (and no root) for it.
+    let me = Command::new("id").arg("-un").output().unwrap();
+    let me = String::from_utf8_lossy(&me.stdout).trim().to_owned();
+    let flags = ["--name", "login-box", "--no-publish", "--execution-mode", "login", "--login-user", &me];
+    let _server = WebttyAgent::start(&engine, &flags);
+    let tunnel = engine.tunnels().into_iter().find(|t| t["name"] == "login-box").expect("tunnel listed");
+    assert_eq!(tunnel["labels"]["rstream.webtty.execution.mode"], "login");
+    let list = |format: &str| {
+        let out = Command::new(common::BIN)
+            .args(["webtty", "list", "--filter", "login-box", "-o", format])
+            .env("RSTREAM_CONFIG", engine.config_path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let servers: serde_json::Value = serde_json::from_str(&list("json")).unwrap();
+    assert_eq!(servers[0]["execution_mode"], "login", "{servers}");
+    let table = list("table");
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+    let mode = header.iter().position(|c| *c == "MODE").expect("a MODE column");
+    assert_eq!(row[mode], "login", "{table}");
+    let out = exec(&engine, "rstrm://login-box", &["-o", "text", "--", "id", "-un"], b"");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), me);
 }
 
 #[test]

@@ -75,6 +75,13 @@ pub fn specs() -> Vec<ToolSpec> {
                 ),
                 ("exec_path", string("WebSocket path of the server's exec endpoint; default: the server's (\"/\").")),
                 ("workdir", string("Remote working directory; default: the server user's home.")),
+                (
+                    "user",
+                    string(
+                        "OS user (name or uid) to run as. Servers refuse it unless started with \
+                         --allow-client-user; read the server's execution_mode (spawn|login) first.",
+                    ),
+                ),
                 ("env", strings("Extra environment variables, each KEY=value.")),
                 ("timeout_seconds", number(0, "End the command after this many seconds (default 300).")),
                 ("stdin", string("Text written to the command's stdin, then closed; default: no stdin.")),
@@ -143,6 +150,7 @@ fn run(args: &Args, ctx: &CallContext<'_>) -> Result<ToolOutput, ToolError> {
         command,
         env: environment(&args.str_list("env")?)?,
         workdir: args.opt_str("workdir")?,
+        user: args.opt_str("user")?,
         timeout: timeout(args.opt_f64("timeout_seconds")?)?,
         stdin: args.raw_str("stdin")?,
         exec_path: args.opt_str("exec_path")?,
@@ -158,6 +166,8 @@ pub struct RemoteCommand {
     pub env: Vec<(String, String)>,
     /// Remote working directory.
     pub workdir: Option<String>,
+    /// OS user to run as (the server decides whether it allows that).
+    pub user: Option<String>,
     /// Deadline.
     pub timeout: Duration,
     /// Text for stdin.
@@ -171,6 +181,7 @@ pub fn exec_on(ctx: &CallContext<'_>, url: &str, run: RemoteCommand) -> Result<T
     let mut req = ExecRequest::command(run.command);
     req.env = run.env;
     req.workdir = run.workdir;
+    req.user = run.user;
     req.timeout = Some(run.timeout);
     req.stdin = run.stdin.map(|s| {
         Box::new(futures_lite::io::Cursor::new(s.into_bytes())) as Box<dyn futures_lite::AsyncRead + Unpin + Send>

@@ -131,6 +131,10 @@ pub struct ServerInfo {
     pub capabilities: Vec<String>,
     /// WebSocket path of the terminal endpoint.
     pub exec_path: String,
+    /// `spawn` (sessions run as the server's user) or `login` (as a configured OS user); empty (and left out)
+    /// when the server does not say.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub execution_mode: String,
     /// `allowed` when processes may outlive their session (`webtty server --allow-detach`), `denied` on our
     /// servers without it, empty (and left out) on servers that do not say (upstream's).
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -205,6 +209,7 @@ impl ServerInfo {
             server_name,
             capabilities,
             exec_path: t.webtty_label("exec.path").unwrap_or("/").to_owned(),
+            execution_mode: label("execution.mode"),
             detach: t.webtty_label("detach").unwrap_or("").to_owned(),
             fs_path: fs_label("fs.path", "/fs"),
             fs_backend: fs_label("fs.backend", "webdav"),

@@ -39,12 +39,23 @@ pub struct Workdir {
     pub value: String,
 }
 
-/// User to run as (login execution mode only; we run as the server's user).
+/// User to run as; servers refuse it unless started with `--allow-client-user` (or it is their own user).
 #[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct Username {
     /// Name or uid.
     #[prost(oneof = "username::Name", tags = "1, 2")]
     pub name: Option<username::Name>,
+}
+
+impl Username {
+    /// A user given as `NAME` or `UID` (all digits is a uid), as `webtty exec|client --user` takes it.
+    pub fn parse(user: &str) -> Username {
+        let name = match user.parse::<u32>() {
+            Ok(uid) => username::Name::Id(uid),
+            Err(_) => username::Name::Name(user.to_owned()),
+        };
+        Username { name: Some(name) }
+    }
 }
 
 /// Oneof of [`Username`].

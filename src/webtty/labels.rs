@@ -3,7 +3,7 @@
 //!
 //! - `application-protocol=rstream.webtty`
 //! - `rstream.webtty.capabilities=exec` or `exec,fs`, `rstream.webtty.exec.path=/`,
-//!   `rstream.webtty.execution.mode=spawn`, and with a filesystem sidecar `rstream.webtty.fs.path=/fs` and
+//!   `rstream.webtty.execution.mode=spawn|login`, and with a filesystem sidecar `rstream.webtty.fs.path=/fs` and
 //!   `rstream.webtty.fs.mode=read-only|read-write`
 //! - host facts: `rstream.webtty.os_family`, `arch`, `hostname`, `kernel_release` (uname) and `os_id`,
 //!   `os_version_id`, `os_version_codename`, `os_pretty_name` (`/etc/os-release`)
@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 
+use super::execution::ExecutionMode;
 use super::sys;
 use crate::proto::rstream::{some_str, TunnelProperties};
 
@@ -39,7 +40,13 @@ pub struct ServerFeatures {
     pub user_labels: Vec<(String, String)>,
     /// `--allow-detach`: processes that leave their command's session survive the WebTTY session.
     pub detach: bool,
+    /// `--execution-mode`, advertised as [`EXECUTION_MODE_LABEL`].
+    pub execution_mode: ExecutionMode,
 }
+
+/// Label naming the execution mode (`spawn` or `login`). Upstream's key (its Go server and `webtty list`); issue 15
+/// spells it `rstream.webtty.execution_mode`, which no upstream client reads.
+pub const EXECUTION_MODE_LABEL: &str = "rstream.webtty.execution.mode";
 
 /// Label saying whether the server lets processes detach from a session: [`DETACH_ALLOWED`] or
 /// [`DETACH_DENIED`]. Always advertised, so clients recognise our servers (upstream's have no such label).
@@ -74,7 +81,7 @@ pub fn server_labels(features: &ServerFeatures) -> BTreeMap<String, String> {
     let w = |suffix: &str| format!("{WEBTTY_LABEL_PREFIX}{suffix}");
     put(&w("capabilities"), if features.fs.is_some() { "exec,fs" } else { "exec" });
     put(&w("exec.path"), EXEC_PATH);
-    put(&w("execution.mode"), "spawn");
+    put(EXECUTION_MODE_LABEL, features.execution_mode.as_str());
     put(DETACH_LABEL, if features.detach { DETACH_ALLOWED } else { DETACH_DENIED });
     if let Some(read_only) = features.fs {
         put(&w("fs.path"), FS_PATH);
@@ -203,7 +210,8 @@ mod tests {
 
     #[test]
     fn exec_only_server_advertises_exec_and_user_labels() {
-        let features = ServerFeatures { fs: None, user_labels: vec![("role".into(), "codex".into())], detach: false };
+        let features =
+            ServerFeatures { user_labels: vec![("role".into(), "codex".into())], ..ServerFeatures::default() };
         let labels = server_labels(&features);
         assert_eq!(labels["application-protocol"], "rstream.webtty");
         assert_eq!(labels["rstream.webtty.capabilities"], "exec");
@@ -217,7 +225,14 @@ mod tests {
 
     #[test]
     fn fs_sidecar_adds_capability_path_and_mode() {
-        let labels = server_labels(&ServerFeatures { fs: Some(true), user_labels: vec![], detach: true });
+        let features = ServerFeatures {
+            fs: Some(true),
+            detach: true,
+            execution_mode: ExecutionMode::Login,
+            ..ServerFeatures::default()
+        };
+        let labels = server_labels(&features);
+        assert_eq!(labels["rstream.webtty.execution.mode"], "login");
         assert_eq!(labels["rstream.webtty.capabilities"], "exec,fs");
         assert_eq!(labels["rstream.webtty.fs.path"], "/fs");
         assert_eq!(labels["rstream.webtty.fs.mode"], "read-only");

@@ -6,7 +6,7 @@
 //! the build has feature `engine`, or tunnel streams; [`admission`] decides whom a full listener drops) and
 //! upgrades them after [`gate`] (bearer token, origin);
 //! [`session`] drives one session's protocol under the server-wide [`policy`] (session slots, maximum duration,
-//! shutdown), [`process`] spawns the child (pipes or PTY) under a per-session supervisor and ends its whole
+//! shutdown; [`execution`] decides the session's OS user), [`process`] spawns the child (pipes or PTY) under a per-session supervisor and ends its whole
 //! process tree ([`proc_tree`] reads it from `/proc`, [`orphans`] sweeps what a killed supervisor left), `pump`
 //! moves output with backpressure; [`labels`] lists what the server advertises in tunnel inventory.
 //!
@@ -27,6 +27,8 @@ pub mod client;
 
 #[cfg(feature = "device")]
 pub mod admission;
+#[cfg(feature = "device")]
+pub mod execution;
 #[cfg(feature = "device")]
 pub mod gate;
 #[cfg(feature = "device")]

@@ -1,6 +1,7 @@
 //! Server-wide session rules: how many sessions may run at once ([`SessionSlots`]), how long one may last,
-//! the shutdown signal every session and accept loop observes ([`Shutdown`]), and whether the server adopts
-//! what a killed session supervisor leaves behind ([`Orphanage`]).
+//! the shutdown signal every session and accept loop observes ([`Shutdown`]), whether the server adopts
+//! what a killed session supervisor leaves behind ([`Orphanage`]), and which OS user sessions run as
+//! ([`Execution`]).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use futures_lite::future;
 
+pub use super::execution::Execution;
 pub use super::orphans::Orphanage;
 use crate::limits;
 
@@ -64,6 +66,8 @@ pub struct SessionPolicy {
     pub shutdown: Shutdown,
     /// Orphan adoption: the server as child subreaper sweeping strays, or none.
     pub orphans: Orphanage,
+    /// Which OS user a session runs as (`--execution-mode`, `--login-user`, `--allow-client-user`).
+    pub execution: Execution,
 }
 
 impl Default for SessionPolicy {
@@ -73,6 +77,7 @@ impl Default for SessionPolicy {
             max_duration: limits::EXEC_MAX_DURATION,
             shutdown: Shutdown::never(),
             orphans: Orphanage::none(),
+            execution: Execution::default(),
         }
     }
 }

@@ -1,5 +1,12 @@
 //! The child process behind one WebTTY session: spawned with pipes (exec) or on a PTY (interactive), as the
-//! server's OS user, with a conservative environment and only descriptors 0–2.
+//! session's OS user ([`super::execution`]: the server's own, or in login mode the configured one), with a
+//! conservative environment and only descriptors 0–2.
+//!
+//! The environment is never the server's: `PATH`, `LANG`, `LANGUAGE`, the `LC_*` keys and `TZ` pass through
+//! when set, `USER`, `LOGNAME`, `SHELL` and `HOME` are the session user's, `TERM` is set for PTY sessions, then
+//! the client's values apply — except that in login mode the identity variables (and `XDG_RUNTIME_DIR` /
+//! `DBUS_SESSION_BUS_ADDRESS` when the user has them) are forced. Tokens, SSH agent sockets and cloud
+//! credentials in the server's environment never reach a session.
 //!
 //! Every session runs under a supervisor of its own (`sys::supervised_session_on_spawn`): a small forked
 //! copy of the server (`webtty-session` in `ps`) that is a child subreaper, so whatever the command starts —
@@ -21,6 +28,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
 use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
@@ -33,6 +41,7 @@ use async_process::{Child, ChildStderr, ChildStdin, ChildStdout};
 use futures_lite::future;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
 
+use super::execution::SessionUser;
 use super::orphans::Orphanage;
 use super::proc_tree::ProcessTable;
 use super::sys;
@@ -42,8 +51,26 @@ use crate::limits;
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// TERM for PTY sessions whose client did not send one.
 const DEFAULT_TERM: &str = "xterm-256color";
-/// Server environment variables passed through to children when set (locale and time zone).
-const PASSED_THROUGH: [&str; 4] = ["LANG", "LC_ALL", "LC_CTYPE", "TZ"];
+/// Server environment variables passed through to children when set: locale (the 13 `LC_*` keys of glibc) and
+/// time zone, as upstream.
+const PASSED_THROUGH: [&str; 16] = [
+    "LANG",
+    "LANGUAGE",
+    "LC_ALL",
+    "LC_ADDRESS",
+    "LC_COLLATE",
+    "LC_CTYPE",
+    "LC_IDENTIFICATION",
+    "LC_MEASUREMENT",
+    "LC_MESSAGES",
+    "LC_MONETARY",
+    "LC_NAME",
+    "LC_NUMERIC",
+    "LC_PAPER",
+    "LC_TELEPHONE",
+    "LC_TIME",
+    "TZ",
+];
 /// Set in every session's environment: `allowed` when processes may detach from the session
 /// ([`Orphanage::allows_detach`]), else `denied` (scripts such as remote expose check it).
 pub const DETACH_ENV: &str = "RSTREAM_WEBTTY_DETACH";
@@ -63,6 +90,8 @@ pub struct SpawnSpec {
     pub tty: Option<(u16, u16)>,
     /// Give the child a stdin pipe (otherwise `/dev/null`); PTY sessions always have input.
     pub stdin: bool,
+    /// Who the command runs as.
+    pub user: SessionUser,
 }
 
 /// Why a session's process could not start; the message goes to the client in an `Error`.
@@ -178,30 +207,48 @@ impl ExitReport {
 impl SessionProcess {
     /// Spawns `spec` under a supervisor (registered with `orphans`) and returns the process and its streams.
     pub fn spawn(spec: &SpawnSpec, orphans: &Orphanage) -> Result<(SessionProcess, ProcessIo), SpawnError> {
-        let user = sys::current_user().unwrap_or_default();
-        let shell = non_empty(&user.shell).or_else(|| std::env::var("SHELL").ok()).unwrap_or_else(|| "/bin/sh".into());
-        let home = non_empty(&user.home).or_else(|| std::env::var("HOME").ok()).unwrap_or_else(|| "/".into());
+        let user = &spec.user.account;
+        let shell = non_empty(&user.shell).unwrap_or_else(|| "/bin/sh".into());
+        let home = non_empty(&user.home).unwrap_or_else(|| "/".into());
         let argv = if spec.argv.is_empty() { vec![shell.clone(), "-l".into()] } else { spec.argv.clone() };
-        let workdir = spec.workdir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| home.clone());
+        // A home that does not exist (`nobody`'s /nonexistent) is no reason to refuse: `/`, as login(1) does.
+        let default_dir = if Path::new(&home).is_dir() { home.clone() } else { "/".into() };
+        let workdir = spec.workdir.clone().filter(|w| !w.is_empty()).unwrap_or(default_dir);
         match std::fs::metadata(&workdir) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => return Err(SpawnError(format!("workdir {workdir:?}: not a directory"))),
             Err(e) => return Err(SpawnError(format!("workdir {workdir:?}: {e}"))),
         }
+        let switch = match &spec.user.switch {
+            None => None,
+            Some(credentials) => Some(sys::CommandSwitch {
+                credentials: credentials.clone(),
+                workdir: std::ffi::CString::new(workdir.clone())
+                    .map_err(|_| SpawnError(format!("workdir {workdir:?}: holds a NUL byte")))?,
+            }),
+        };
 
         let mut cmd = std::process::Command::new(&argv[0]);
         cmd.args(&argv[1..]).current_dir(&workdir).env_clear();
-        for (key, value) in base_environment(&user, &shell, &home, spec.tty.is_some()) {
+        let identity = identity_environment(user, &shell, &home);
+        for (key, value) in base_environment(spec.tty.is_some()).into_iter().chain(identity.clone()) {
             cmd.env(key, value);
         }
         for (key, value) in &spec.env {
             validate_env(key, value)?;
             cmd.env(key, value);
         }
+        if spec.user.login {
+            for (key, value) in
+                identity.into_iter().chain(spec.user.login_env().into_iter().map(|(k, v)| (k, v.into())))
+            {
+                cmd.env(key, value);
+            }
+        }
         // After the client's values: the server's word on detaching is the one a script sees.
         cmd.env(DETACH_ENV, if orphans.allows_detach() { "allowed" } else { "denied" });
         let (report, report_tx) = sys::pipe().map_err(|e| SpawnError(format!("exit report pipe: {e}")))?;
-        sys::supervised_session_on_spawn(&mut cmd, spec.tty.is_some(), &report_tx);
+        sys::supervised_session_on_spawn(&mut cmd, spec.tty.is_some(), &report_tx, switch);
         let report = Async::new(report).map_err(|e| SpawnError(format!("exit report pipe: {e}")))?;
 
         let program = argv[0].clone();
@@ -381,6 +428,10 @@ fn spawn_with_io(
     match spec.tty {
         Some((rows, cols)) => {
             let pty = sys::open_pty(rows.max(1), cols.max(1)).map_err(|e| SpawnError(format!("open pty: {e}")))?;
+            if let Some(credentials) = &spec.user.switch {
+                // The session user's terminal, as login(1) leaves it: programs that reopen it by name work.
+                sys::chown_fd(&pty.slave, credentials.uid).map_err(|e| SpawnError(format!("pty owner: {e}")))?;
+            }
             let slave = |fd: &OwnedFd| fd.try_clone().map(Stdio::from).map_err(|e| SpawnError(format!("pty: {e}")));
             cmd.stdin(slave(&pty.slave)?).stdout(slave(&pty.slave)?).stderr(slave(&pty.slave)?);
             let child = cmd.spawn().map_err(spawn_error)?;
@@ -436,18 +487,9 @@ fn non_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_owned())
 }
 
-/// The environment every child starts from: identity, PATH, locale and time zone — not the server's own.
-fn base_environment(user: &sys::UserInfo, shell: &str, home: &str, tty: bool) -> Vec<(&'static str, OsString)> {
-    let mut env = vec![
-        ("PATH", std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into())),
-        ("HOME", home.into()),
-        ("SHELL", shell.into()),
-    ];
-    let name = non_empty(&user.name).or_else(|| std::env::var("USER").ok());
-    if let Some(name) = name {
-        env.push(("USER", name.clone().into()));
-        env.push(("LOGNAME", name.into()));
-    }
+/// The environment every child starts from: PATH, locale, time zone and (PTY) TERM — not the server's own.
+fn base_environment(tty: bool) -> Vec<(&'static str, OsString)> {
+    let mut env = vec![("PATH", std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into()))];
     for key in PASSED_THROUGH {
         if let Some(value) = std::env::var_os(key) {
             env.push((key, value));
@@ -455,6 +497,16 @@ fn base_environment(user: &sys::UserInfo, shell: &str, home: &str, tty: bool) ->
     }
     if tty {
         env.push(("TERM", DEFAULT_TERM.into()));
+    }
+    env
+}
+
+/// `HOME`, `SHELL`, `USER` and `LOGNAME` of the session user.
+fn identity_environment(user: &sys::UserInfo, shell: &str, home: &str) -> Vec<(&'static str, OsString)> {
+    let mut env = vec![("HOME", home.into()), ("SHELL", shell.into())];
+    if !user.name.is_empty() {
+        env.push(("USER", user.name.clone().into()));
+        env.push(("LOGNAME", user.name.clone().into()));
     }
     env
 }

@@ -24,10 +24,9 @@ use async_lock::Mutex;
 use async_tungstenite::{WebSocketReceiver, WebSocketSender, WebSocketStream};
 use futures_lite::{future, AsyncRead, AsyncWrite, AsyncWriteExt, StreamExt};
 
-use super::policy::SessionPolicy;
+use super::policy::{Execution, SessionPolicy};
 use super::process::{exit_code, ProcessIo, SessionProcess, SpawnSpec};
 use super::pump::{pump_output, OutputStream, StdinSink};
-use super::sys;
 use super::timeout;
 use super::wire::{self, next_payload, payload_name};
 use crate::limits;
@@ -104,7 +103,7 @@ where
         let msg = format!("webtty server is at its session limit ({} sessions)", policy.slots.max());
         return refuse(&tx, &mut rx, msg).await;
     };
-    let (spec, heartbeat) = match spawn_spec(open) {
+    let (spec, heartbeat) = match spawn_spec(open, &policy.execution) {
         Ok(v) => v,
         Err(msg) => return refuse(&tx, &mut rx, msg).await,
     };
@@ -161,29 +160,19 @@ where
     }
 }
 
-/// Validates an `Open` into what to spawn, plus whether the client wants heartbeats.
-fn spawn_spec(open: Open) -> Result<(SpawnSpec, bool), String> {
+/// Validates an `Open` into what to spawn (as the user `execution` allows), plus whether the client wants
+/// heartbeats.
+fn spawn_spec(open: Open, execution: &Execution) -> Result<(SpawnSpec, bool), String> {
     let config = open.config.unwrap_or_default();
     let options = config.options.unwrap_or_default();
-    if let Some(requested) = config.username.and_then(|u| u.name) {
-        let me = sys::current_user().unwrap_or_default();
-        let same = match &requested {
-            crate::proto::webtty::username::Name::Name(name) => *name == me.name,
-            crate::proto::webtty::username::Name::Id(_) => false,
-        };
-        if !same {
-            return Err(format!(
-                "execution mode spawn runs sessions as the server's user {:?}; requested user {requested:?} refused",
-                me.name
-            ));
-        }
-    }
+    let user = execution.session_user(config.username.and_then(|u| u.name).as_ref())?;
     let spec = SpawnSpec {
         argv: config.cmd_args,
         env: config.env_vars.into_iter().map(|e| (e.key, e.value)).collect(),
         workdir: config.workdir.map(|w| w.value),
         tty: options.allocate_tty.then_some(DEFAULT_TTY_SIZE),
         stdin: options.interactive,
+        user,
     };
     Ok((spec, options.send_heartbeat))
 }
@@ -345,12 +334,12 @@ mod tests {
                 username: None,
             }),
         };
-        let (spec, heartbeat) = spawn_spec(open).unwrap();
+        let (spec, heartbeat) = spawn_spec(open, &Execution::default()).unwrap();
         assert!(heartbeat && spec.stdin);
         assert_eq!(spec.tty, Some(DEFAULT_TTY_SIZE));
         assert_eq!(spec.env, vec![("A".to_string(), "1".to_string())]);
         assert_eq!(spec.workdir.as_deref(), Some("/tmp"));
-        let (spec, heartbeat) = spawn_spec(Open::default()).unwrap();
+        let (spec, heartbeat) = spawn_spec(Open::default(), &Execution::default()).unwrap();
         assert!(!heartbeat && spec.tty.is_none() && spec.argv.is_empty());
     }
 }

@@ -1,6 +1,6 @@
 //! The only place in the crate allowed `unsafe`: thin wrappers over libc for PTYs, process groups, the session
-//! supervisor that runs between fork and exec, descriptor hygiene, terminal modes, the passwd database and
-//! signal delivery.
+//! supervisor that runs between fork and exec (and the credential switch of login sessions), descriptor hygiene,
+//! terminal modes, the passwd and group databases and signal delivery.
 //!
 //! Everything else in [`crate::webtty`] calls these safe functions. Each `unsafe` block states why it is sound
 //! in a `// SAFETY:` comment; none of them hands out raw pointers or borrows beyond the call.
@@ -109,13 +109,23 @@ const SUPERVISOR_IGNORES: [libc::c_int; 11] = [
 /// its stdin (the PTY slave) as controlling terminal when `controlling_tty` is set, receives SIGHUP should the
 /// supervisor die, and keeps only descriptors 0–2 across exec (every other one is marked close-on-exec, so
 /// std can still report a failed exec through its own pipe). The supervisor gets SIGKILL should the server die.
-pub fn supervised_session_on_spawn(cmd: &mut Command, controlling_tty: bool, report: &OwnedFd) {
+///
+/// With `switch`, the command (and only the command) takes those credentials before anything else
+/// ([`CommandSwitch`]); the supervisor keeps the server's, so the session's processes can neither signal nor trace
+/// it, and it still reaps and reports whatever they do. A failed switch fails the spawn (std's error pipe).
+pub fn supervised_session_on_spawn(
+    cmd: &mut Command,
+    controlling_tty: bool,
+    report: &OwnedFd,
+    switch: Option<CommandSwitch>,
+) {
     let report = report.as_raw_fd();
     // SAFETY: getpid cannot fail and takes no arguments.
     let server = unsafe { libc::getpid() };
     let hook = move || -> io::Result<()> {
         // SAFETY: this runs in the child std forked, before exec. Every call is an async-signal-safe system call
-        // taking integers (or the static string of `supervise`); nothing allocates, locks or unwinds.
+        // taking integers (or the static string of `supervise`, or the group list resolved before the fork,
+        // only read); nothing allocates, locks or unwinds.
         unsafe {
             check(libc::setsid())?;
             #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -136,7 +146,7 @@ pub fn supervised_session_on_spawn(cmd: &mut Command, controlling_tty: bool, rep
             let _ = server;
             let command = check(libc::fork())?;
             if command == 0 {
-                return start_command_session(controlling_tty);
+                return start_command_session(controlling_tty, switch.as_ref());
             }
             supervise(command, report)
         }
@@ -147,11 +157,15 @@ pub fn supervised_session_on_spawn(cmd: &mut Command, controlling_tty: bool, rep
     }
 }
 
-/// In the command, between its fork and exec: [`lead_new_session`], and descriptors above 2 closed at exec.
+/// In the command, between its fork and exec: the credential switch (first: it clears the parent-death signal
+/// that [`lead_new_session`] sets), [`lead_new_session`], and descriptors above 2 closed at exec.
 ///
 /// # Safety
 /// Only for the forked command process of [`supervised_session_on_spawn`].
-unsafe fn start_command_session(controlling_tty: bool) -> io::Result<()> {
+unsafe fn start_command_session(controlling_tty: bool, switch: Option<&CommandSwitch>) -> io::Result<()> {
+    if let Some(switch) = switch {
+        switch_credentials(switch)?;
+    }
     lead_new_session(controlling_tty)?;
     close_on_exec_from(3);
     Ok(())
@@ -394,40 +408,159 @@ pub fn group_exists(pgid: i32) -> bool {
     pgid > 1 && unsafe { libc::kill(-pgid, 0) } == 0
 }
 
-/// The server's OS user from the passwd database.
+/// An account from the passwd database.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserInfo {
     /// Login name.
     pub name: String,
+    /// Numeric user id.
+    pub uid: u32,
+    /// Primary group id.
+    pub gid: u32,
     /// Home directory.
     pub home: String,
     /// Login shell.
     pub shell: String,
 }
 
+/// Bytes of the buffer `getpwnam_r`/`getpwuid_r` store an entry's strings in.
+const PASSWD_BUF_LEN: usize = 16 * 1024;
+
 /// Looks up the current real user in the passwd database.
 pub fn current_user() -> Option<UserInfo> {
     // SAFETY: getuid cannot fail and takes no arguments.
-    let uid = unsafe { libc::getuid() };
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: an all-zero passwd is a valid value for getpwuid_r to overwrite.
+    user_by_uid(unsafe { libc::getuid() }).ok().flatten()
+}
+
+/// The passwd entry of user `name` (`Ok(None)`: no such user).
+pub fn user_by_name(name: &str) -> io::Result<Option<UserInfo>> {
+    let name = std::ffi::CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a user name cannot hold a NUL byte"))?;
+    lookup_passwd(|pwd, buf, len, result| {
+        // SAFETY: `name` is a live NUL-terminated string; the other pointers come from `lookup_passwd`.
+        unsafe { libc::getpwnam_r(name.as_ptr(), pwd, buf, len, result) }
+    })
+}
+
+/// The passwd entry of uid `uid` (`Ok(None)`: no such user).
+pub fn user_by_uid(uid: u32) -> io::Result<Option<UserInfo>> {
+    lookup_passwd(|pwd, buf, len, result| {
+        // SAFETY: the pointers come from `lookup_passwd` and are valid for the call.
+        unsafe { libc::getpwuid_r(uid, pwd, buf, len, result) }
+    })
+}
+
+/// Runs one `getpw*_r` call with a local entry and buffer and copies the entry out.
+fn lookup_passwd(
+    call: impl FnOnce(*mut libc::passwd, *mut libc::c_char, usize, *mut *mut libc::passwd) -> libc::c_int,
+) -> io::Result<Option<UserInfo>> {
+    let mut buf = vec![0 as libc::c_char; PASSWD_BUF_LEN];
+    // SAFETY: an all-zero passwd is a valid value for getpw*_r to overwrite.
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer refers to a live local (`pwd`, `buf` of `buf.len()` bytes, `result`); the strings
-    // getpwuid_r stores in `pwd` point into `buf`, which outlives their use below.
-    let ret = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
-    if ret != 0 || result.is_null() {
-        return None;
+    // `pwd`, `buf` (of `buf.len()` bytes) and `result` are live locals; the strings getpw*_r stores in `pwd`
+    // point into `buf`, which outlives their use below.
+    let ret = call(&mut pwd, buf.as_mut_ptr(), buf.len(), &mut result);
+    if ret != 0 {
+        return Err(io::Error::from_raw_os_error(ret));
+    }
+    if result.is_null() {
+        return Ok(None);
     }
     let field = |p: *const libc::c_char| {
         if p.is_null() {
             String::new()
         } else {
-            // SAFETY: non-null fields of a successful getpwuid_r are NUL-terminated strings inside `buf`.
+            // SAFETY: non-null fields of a successful getpw*_r are NUL-terminated strings inside `buf`.
             unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
         }
     };
-    Some(UserInfo { name: field(pwd.pw_name), home: field(pwd.pw_dir), shell: field(pwd.pw_shell) })
+    Ok(Some(UserInfo {
+        name: field(pwd.pw_name),
+        uid: pwd.pw_uid,
+        gid: pwd.pw_gid,
+        home: field(pwd.pw_dir),
+        shell: field(pwd.pw_shell),
+    }))
+}
+
+/// Every group `user` belongs to (its primary group `gid` first), from the group database (`getgrouplist`);
+/// at most `max` of them.
+pub fn group_list(user: &str, gid: u32, max: usize) -> io::Result<Vec<u32>> {
+    let name = std::ffi::CString::new(user)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a user name cannot hold a NUL byte"))?;
+    let mut len: usize = 32;
+    loop {
+        let mut groups = vec![0 as libc::gid_t; len];
+        let mut count = libc::c_int::try_from(len).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `name` is NUL-terminated; `groups` has room for `count` gids; `count` is a live local that
+        // getgrouplist overwrites with the number of groups found.
+        let ret = unsafe { libc::getgrouplist(name.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
+        let found = usize::try_from(count).unwrap_or(0);
+        if ret >= 0 {
+            groups.truncate(found.min(len));
+            return Ok(groups);
+        }
+        if found <= len || found > max {
+            return Err(io::Error::other(format!("user {user:?} is in more than {max} groups")));
+        }
+        len = found;
+    }
+}
+
+/// This process's effective user and group ids.
+pub fn effective_ids() -> (u32, u32) {
+    // SAFETY: geteuid and getegid cannot fail and take no arguments.
+    unsafe { (libc::geteuid(), libc::getegid()) }
+}
+
+/// Gives the file behind `fd` to user `uid`, its group unchanged (a PTY slave for a session that runs as another
+/// user, as login(1) does).
+pub fn chown_fd(fd: &impl AsRawFd, uid: u32) -> io::Result<()> {
+    // SAFETY: fchown takes integers only; a gid of -1 leaves the group as it is.
+    check(unsafe { libc::fchown(fd.as_raw_fd(), uid, libc::gid_t::MAX) })?;
+    Ok(())
+}
+
+/// The identity a session's command switches to before exec (`setgroups`, `setgid`, `setuid`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// User id.
+    pub uid: u32,
+    /// Primary group id.
+    pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+}
+
+/// What the command of a session does before exec when it runs as another user: switch to `credentials`, then
+/// enter `workdir` as that user. Resolved in the server before spawning, so the forked child only makes system
+/// calls on this data.
+#[derive(Clone, Debug)]
+pub struct CommandSwitch {
+    /// The target identity.
+    pub credentials: Credentials,
+    /// The session's working directory.
+    pub workdir: std::ffi::CString,
+}
+
+/// setgroups + setgid + setuid, in that order (the first two need the privilege the last one drops), a check
+/// that the privilege cannot be regained, then chdir as the new user. Async-signal-safe: for a forked child
+/// before exec; it only reads `creds`.
+fn switch_credentials(switch: &CommandSwitch) -> io::Result<()> {
+    let creds = &switch.credentials;
+    // SAFETY: setgroups reads `groups.len()` gids from the live vector, chdir the live NUL-terminated workdir;
+    // setgid and setuid take integers.
+    unsafe {
+        check(libc::setgroups(creds.groups.len() as _, creds.groups.as_ptr()))?;
+        check(libc::setgid(creds.gid))?;
+        check(libc::setuid(creds.uid))?;
+        if creds.uid != 0 && libc::setuid(0) == 0 {
+            return Err(io::Error::from_raw_os_error(libc::EPERM)); // the switch did not drop root
+        }
+        check(libc::chdir(switch.workdir.as_ptr()))?;
+    }
+    Ok(())
 }
 
 /// Facts from `uname(2)`.

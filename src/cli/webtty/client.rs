@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use argh::FromArgs;
 
-use super::exec::parse_env;
+use super::exec::{parse_env, parse_user};
 use super::tls_flags;
 use crate::cli::output::BROKEN_PIPE_EXIT;
 use crate::cli::{CliError, CliResult, RSTREAM_FAILED_EXIT};
@@ -26,6 +26,7 @@ use crate::webtty::WebttyError;
     example = "rstream webtty client --url ws://127.0.0.1:8080 --auth-token-file token -- htop",
     example = "rstream webtty client --url rstrm://pi -T -- journalctl -f",
     example = "rstream webtty client --url wss://pi.lan:8443 --tls-ca-file ca.pem --auth-token-file token",
+    example = "rstream webtty client --url rstrm://lab --user ci",
     note = "Without a command: the remote user's login shell on a PTY (none when stdin is not a terminal; -t \
             forces one). The local terminal is put in raw mode and restored on exit; window resizes are forwarded. \
             Exits with the remote exit code; 126/127 when the command cannot be executed / is not found; 255 when \
@@ -54,6 +55,9 @@ pub struct ClientCommand {
     /// remote working directory
     #[argh(option, short = 'w')]
     pub workdir: Option<String>,
+    /// OS user (name or uid) to run as; servers refuse it unless started with --allow-client-user
+    #[argh(option, short = 'u')]
+    pub user: Option<String>,
     /// file holding the bearer token of a local server (or RSTREAM_WEBTTY_AUTH_TOKEN)
     #[argh(option)]
     pub auth_token_file: Option<PathBuf>,
@@ -107,6 +111,7 @@ impl ClientCommand {
             command: self.command.clone(),
             env: parse_env(&self.env)?,
             workdir: self.workdir.clone(),
+            user: parse_user(&self.user)?,
             interactive: !self.no_interactive,
             tty,
             ..TerminalRequest::default()

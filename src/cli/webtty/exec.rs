@@ -29,6 +29,7 @@ use crate::webtty::WebttyError;
     example = "echo hi | rstream webtty exec --url ws://127.0.0.1:8080 -o text -- cat",
     example = "rstream webtty exec --url rstrm://pi --timeout 10 -e LANG=C -w /tmp -- make test",
     example = "rstream webtty exec --url wss://pi.lan:8443 --tls-ca-file ca.pem --auth-token-file token -- uptime",
+    example = "rstream webtty exec --url rstrm://lab --user ci -- id -un",
     note = "Exit codes: the remote command's status (128+N when signal N ended it); 124 when --timeout ended the \
             session; 126 the command is not executable, 127 it was not found on the server; 255 rstream itself \
             failed (arguments, config, connect, authentication, unknown server, refused or lost session) or, with \
@@ -47,6 +48,9 @@ pub struct ExecCommand {
     /// remote working directory (default: the server user's home)
     #[argh(option, short = 'w')]
     pub workdir: Option<String>,
+    /// OS user (name or uid) to run as; servers refuse it unless started with --allow-client-user
+    #[argh(option, short = 'u')]
+    pub user: Option<String>,
     /// seconds before the session is closed and the remote process group killed (exit code 124)
     #[argh(option)]
     pub timeout: Option<f64>,
@@ -137,6 +141,7 @@ impl ExecCommand {
         let mut req = ExecRequest::command(self.command.clone());
         req.env = parse_env(&self.env)?;
         req.workdir = self.workdir.clone();
+        req.user = parse_user(&self.user)?;
         req.timeout = match self.timeout {
             None => None,
             Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
@@ -268,6 +273,16 @@ pub fn parse_env(values: &[String]) -> Result<Vec<(String, String)>, CliError> {
         }
     }
     Ok(env)
+}
+
+/// Checks `--user NAME|UID` (the server resolves it).
+pub fn parse_user(user: &Option<String>) -> Result<Option<String>, CliError> {
+    match user.as_deref() {
+        Some(u) if u.is_empty() || u.contains('\0') || u.chars().any(char::is_whitespace) => {
+            Err(CliError::new(format!("--user {u:?}: expected a user name or uid")))
+        }
+        other => Ok(other.map(str::to_owned)),
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use crate::operator::inventory::{list_webtty_servers, ServerInfo};
     example = "rstream webtty list",
     example = "rstream webtty list --filter 'labels.rstream.webtty.label.role=codex' -o json",
     example = "rstream webtty list --filter mini",
-    note = "A filter part without `=` matches server names (case-insensitive substring; parts are ORed). Read `capabilities` before acting: an exec-only server has no filesystem sidecar."
+    note = "A filter part without `=` matches server names (case-insensitive substring; parts are ORed). Read `capabilities` before acting: an exec-only server has no filesystem sidecar. MODE is the execution mode: spawn (sessions run as the server's user) or login (as the OS user the server was started with --login-user)."
 )]
 pub struct ListCommand {
     /// comma-separated key=value filters (see `rstream tunnels list --help`) or name words
@@ -54,11 +54,12 @@ fn print_table(servers: &[ServerInfo]) -> Result<(), CliError> {
     let w = targets.iter().map(|t| t.chars().count()).fold(6, usize::max);
     writeln!(
         Stdout,
-        "{:<w$}  {:<7}  {:<12}  {:<10}  {:<24}  LABELS",
-        "TARGET", "STATUS", "CAPABILITIES", "FS MODE", "HOST"
+        "{:<w$}  {:<7}  {:<12}  {:<6}  {:<10}  {:<24}  LABELS",
+        "TARGET", "STATUS", "CAPABILITIES", "MODE", "FS MODE", "HOST"
     )?;
     for (s, target) in servers.iter().zip(&targets) {
         let fs_mode = if s.has("fs") { cell(&s.fs_mode) } else { "-".to_owned() };
+        let mode = if s.execution_mode.is_empty() { "-".to_owned() } else { cell(&s.execution_mode) };
         let host = [s.hostname.as_str(), s.os_id.as_str(), s.arch.as_str()]
             .iter()
             .filter(|p| !p.is_empty())
@@ -68,7 +69,7 @@ fn print_table(servers: &[ServerInfo]) -> Result<(), CliError> {
         let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{}={}", cell(k), cell(v))).collect();
         writeln!(
             Stdout,
-            "{target:<w$}  {:<7}  {:<12}  {fs_mode:<10}  {:<24}  {}",
+            "{target:<w$}  {:<7}  {:<12}  {mode:<6}  {fs_mode:<10}  {:<24}  {}",
             cell(&s.status),
             cell(&s.capabilities.join(",")),
             cell(&host),

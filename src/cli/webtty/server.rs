@@ -19,12 +19,15 @@ use crate::limits;
 use crate::proto::rstream::opt_str;
 use crate::transport::EngineEndpoint;
 use crate::webdav::{FsConfig, ProtectedPaths, WebDav};
+use crate::webtty::execution::ExecutionMode;
 use crate::webtty::gate::{AccessPolicy, LocalHosts};
 use crate::webtty::labels::{parse_user_label, server_labels, server_tunnel, ServerFeatures, FS_PATH};
-use crate::webtty::policy::{Orphanage, SessionPolicy, SessionSlots, Shutdown, ShutdownTrigger};
+use crate::webtty::policy::{Execution, Orphanage, SessionPolicy, SessionSlots, Shutdown, ShutdownTrigger};
 use crate::webtty::server::{serve_listener, Handshake, PlainTcp, WebttyServer};
 use crate::webtty::sys::SignalPipe;
 
+/// Exit code when `--login-user` names no user, or one this server cannot switch to.
+const STARTUP_CHECK_EXIT: u8 = 2;
 /// Where a local server listens when `--listen` is not given.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
@@ -40,8 +43,16 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
                --auth-token-file ~/.webtty-token --fs-root ~/shared",
     example = "rstream webtty server --rstream --name pi --fs-root / --fs-deny /srv/rstream/engine \
                --fs-deny /etc/rstream/jwt-secret",
-    note = "Sessions run as this server's OS user, each in its own process group under a session supervisor, \
-            with a conservative environment and only descriptors 0-2; closing a session kills every process it \
+    example = "sudo rstream webtty server --rstream --name pi --execution-mode login --login-user pi",
+    example = "sudo rstream webtty server --rstream --name lab --execution-mode login --login-user ci \
+               --allow-client-user",
+    note = "Sessions run as this server's OS user (--execution-mode spawn), or with --execution-mode login as \
+            --login-user (checked at startup: exit 2 if it does not exist or this server, not root, cannot switch \
+            to it) in its home with its passwd shell; a user requested by the client (webtty exec|client --user) \
+            is refused in both modes unless --allow-client-user. Each session runs in its own process group under \
+            a session supervisor (which keeps the server's identity), with a conservative environment (PATH, \
+            LANG/LANGUAGE/LC_*, TZ, TERM, and USER/LOGNAME/SHELL/HOME of the session user, never the server's \
+            tokens or agent sockets) and only descriptors 0-2; closing a session kills every process it \
             started. With --tls-cert-file/--tls-key-file the listener \
             speaks TLS 1.3 only (wss:// and https://…/fs on one port; use an ECDSA P-256 certificate for \
             embedded clients); this needs a build with feature engine. The WebDAV sidecar never serves this \
@@ -97,9 +108,16 @@ pub struct ServerCommand {
     /// browser origin allowed to open sessions, or * (repeatable; not with --rstream)
     #[argh(option)]
     pub allowed_origin: Vec<String>,
-    /// how sessions run: spawn (children of this server, as its user)
+    /// how sessions run: spawn (default; as this server's user) or login (as --login-user, in its home, with
+    /// its shell and a trimmed environment; another user than the server's needs root)
     #[argh(option, default = "String::from(\"spawn\")")]
     pub execution_mode: String,
+    /// with --execution-mode login: the OS user (name or uid) sessions run as, checked at startup
+    #[argh(option)]
+    pub login_user: Option<String>,
+    /// honour the user a client asks for (webtty exec|client --user); without it such requests are refused
+    #[argh(switch)]
+    pub allow_client_user: bool,
     /// session transport: websocket
     #[argh(option, default = "String::from(\"websocket\")")]
     pub transport: String,
@@ -212,11 +230,11 @@ impl ServerCommand {
         if self.retry && self.no_retry {
             return Err(CliError::new("--retry and --no-retry are mutually exclusive"));
         }
-        if self.execution_mode != "spawn" {
-            return Err(CliError::new(format!(
-                "execution mode {:?} is not supported: sessions run as this server's user (spawn)",
-                self.execution_mode
-            )));
+        let mode: ExecutionMode = self.execution_mode.parse().map_err(CliError::new)?;
+        if mode == ExecutionMode::Spawn && self.login_user.is_some() {
+            return Err(CliError::new(
+                "--login-user requires --execution-mode login: spawn runs sessions as this server's own user",
+            ));
         }
         if self.transport != "websocket" {
             return Err(CliError::new(format!("transport {:?} is not supported (websocket)", self.transport)));
@@ -282,13 +300,20 @@ impl ServerCommand {
                 .map_err(|e| CliError::new(format!("--listen {listen:?}: {e}")))?;
             check_unauthenticated_listen(&listen, resolved.map(|a| a.ip()), self.i_understand_this_is_open)?;
         }
+        // Exit 2: the account is wrong on this host (missing, or not one this server can switch to).
+        let execution = Execution::new(mode, self.login_user.as_deref(), self.allow_client_user)
+            .map_err(|e| CliError::with_code(STARTUP_CHECK_EXIT, e))?;
         let mut allowed_origins = self.allowed_origin.clone();
         if self.rstream {
             allowed_origins.push("*".into()); // the engine is the gate in tunnel mode
         }
         Ok(WebttyServer {
             access: AccessPolicy { token, allowed_origins, hosts: None },
-            sessions: SessionPolicy { slots: SessionSlots::new(self.max_sessions), ..SessionPolicy::default() },
+            sessions: SessionPolicy {
+                slots: SessionSlots::new(self.max_sessions),
+                execution,
+                ..SessionPolicy::default()
+            },
             fs,
         })
     }
@@ -335,6 +360,7 @@ impl ServerCommand {
             fs: server.fs_mode(),
             user_labels: self.label.iter().filter_map(|l| parse_user_label(l).ok()).collect(),
             detach: self.allow_detach,
+            execution_mode: server.sessions.execution.mode(),
         };
         server_labels(&features)
     }

@@ -20,7 +20,7 @@ use super::resolve::resolve;
 use super::target::Target;
 use crate::limits;
 use crate::proto::webtty::message::Payload;
-use crate::proto::webtty::{data, Config, Data, DataType, Environment, Options, Workdir};
+use crate::proto::webtty::{data, Config, Data, DataType, Environment, Options, Username, Workdir};
 
 /// Exit code reported when the client-side timeout ended the session (as `timeout(1)` does).
 pub const TIMED_OUT_EXIT_CODE: i32 = 124;
@@ -38,6 +38,8 @@ pub struct ExecRequest {
     pub env: Vec<(String, String)>,
     /// Remote working directory (server default: the user's home).
     pub workdir: Option<String>,
+    /// OS user (name or uid) to run as; the server refuses it unless it allows client-selected users.
+    pub user: Option<String>,
     /// End the session after this long (remote group killed); the result then has `timed_out`.
     pub timeout: Option<Duration>,
     /// Bytes forwarded to the remote stdin, ended with `eos`; `None` gives the remote process `/dev/null`.
@@ -82,6 +84,7 @@ impl ExecRequest {
             command: command.into_iter().map(Into::into).collect(),
             env: Vec::new(),
             workdir: None,
+            user: None,
             timeout: None,
             stdin: None,
             output_cap: limits::EXEC_OUTPUT_CAP,
@@ -176,7 +179,7 @@ async fn session(ws: ClientWs, url: String, req: ExecRequest, started: Instant) 
         cmd_args: req.command.clone(),
         env_vars: req.env.iter().map(|(key, value)| Environment { key: key.clone(), value: value.clone() }).collect(),
         workdir: req.workdir.clone().map(|value| Workdir { value }),
-        username: None,
+        username: req.user.as_deref().map(Username::parse),
     };
     let mut result = ExecResult {
         url,

@@ -18,8 +18,8 @@ use super::resolve::resolve;
 use super::target::Target;
 use crate::limits;
 use crate::proto::webtty::message::Payload;
-use crate::proto::webtty::Workdir;
 use crate::proto::webtty::{data, parameter, Config, Data, DataType, Environment, Options, Parameter, TerminalSize};
+use crate::proto::webtty::{Username, Workdir};
 
 /// What to run interactively.
 #[derive(Clone, Debug, Default)]
@@ -30,6 +30,8 @@ pub struct TerminalRequest {
     pub env: Vec<(String, String)>,
     /// Remote working directory.
     pub workdir: Option<String>,
+    /// OS user (name or uid) to run as; the server refuses it unless it allows client-selected users.
+    pub user: Option<String>,
     /// Forward stdin.
     pub interactive: bool,
     /// Ask for a remote PTY.
@@ -69,7 +71,7 @@ pub async fn run_terminal(url: &str, req: TerminalRequest) -> Result<TerminalEnd
         cmd_args: req.command.clone(),
         env_vars: env.into_iter().map(|(key, value)| Environment { key, value }).collect(),
         workdir: req.workdir.clone().map(|value| Workdir { value }),
-        username: None,
+        username: req.user.as_deref().map(Username::parse),
     };
     let (tx, mut rx) = protocol::open(ws, config).await?;
     let raw = if local_tty {
