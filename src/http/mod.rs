@@ -27,6 +27,8 @@ pub mod percent;
 pub mod range;
 mod server;
 mod upgrade;
+#[cfg(any(feature = "device", feature = "operator", feature = "engine"))]
+pub mod websocket;
 mod writer;
 
 #[cfg(test)]
