@@ -117,6 +117,7 @@ impl Engine {
     /// Prometheus text for `/metrics`.
     pub fn render_metrics(&self) -> String {
         let (clients, tunnels, pending_streams) = self.registry.counts();
-        self.metrics.render(&Gauges { clients, tunnels, pending_streams })
+        let event_subscribers = self.registry.event_subscribers();
+        self.metrics.render(&Gauges { clients, tunnels, pending_streams, event_subscribers })
     }
 }

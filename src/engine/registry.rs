@@ -434,6 +434,11 @@ impl TunnelRegistry {
         Ok((inner.client_list(), inner.tunnel_list(), subscription))
     }
 
+    /// Event subscribers listening now.
+    pub fn event_subscribers(&self) -> usize {
+        self.lock().events.subscribers()
+    }
+
     /// Publishes an event that is not a registry change (`stream.summary`).
     pub fn publish(&self, make: impl FnOnce() -> Event) {
         self.lock().events.publish(make);
