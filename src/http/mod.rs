@@ -12,6 +12,7 @@
 //!   responses with fixed or chunked bodies ([`BodyWriter`]), `HEAD`, `Connection: close`, upgrades.
 //! - [`ClientConn`]: requests with bodies from memory or streamed, response bodies by length, chunked or close.
 //! - [`BodyReader`] / [`BodyWriter`]: `AsyncRead` / `AsyncWrite` bodies that end exactly at the body's end.
+//! - [`websocket`]: the server side of a WebSocket upgrade (WebTTY sessions, the engine's `/api/websocket`).
 //! - Utilities: [`percent`] (strict percent-decoding, encoding, query pairs), [`range`] (`Range`), [`etag`]
 //!   (`ETag`, `If-None-Match`, `If-Match`), [`date`] (IMF-fixdate).
 
