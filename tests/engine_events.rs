@@ -333,3 +333,16 @@ fn a_subscriber_that_never_reads_is_dropped_and_the_engine_memory_stays_bounded(
     assert_eq!(created, 20 + rounds + AFTER_ROUNDS);
     assert!(common::raw::tls_closed_within(&mut tls, DEADLINE), "the silent subscriber's connection is closed");
 }
+
+#[test]
+fn an_idle_sse_stream_gets_heartbeat_comments() {
+    let engine = Engine::start();
+    let token = engine.token(&["tunnels.resources.read-only"], None);
+    let sub = sse(&engine, "", &token);
+    sub.seen.wait_for("state.initial", DEADLINE, |_| true);
+    // limits::EVENT_HEARTBEAT_INTERVAL is 15 s.
+    wait_until(DEADLINE, "a heartbeat comment", || {
+        sub.comments.lock().unwrap().iter().any(|c| c == ": heartbeat").then_some(())
+    });
+    assert_eq!(sub.seen.all().len(), 1, "a heartbeat is a comment, not an event");
+}
