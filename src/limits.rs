@@ -157,6 +157,20 @@ pub const MAX_ENGINE_STREAMS: usize = 4096;
 pub const CONTROL_QUEUE_DEPTH: usize = 256;
 /// Pending legs (ProxyConnReq sent, ProxyReq not yet arrived) per tunnel.
 pub const MAX_PENDING_LEGS_PER_TUNNEL: usize = 256;
+/// Engine events (`/api/sse`, `/api/websocket`): events queued per subscriber. The queue holds pointers to
+/// events shared by every subscriber; a subscriber whose queue is full has stopped reading and is dropped with a
+/// clear close rather than buffered. An event is at most one tunnel's JSON (its labels fit one control frame,
+/// [`MAX_FRAME_LEN`]), so one subscriber retains at most this many of them.
+pub const EVENT_QUEUE_DEPTH: usize = 64;
+/// Engine events: subscribers at once; the next one is refused with 503.
+pub const MAX_EVENT_SUBSCRIBERS: usize = 64;
+/// Engine events: an idle SSE stream gets a `: heartbeat` comment (a WebSocket a ping) this often, so proxies
+/// keep it open and a dead subscriber is noticed.
+pub const EVENT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+/// Engine events: longest wait for one write to a subscriber before it counts as stalled and is dropped.
+pub const EVENT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Engine events: largest message a WebSocket subscriber may send (pings, a close); its events are outgoing.
+pub const EVENT_WS_MAX_INCOMING: usize = 4096;
 
 /// Streams one device agent serves at once (each holds a TLS leg, its pipes and a local connection, about
 /// 40 KiB of buffers); further `ProxyConnReq`s are refused with 503 instead of queued.

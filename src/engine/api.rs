@@ -8,6 +8,7 @@
 //! | `DELETE /api/tunnels/{id}` | read + the owner's create-delete, or `tunnels.tunnels.admin` | the evicted tunnel |
 //! | `GET /api/clients?params=…` | `tunnels.resources.read-only` | array of `ClientProperties` |
 //! | `GET /metrics` | `tunnels.resources.read-only` | Prometheus text |
+//! | `GET /api/sse`, `/api/websocket` | `tunnels.resources.read-only` | event stream (`watch`, `events`) |
 //!
 //! The owner of a tunnel is the token subject (`sub`) that registered it; ids and names match case-insensitively.
 //! Errors are `{"error": "…"}` with the matching status (400, 401 + `WWW-Authenticate`, 403, 404, 405).
@@ -40,7 +41,8 @@ impl ApiResponse {
         ApiResponse { status, content_type: "application/json", body }
     }
 
-    fn error(status: u16, message: impl std::fmt::Display) -> Self {
+    /// `{"error": message}` with `status`.
+    pub fn error(status: u16, message: impl std::fmt::Display) -> Self {
         ApiResponse::json(status, &json!({ "error": message.to_string() }))
     }
 

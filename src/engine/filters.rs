@@ -1,5 +1,6 @@
 //! List parameters of `GET /api/tunnels` and `/api/clients`: `?params=<url-encoded JSON>` with
-//! `{"limit": N, "filters": {...}}`. Filtering happens here, in the engine.
+//! `{"limit": N, "filters": {...}}`; the events endpoints take the same filters as
+//! `{"clients": {...}, "tunnels": {...}}` ([`WatchParams`]). Filtering happens here, in the engine.
 //!
 //! Every filter present must match (AND, equality). `labels` maps a key to a value, or to `null` meaning "the
 //! label exists with any value". Empty strings are treated as absent (Go clients omit them). Unknown keys are
@@ -7,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::inventory::{hostname, ONLINE};
@@ -23,6 +25,17 @@ pub struct ListParams<F> {
     /// Filters.
     #[serde(default = "Option::default")]
     pub filters: Option<F>,
+}
+
+/// `WatchParams` of `/api/sse` and `/api/websocket`: which clients and tunnels a subscriber hears about.
+#[derive(Debug, Default, Deserialize)]
+pub struct WatchParams {
+    /// Client filters (absent = every client).
+    #[serde(default)]
+    pub clients: Option<ClientFilters>,
+    /// Tunnel filters (absent = every tunnel).
+    #[serde(default)]
+    pub tunnels: Option<TunnelFilters>,
 }
 
 /// Label filter: key → `Some(value)` (equal) or `None` (key present).
@@ -60,8 +73,13 @@ pub struct ClientFilters {
     labels: Option<LabelFilter>,
 }
 
-/// Parses the `params` query parameter (absent = defaults). Errors name what was wrong.
-pub fn parse_params<F: for<'de> Deserialize<'de>>(query: Option<&str>) -> Result<ListParams<F>, String> {
+/// Parses the `params` query parameter of a list (absent = defaults). Errors name what was wrong.
+pub fn parse_params<F: DeserializeOwned + Default>(query: Option<&str>) -> Result<ListParams<F>, String> {
+    parse_params_as(query)
+}
+
+/// Parses the `params` query parameter as `T` (absent or empty = `T::default()`).
+pub fn parse_params_as<T: DeserializeOwned + Default>(query: Option<&str>) -> Result<T, String> {
     let mut raw = None;
     for pair in query_pairs(query.unwrap_or("")) {
         let (key, value) = pair.map_err(|e| format!("invalid query: {e}"))?;
@@ -70,7 +88,7 @@ pub fn parse_params<F: for<'de> Deserialize<'de>>(query: Option<&str>) -> Result
         }
     }
     match raw.filter(|r| !r.trim().is_empty()) {
-        None => Ok(ListParams { limit: None, filters: None }),
+        None => Ok(T::default()),
         Some(json) => serde_json::from_str(&json).map_err(|e| format!("invalid params JSON {json:?}: {e}")),
     }
 }
@@ -97,13 +115,18 @@ pub fn labels_match(filter: &Option<LabelFilter>, labels: &BTreeMap<String, Stri
 }
 
 impl TunnelFilters {
-    /// Whether `t` passes every filter.
+    /// Whether the live tunnel `t` passes every filter.
     pub fn matches(&self, t: &TunnelView) -> bool {
+        self.matches_in(t, ONLINE)
+    }
+
+    /// Whether `t`, whose status is `status` (`offline` once deleted), passes every filter.
+    pub fn matches_in(&self, t: &TunnelView, status: &str) -> bool {
         let p = &t.props;
         field(&self.id, wrapped(&p.id))
             && field(&self.name, wrapped(&p.name))
             && field(&self.kind, wrapped(&p.r#type))
-            && field(&self.status, Some(ONLINE))
+            && field(&self.status, Some(status))
             && field(&self.client_id, Some(&t.client_id))
             && field(&self.user_id, Some(&t.user_id))
             && field(&self.protocol, wrapped(&p.protocol))
@@ -115,11 +138,17 @@ impl TunnelFilters {
 }
 
 impl ClientFilters {
-    /// Whether `c` passes every filter (clients carry no labels, so any label filter excludes them).
+    /// Whether the connected client `c` passes every filter (clients carry no labels, so any label filter
+    /// excludes them).
     pub fn matches(&self, c: &ClientView) -> bool {
+        self.matches_in(c, ONLINE)
+    }
+
+    /// Whether `c`, whose status is `status` (`offline` once gone), passes every filter.
+    pub fn matches_in(&self, c: &ClientView, status: &str) -> bool {
         let d = &c.details;
         field(&self.id, Some(&c.id))
-            && field(&self.status, Some(ONLINE))
+            && field(&self.status, Some(status))
             && field(&self.user_id, Some(&c.user_id))
             && field(&self.agent, wrapped(&d.agent))
             && field(&self.channel, wrapped(&d.channel))
@@ -215,5 +244,18 @@ mod tests {
         let err = parse_params::<TunnelFilters>(Some("params=%7Bnope")).unwrap_err();
         assert!(err.contains("invalid params JSON"), "{err}");
         assert!(parse_params::<TunnelFilters>(Some("params=%zz")).is_err());
+    }
+
+    #[test]
+    fn watch_params_carry_both_filter_sets_and_status_follows_the_event() {
+        let query = format!("params={}", encode_component(r#"{"tunnels":{"name":"pi","status":"offline"}}"#));
+        let w: WatchParams = parse_params_as(Some(&query)).unwrap();
+        assert!(w.clients.is_none());
+        let tunnels = w.tunnels.unwrap();
+        let pi = view("pi", true, &[]);
+        assert!(!tunnels.matches(&pi) && tunnels.matches_in(&pi, "offline"));
+        let empty: WatchParams = parse_params_as(None).unwrap();
+        assert!(empty.clients.is_none() && empty.tunnels.is_none());
+        assert!(parse_params_as::<WatchParams>(Some("params=%5B1%5D")).is_err(), "an array is not WatchParams");
     }
 }

@@ -9,13 +9,14 @@
 //! A REST connection keeps alive only once a request on it carried a valid token; until then it counts against
 //! its source as unauthenticated (`engine::admission`), and every answer — a 401 or 403 above all — is its last:
 //! the connection is closed, so tokenless clients cannot hold connections open. A connection routed to a
-//! published tunnel is settled by the tunnel's own rules (`published`).
+//! published tunnel is settled by the tunnel's own rules (`published`). `/api/sse` and `/api/websocket` take
+//! the connection over for their event stream (`watch`).
 
 use std::net::SocketAddr;
 
 use super::admission::Admitted;
 use super::splice::Duplex;
-use super::{api, published, Engine};
+use super::{api, published, watch, Engine};
 use crate::http::{RequestHead, ServerConn};
 
 /// Serves one HTTP connection; `sni` is the TLS server name, `tls` tells the TLS port from the plain one.
@@ -50,6 +51,9 @@ pub async fn serve<S: Duplex>(
         return published::page(&mut conn, 404, &format!("No tunnel is published at {host}.")).await;
     }
     loop {
+        if watch::is_watch_path(req.path()) {
+            return watch::serve(engine, conn, req, peer, &mut admitted).await;
+        }
         let answer = api::handle(engine, &req);
         log_debug!("{} {} from {peer}: {}", req.method, req.path(), answer.status);
         let refused = matches!(answer.status, 401 | 403);

@@ -14,6 +14,8 @@ use crate::proto::rstream::{opt_str, BoolValue, StringValue};
 
 /// Status of every object the registry holds.
 pub const ONLINE: &str = "online";
+/// Status of a tunnel or client in its `*.deleted` event.
+pub const OFFLINE: &str = "offline";
 
 fn put_str(map: &mut Map<String, Value>, key: &str, v: &Option<StringValue>) {
     if let Some(s) = opt_str(v).filter(|s| !s.is_empty()) {

@@ -59,6 +59,8 @@ pub struct Gauges {
     pub tunnels: usize,
     /// Streams waiting for an agent leg.
     pub pending_streams: usize,
+    /// Subscribers of `/api/sse` and `/api/websocket`.
+    pub event_subscribers: usize,
 }
 
 impl Metrics {
@@ -87,6 +89,7 @@ impl Metrics {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         metric("rstream_engine_clients", "gauge", "Connected control channels.", g.clients as u64);
         metric("rstream_engine_tunnels", "gauge", "Live tunnels.", g.tunnels as u64);
+        metric("rstream_engine_event_subscribers", "gauge", "Event stream subscribers.", g.event_subscribers as u64);
         metric(
             "rstream_engine_streams_active",
             "gauge",
@@ -152,7 +155,7 @@ mod tests {
     fn render_is_prometheus_text() {
         let m = Metrics::default();
         m.bytes_in.fetch_add(42, Ordering::Relaxed);
-        let text = m.render(&Gauges { clients: 1, tunnels: 2, pending_streams: 0 });
+        let text = m.render(&Gauges { clients: 1, tunnels: 2, pending_streams: 0, event_subscribers: 1 });
         assert!(text.contains("# TYPE rstream_engine_tunnels gauge\nrstream_engine_tunnels 2\n"));
         assert!(text.contains("rstream_engine_bytes_in_total 42\n"));
         assert!(text.lines().all(|l| l.starts_with('#') || l.split(' ').count() == 2));

@@ -10,6 +10,8 @@
 //! published   <name>.t.<host> → the tunnel's agent (404 / 401 / 502 pages, 308 to https for token_auth)
 //! onward      a token_auth request as the device sees it: without the caller's token, one per connection
 //! api         REST API (/api/auth, /api/tunnels, /api/clients, /metrics); filters, inventory: its JSON
+//! watch       /api/sse and /api/websocket: one subscriber's event stream; events: the bus they read from;
+//!             summary: the stream.summary of every stream
 //! registry    clients, tunnels, pending streams (one mutex, never held across .await)
 //! names       who owns a tunnel name (the registering token's subject), reserved through a grace period
 //! name_store  those owners on disk, so a restart gives every owner its names back first
@@ -24,6 +26,7 @@ pub mod auth;
 pub mod clock;
 pub mod connection;
 pub mod control;
+pub mod events;
 pub mod filters;
 pub mod http_side;
 pub mod ids;
@@ -41,6 +44,8 @@ pub mod server;
 pub mod splice;
 pub mod state;
 pub mod streams;
+pub mod summary;
+pub mod watch;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -112,6 +117,7 @@ impl Engine {
     /// Prometheus text for `/metrics`.
     pub fn render_metrics(&self) -> String {
         let (clients, tunnels, pending_streams) = self.registry.counts();
-        self.metrics.render(&Gauges { clients, tunnels, pending_streams })
+        let event_subscribers = self.registry.event_subscribers();
+        self.metrics.render(&Gauges { clients, tunnels, pending_streams, event_subscribers })
     }
 }

@@ -104,7 +104,7 @@ async fn redirect_to_https<S: Duplex>(engine: &Engine, conn: &mut ServerConn<S>,
 }
 
 /// The `rstream.token` query parameter of `req`.
-fn query_token(req: &RequestHead) -> Option<String> {
+pub fn query_token(req: &RequestHead) -> Option<String> {
     query_pairs(req.query()?).filter_map(Result::ok).find(|(k, _)| k == TOKEN_PARAM).map(|(_, v)| v)
 }
 

@@ -11,6 +11,9 @@
 //! - when a client is declared unresponsive ([`AgentLiveness`]) its spliced streams end too;
 //! - a pending stream is claimed at most once, by the holder of its one-time secret (constant-time compare).
 //!
+//! Every change to clients and tunnels is published on the event bus ([`super::events`]) under the same lock
+//! that [`TunnelRegistry::subscribe`] takes its snapshot with.
+//!
 //! Messages for an agent go through its bounded outbox ([`crate::limits::CONTROL_QUEUE_DEPTH`]); a full outbox
 //! means the agent stopped reading, so the registry closes it and the control channel ends.
 
@@ -20,6 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::clock::unix_now_precise;
+use super::events::{Event, EventBus, Subscription, TooManySubscribers};
 use super::ids;
 use super::name_store::NameStore;
 use super::names::NameBook;
@@ -57,6 +61,13 @@ pub struct TunnelView {
     pub client_id: String,
     /// The owner's token subject.
     pub user_id: String,
+}
+
+impl TunnelView {
+    /// A view of `props` whose client already left (a stream outliving its tunnel).
+    pub fn detached(props: TunnelProperties) -> Self {
+        TunnelView { props, client_id: String::new(), user_id: String::new() }
+    }
 }
 
 /// Fires when the agent behind a control channel is declared unresponsive (silent past the heartbeat deadline,
@@ -124,6 +135,7 @@ struct Inner {
     pending: HashMap<String, PendingLeg>,
     /// Streams whose 1.4 agent has not answered yet; one per live [`PendingStream`].
     answers: HashMap<String, AnswerWaiter>,
+    events: EventBus,
 }
 
 /// What becomes of a dropped tunnel's name.
@@ -211,8 +223,10 @@ impl TunnelRegistry {
     pub fn add_client(&self, details: ClientDetails, user_id: String, outbox: Outbox) -> String {
         let id = ids::new_id();
         let view = ClientView { id: id.clone(), details, user_id };
+        let mut inner = self.lock();
+        inner.events.publish(|| Event::client("client.created", &view));
         let client = Client { view, outbox, tunnels: BTreeSet::new(), liveness: AgentLiveness::new() };
-        self.lock().clients.insert(id.clone(), client);
+        inner.clients.insert(id.clone(), client);
         id
     }
 
@@ -227,11 +241,13 @@ impl TunnelRegistry {
     /// reserved for their owner through the grace period. Returns the removed tunnel ids.
     pub fn remove_client(&self, client_id: &str) -> Vec<String> {
         let mut inner = self.lock();
-        let Some(client) = inner.clients.remove(client_id) else { return Vec::new() };
+        let Some(tunnels) = inner.clients.get(client_id).map(|c| c.tunnels.clone()) else { return Vec::new() };
         let fate = NameFate::Reserve(Instant::now());
-        for tunnel_id in &client.tunnels {
+        for tunnel_id in &tunnels {
             inner.drop_tunnel(tunnel_id, fate);
         }
+        let client = inner.clients.remove(client_id).expect("checked above");
+        inner.events.publish(|| Event::client("client.deleted", &client.view));
         client.outbox.close();
         client.tunnels.into_iter().collect()
     }
@@ -288,7 +304,10 @@ impl TunnelRegistry {
         }
         let client = inner.clients.get_mut(client_id).expect("checked above");
         client.tunnels.insert(id.clone());
-        inner.tunnels.insert(id, Tunnel { props: props.clone(), client_id: client_id.to_owned(), pending: 0 });
+        inner.tunnels.insert(id.clone(), Tunnel { props: props.clone(), client_id: client_id.to_owned(), pending: 0 });
+        if let Some(view) = inner.view(&id) {
+            inner.events.publish(|| Event::tunnel("tunnel.created", &view));
+        }
         Ok(props)
     }
 
@@ -425,17 +444,30 @@ impl TunnelRegistry {
 
     /// Every live tunnel.
     pub fn tunnels(&self) -> Vec<TunnelView> {
-        let inner = self.lock();
-        let mut out: Vec<TunnelView> = inner.tunnels.keys().filter_map(|id| inner.view(id)).collect();
-        out.sort_by_key(|t| t.props.creation_date.map(|d| (d.seconds, d.nanos)));
-        out
+        self.lock().tunnel_list()
     }
 
     /// Every connected client.
     pub fn clients(&self) -> Vec<ClientView> {
-        let mut out: Vec<ClientView> = self.lock().clients.values().map(|c| c.view.clone()).collect();
-        out.sort_by(|a, b| a.id.cmp(&b.id));
-        out
+        self.lock().client_list()
+    }
+
+    /// A new event subscriber with the clients and tunnels live at that instant: every later change reaches its
+    /// queue, none before.
+    pub fn subscribe(&self) -> Result<(Vec<ClientView>, Vec<TunnelView>, Subscription), TooManySubscribers> {
+        let inner = self.lock();
+        let subscription = inner.events.subscribe()?;
+        Ok((inner.client_list(), inner.tunnel_list(), subscription))
+    }
+
+    /// Event subscribers listening now.
+    pub fn event_subscribers(&self) -> usize {
+        self.lock().events.subscribers()
+    }
+
+    /// Publishes an event that is not a registry change (`stream.summary`).
+    pub fn publish(&self, make: impl FnOnce() -> Event) {
+        self.lock().events.publish(make);
     }
 
     /// (clients, tunnels, pending streams) counts, for metrics.
@@ -455,6 +487,20 @@ impl Inner {
         self.names.tunnel(&key).map(str::to_owned)
     }
 
+    /// Every live tunnel, oldest first.
+    fn tunnel_list(&self) -> Vec<TunnelView> {
+        let mut out: Vec<TunnelView> = self.tunnels.keys().filter_map(|id| self.view(id)).collect();
+        out.sort_by_key(|t| t.props.creation_date.map(|d| (d.seconds, d.nanos)));
+        out
+    }
+
+    /// Every connected client, by id.
+    fn client_list(&self) -> Vec<ClientView> {
+        let mut out: Vec<ClientView> = self.clients.values().map(|c| c.view.clone()).collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
     fn view(&self, tunnel_id: &str) -> Option<TunnelView> {
         let t = self.tunnels.get(tunnel_id)?;
         let user_id = self.clients.get(&t.client_id).map(|c| c.view.user_id.clone()).unwrap_or_default();
@@ -464,6 +510,9 @@ impl Inner {
     /// Removes a tunnel and its pending streams (whose waiters see the channel close); its name is released or
     /// reserved as `fate` says.
     fn drop_tunnel(&mut self, tunnel_id: &str, fate: NameFate) {
+        if let Some(view) = self.view(tunnel_id) {
+            self.events.publish(|| Event::tunnel("tunnel.deleted", &view));
+        }
         if let Some(t) = self.tunnels.remove(tunnel_id) {
             if let Some(name) = opt_str(&t.props.name).filter(|n| !n.is_empty()) {
                 match fate {

@@ -5,7 +5,8 @@
 //! terminal waiting for a keystroke, a kept-alive HTTP connection) hold none. Nothing else is buffered, so a slow
 //! reader stalls its writer (backpressure). When one side reaches end-of-file its peer's write side
 //! is closed (TLS `close_notify` + TCP shutdown) and the other direction keeps flowing until it ends too.
-//! Bytes are counted per direction as they are written, for metrics.
+//! Bytes are counted per direction as they are written, into every counter given (the engine's totals for
+//! metrics, the stream's own for its `stream.summary`); the result says which side ended first.
 
 use std::future::Future;
 use std::io;
@@ -32,12 +33,12 @@ struct Direction<'c> {
     eof: bool,
     needs_flush: bool,
     done: bool,
-    counter: &'c AtomicU64,
+    counters: &'c [&'c AtomicU64],
 }
 
 impl<'c> Direction<'c> {
-    fn new(counter: &'c AtomicU64) -> Self {
-        Direction { buf: None, start: 0, end: 0, eof: false, needs_flush: false, done: false, counter }
+    fn new(counters: &'c [&'c AtomicU64]) -> Self {
+        Direction { buf: None, start: 0, end: 0, eof: false, needs_flush: false, done: false, counters }
     }
 
     /// Moves bytes from `from` to `to` until it would block; `Ready(Ok)` once `from` ended and `to` is closed.
@@ -73,7 +74,9 @@ impl<'c> Direction<'c> {
                 }
                 self.start += n;
                 self.needs_flush = true;
-                self.counter.fetch_add(n as u64, Ordering::Relaxed);
+                for counter in self.counters {
+                    counter.fetch_add(n as u64, Ordering::Relaxed);
+                }
             }
             if self.eof {
                 ready!(Pin::new(&mut *to).poll_close(cx))?;
@@ -84,14 +87,23 @@ impl<'c> Direction<'c> {
     }
 }
 
+/// Which side of a splice reached end-of-file first (closed first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FirstEnd {
+    /// `a` did.
+    A,
+    /// `b` did.
+    B,
+}
+
 /// Splices `a` and `b` until both directions reached end-of-file, or either fails. Bytes from `a` to `b` are
-/// added to `a_to_b`, the others to `b_to_a`.
-pub async fn splice<A, B>(a: &mut A, b: &mut B, a_to_b: &AtomicU64, b_to_a: &AtomicU64) -> io::Result<()>
+/// added to every counter of `a_to_b`, the others to `b_to_a`.
+pub async fn splice<A, B>(a: &mut A, b: &mut B, a_to_b: &[&AtomicU64], b_to_a: &[&AtomicU64]) -> io::Result<FirstEnd>
 where
     A: AsyncRead + AsyncWrite + Unpin + ?Sized,
     B: AsyncRead + AsyncWrite + Unpin + ?Sized,
 {
-    Splice { a, b, ab: Direction::new(a_to_b), ba: Direction::new(b_to_a) }.await
+    Splice { a, b, ab: Direction::new(a_to_b), ba: Direction::new(b_to_a), first: None }.await
 }
 
 struct Splice<'s, A: ?Sized, B: ?Sized> {
@@ -99,6 +111,7 @@ struct Splice<'s, A: ?Sized, B: ?Sized> {
     b: &'s mut B,
     ab: Direction<'s>,
     ba: Direction<'s>,
+    first: Option<FirstEnd>,
 }
 
 impl<A, B> Future for Splice<'_, A, B>
@@ -106,22 +119,28 @@ where
     A: AsyncRead + AsyncWrite + Unpin + ?Sized,
     B: AsyncRead + AsyncWrite + Unpin + ?Sized,
 {
-    type Output = io::Result<()>;
+    type Output = io::Result<FirstEnd>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<FirstEnd>> {
         let this = self.get_mut();
         if !this.ab.done {
             if let Poll::Ready(Err(e)) = this.ab.poll_copy(cx, this.a, this.b) {
                 return Poll::Ready(Err(e));
             }
         }
+        if this.ab.eof && this.first.is_none() {
+            this.first = Some(FirstEnd::A);
+        }
         if !this.ba.done {
             if let Poll::Ready(Err(e)) = this.ba.poll_copy(cx, this.b, this.a) {
                 return Poll::Ready(Err(e));
             }
         }
+        if this.ba.eof && this.first.is_none() {
+            this.first = Some(FirstEnd::B);
+        }
         if this.ab.done && this.ba.done {
-            Poll::Ready(Ok(()))
+            Poll::Ready(Ok(this.first.unwrap_or(FirstEnd::A)))
         } else {
             Poll::Pending
         }
@@ -169,7 +188,9 @@ mod tests {
             let (mut client, mut engine_a) = pair();
             let (mut engine_b, mut agent) = pair();
             let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
-            let relay = splice(&mut engine_a, &mut engine_b, &up, &down);
+            let (up_total, down_total) = (AtomicU64::new(0), AtomicU64::new(0));
+            let (ups, downs) = ([&up, &up_total], [&down, &down_total]);
+            let relay = splice(&mut engine_a, &mut engine_b, &ups, &downs);
             let request = vec![7u8; 100_000];
             let client_side = async {
                 client.write_all(&request).await.unwrap();
@@ -187,9 +208,10 @@ mod tests {
             };
             let ends = futures_lite::future::zip(client_side, agent_side);
             let (relayed, ((), ())) = futures_lite::future::zip(relay, ends).await;
-            relayed.unwrap();
+            assert_eq!(relayed.unwrap(), FirstEnd::A, "the client closed first");
             assert_eq!(up.load(Ordering::Relaxed), 100_000);
             assert_eq!(down.load(Ordering::Relaxed), 31);
+            assert_eq!((up_total.load(Ordering::Relaxed), down_total.load(Ordering::Relaxed)), (100_000, 31));
         });
     }
 }

@@ -10,21 +10,24 @@
 //! disappears fails it at once (`SERVICE_UNAVAILABLE`). A client that asked for a `StreamRsp` (zero_rtt false)
 //! of a tunnel whose agent speaks protocol 1.4 also waits, within the same deadline, for the agent's
 //! `ProxyConnRsp` — its completion ack, sent once the leg is up and handed to the local side — so "stream ready"
-//! means ready, and a local service that is down reaches the client as `SERVICE_UNAVAILABLE` with its reason. [`relay`] then splices and counts bytes, until both sides end or
-//! the agent is declared unresponsive (its leg would otherwise hold the client forever).
+//! means ready, and a local service that is down reaches the client as `SERVICE_UNAVAILABLE` with its reason.
+//! [`relay`] then splices and counts bytes, until both sides end or the agent is declared unresponsive (its leg
+//! would otherwise hold the client forever). Every stream, refused or spliced, ends with its `stream.summary`
+//! event ([`super::summary`]).
 
-use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use futures_lite::{future, AsyncWriteExt};
 
 use super::auth::STREAMS_CREATE_DELETE;
 use super::connection::send;
 use super::metrics::StreamPermit;
-use super::registry::AgentLiveness;
+use super::registry::{AgentLiveness, TunnelView};
 use super::splice::{splice, BoxedStream, Duplex};
-use super::Engine;
+use super::summary::{self, StreamStart, Termination};
+use super::{ids, Engine};
 use crate::deadline::timeout;
 use crate::limits::{FIRST_MESSAGE_TIMEOUT, PROXY_LEG_DEADLINE};
 use crate::proto::rstream::message::Payload;
@@ -42,6 +45,9 @@ pub struct AgentLeg {
     pub tunnel: TunnelProperties,
     /// Whether the tunnel's agent is still responding.
     pub agent: AgentLiveness,
+    start: StreamStart,
+    established: Instant,
+    view: TunnelView,
     _permit: StreamPermit,
 }
 
@@ -63,13 +69,16 @@ pub async fn connect_to_agent(
     readiness: Readiness,
     admit: impl FnOnce(&TunnelProperties) -> Result<(), ProtoError>,
 ) -> Result<AgentLeg, ProtoError> {
-    let started = std::time::Instant::now();
+    let started = Instant::now();
+    let start = StreamStart::now(source_ip);
+    let mut stream_id = None;
     let result = async {
         let permit = engine
             .metrics
             .try_stream()
             .ok_or_else(|| ProtoError::new(ErrorCode::CapacityExhausted, "engine is at its stream limit"))?;
         let pending = engine.registry.begin_stream(id_or_name, source_ip, admit)?;
+        stream_id = Some(pending.stream_id.clone());
         let leg = match timeout(PROXY_LEG_DEADLINE, pending.leg.recv()).await {
             Err(_) => Err(ProtoError::new(
                 ErrorCode::ServiceUnavailable,
@@ -103,17 +112,23 @@ pub async fn connect_to_agent(
                 }
             }
         }
+        let view = engine.registry.find(opt_str(&pending.tunnel.id).unwrap_or(id_or_name));
         Ok(AgentLeg {
             stream: leg,
             stream_id: pending.stream_id.clone(),
             tunnel: pending.tunnel.clone(),
             agent: pending.agent.clone(),
+            start: start.clone(),
+            established: Instant::now(),
+            view: view.unwrap_or_else(|| TunnelView::detached(pending.tunnel.clone())),
             _permit: permit,
         })
     }
     .await;
-    if result.is_err() {
+    if let Err(e) = &result {
         engine.metrics.streams_failed_total.fetch_add(1, Ordering::Relaxed);
+        let stream_id = stream_id.unwrap_or_else(ids::new_id);
+        summary::failed(engine, &start, &stream_id, engine.registry.find(id_or_name), e);
     }
     result
 }
@@ -123,14 +138,29 @@ pub async fn connect_to_agent(
 pub async fn relay<S: Duplex + ?Sized>(engine: &Engine, client: &mut S, mut leg: AgentLeg) {
     engine.metrics.streams_total.fetch_add(1, Ordering::Relaxed);
     let m = &engine.metrics;
+    let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
     let agent = leg.agent.clone();
+    let spliced = async {
+        match splice(client, &mut leg.stream, &[&m.bytes_in, &up], &[&m.bytes_out, &down]).await {
+            Ok(first) => Termination::Closed(first),
+            Err(e) => Termination::Error(e),
+        }
+    };
     let severed = async {
         agent.unresponsive().await;
-        Err(io::Error::new(io::ErrorKind::TimedOut, "the agent stopped responding"))
+        Termination::AgentUnresponsive
     };
-    if let Err(e) = future::or(splice(client, &mut leg.stream, &m.bytes_in, &m.bytes_out), severed).await {
-        log_debug!("stream {} ended: {e}", leg.stream_id);
-    }
+    let termination = future::or(spliced, severed).await;
+    log_debug!("stream {} ended: {termination:?}", leg.stream_id);
+    let end = summary::Ended {
+        stream_id: &leg.stream_id,
+        tunnel: &leg.view,
+        established: leg.established,
+        upstream_bytes: up.load(Ordering::Relaxed),
+        downstream_bytes: down.load(Ordering::Relaxed),
+        termination,
+    };
+    summary::ended(engine, &leg.start, end);
 }
 
 /// Serves a connection whose first message was `StreamReq`: a client dialing a tunnel by id or name. A request
@@ -149,7 +179,9 @@ pub async fn serve_stream_req<S: Duplex>(engine: &Engine, mut client: S, req: St
         }
         Err(e) => {
             engine.note_auth_failure();
-            Err(e.to_proto())
+            let refused = e.to_proto();
+            summary::failed(engine, &StreamStart::now(Some(peer.ip())), &ids::new_id(), None, &refused);
+            Err(refused)
         }
     };
     let leg = match leg {

@@ -12,6 +12,7 @@
 //!   responses with fixed or chunked bodies ([`BodyWriter`]), `HEAD`, `Connection: close`, upgrades.
 //! - [`ClientConn`]: requests with bodies from memory or streamed, response bodies by length, chunked or close.
 //! - [`BodyReader`] / [`BodyWriter`]: `AsyncRead` / `AsyncWrite` bodies that end exactly at the body's end.
+//! - [`websocket`]: the server side of a WebSocket upgrade (WebTTY sessions, the engine's `/api/websocket`).
 //! - Utilities: [`percent`] (strict percent-decoding, encoding, query pairs), [`range`] (`Range`), [`etag`]
 //!   (`ETag`, `If-None-Match`, `If-Match`), [`date`] (IMF-fixdate).
 
@@ -27,6 +28,8 @@ pub mod percent;
 pub mod range;
 mod server;
 mod upgrade;
+#[cfg(any(feature = "device", feature = "operator", feature = "engine"))]
+pub mod websocket;
 mod writer;
 
 #[cfg(test)]

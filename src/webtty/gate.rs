@@ -13,6 +13,7 @@
 
 use std::net::IpAddr;
 
+use crate::http::websocket::{self, UpgradeRefusal};
 use crate::http::{RequestHead, ResponseHead};
 use crate::secret::Secret;
 
@@ -144,26 +145,10 @@ impl AccessPolicy {
 
 /// Validates a WebSocket upgrade request and returns the `101 Switching Protocols` response head.
 pub fn upgrade_response(req: &RequestHead) -> Result<ResponseHead, Refusal> {
-    if !req.headers.has_token("upgrade", "websocket") {
-        return Err(Refusal::NotWebSocket);
-    }
-    if req.method != "GET" {
-        return Err(Refusal::BadUpgrade(format!("method {:?} (expected GET)", req.method)));
-    }
-    if !req.headers.has_token("connection", "upgrade") {
-        return Err(Refusal::BadUpgrade("Connection header lacks \"upgrade\"".into()));
-    }
-    match req.headers.get("sec-websocket-version") {
-        Some("13") => {}
-        other => return Err(Refusal::BadUpgrade(format!("Sec-WebSocket-Version {other:?} (expected 13)"))),
-    }
-    let key = req.headers.get("sec-websocket-key").map(str::trim).filter(|k| !k.is_empty());
-    let key = key.ok_or_else(|| Refusal::BadUpgrade("missing Sec-WebSocket-Key".into()))?;
-    let accept = async_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
-    Ok(ResponseHead::new(101)
-        .header("Upgrade", "websocket")
-        .header("Connection", "Upgrade")
-        .header("Sec-WebSocket-Accept", accept))
+    websocket::upgrade_response(req).map_err(|refusal| match refusal {
+        UpgradeRefusal::NotWebSocket => Refusal::NotWebSocket,
+        UpgradeRefusal::Bad(why) => Refusal::BadUpgrade(why),
+    })
 }
 
 /// Compares two byte strings in time independent of where they differ.
