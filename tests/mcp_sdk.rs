@@ -20,12 +20,15 @@ use serde_json::json;
 /// Longest a scenario may run (the SDK's own waits are shorter).
 const SCENARIO_DEADLINE: Duration = Duration::from_secs(180);
 
-/// An engine with two WebTTY servers: `sdk-codex` (exec + fs, role=codex) and `sdk-ops` (exec only, role=ops).
+/// An engine with two WebTTY servers — `sdk-codex` (exec + fs, role=codex, `--allow-detach` so remote expose can
+/// start a forward through it) and `sdk-ops` (exec only, role=ops) — and a private MCP endpoint `sdk-mcp` (`mcp
+/// publish --no-publish`), so the remote MCP tools have something to discover, list and call.
 struct Fleet {
     engine: Engine,
     fs_root: TempDir,
     _codex: WebttyTunnel,
     _ops: WebttyTunnel,
+    _mcp: ChildGuard,
 }
 
 impl Fleet {
@@ -36,10 +39,18 @@ impl Fleet {
         let root = fs_root.path().to_str().unwrap();
         let codex = WebttyTunnel::start(
             &cfg,
-            &["--name", "sdk-codex", "--no-publish", "--label", "role=codex", "--fs-root", root],
+            &["--name", "sdk-codex", "--no-publish", "--label", "role=codex", "--fs-root", root, "--allow-detach"],
         );
         let ops = WebttyTunnel::start(&cfg, &["--name", "sdk-ops", "--no-publish", "--label", "role=ops"]);
-        Fleet { engine, fs_root, _codex: codex, _ops: ops }
+        let mcp = Command::new(env!("CARGO_BIN_EXE_rstream"))
+            .args(["mcp", "publish", "--no-publish", "--name", "sdk-mcp", "-o", "json"])
+            .env("RSTREAM_CONFIG", &cfg)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn mcp publish");
+        Fleet { engine, fs_root, _codex: codex, _ops: ops, _mcp: ChildGuard(mcp) }
     }
 
     /// Runs `drive.py` on `scenario` and fails the test with its output unless it holds.
@@ -52,6 +63,7 @@ impl Fleet {
             "codex_url": "rstrm://sdk-codex",
             "ops_url": "rstrm://sdk-ops",
             "fs_root": self.fs_root.path(),
+            "rstream_config": self.engine.config_path(),
             "scratch": scratch.path(),
         });
         let params_file = scratch.path().join("params.json");

@@ -156,14 +156,36 @@ async def schemas():
             listed = (await call("rstream_local_tunnel_list", {}))["local_tunnels"]
             check([t["status"] for t in listed] == ["running"], listed)
             await call("rstream_local_tunnel_stop", {"id": lt["id"]})
-        # Remote MCP and remote expose: the fleet has no MCP endpoint and its servers do not allow detaching, so
-        # these are the refusals (tests/mcp_remote*.rs and mcp_publish.rs run the successful paths).
-        check((await call("rstream_remote_mcp_discover", {}))["endpoints"] == [], "no MCP endpoint expected")
+        # Remote MCP: the fleet's private `mcp publish` endpoint sdk-mcp, found by discover once it is online.
+        async def discovered():
+            found = (await call("rstream_remote_mcp_discover", {}))["endpoints"]
+            return [e for e in found if e["name"] == "sdk-mcp"]
+        endpoints = []
+        for _ in range(100):
+            endpoints = await discovered()
+            if endpoints:
+                break
+            await anyio.sleep(0.2)
+        check(endpoints and endpoints[0]["rstrm_url"] == "rstrm://sdk-mcp" and endpoints[0]["path"] == "/mcp", endpoints)
+        remote = await call("rstream_remote_mcp_tools", {"url": "rstrm://sdk-mcp"})
+        check("rstream_runtime_status" in json.dumps(remote), f"remote tools {str(remote)[:300]}")
+        answered = await call("rstream_remote_mcp_call", {"url": "rstrm://sdk-mcp", "tool": "rstream_context_list"})
+        check('"local"' in json.dumps(answered), f"remote call {str(answered)[:300]}")
         await call("rstream_remote_mcp_tools", {"url": "rstrm://sdk-no-mcp"}, ok=False)
-        await call("rstream_remote_mcp_call", {"url": "rstrm://sdk-no-mcp", "tool": "t"}, ok=False)
-        await call("rstream_remote_expose", {"webtty_url": CODEX, "port": 9}, ok=False)
-        stopped = await call("rstream_remote_expose_stop", {"webtty_url": CODEX, "id": "sdk-none"}, ok=False)
-        check(stopped["stopped"] is False, f"stop {stopped}")
+        # Remote expose through sdk-codex (--allow-detach): a listener on "the device" gets a private forward,
+        # which stop ends again.
+        expose_dir = SCRATCH / "remote-exposes"
+        env = [f"RSTREAM_CONFIG={P['rstream_config']}", f"RSTREAM_REMOTE_EXPOSE_DIR={expose_dir}"]
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            port = listener.getsockname()[1]
+            args = {"webtty_url": CODEX, "port": port, "name": "sdk-exposed", "id": "sdk-exp", "publish": False,
+                    "env": env, "rstream_command": P["rstream"], "timeout_seconds": 30}
+            exposed = await call("rstream_remote_expose", args)
+            check(exposed["status"] == "online" and exposed["id"] == "sdk-exp", f"expose {exposed}")
+            stopped = await call("rstream_remote_expose_stop", {"webtty_url": CODEX, "id": "sdk-exp", "env": env})
+            check(stopped["stopped"] is True, f"stop {stopped}")
         check(called == set(tools), f"tools never called: {sorted(set(tools) - called)}")
         log(f"{len(called)} tools called, every result valid")
 
