@@ -174,6 +174,9 @@ struct Delivery {
     body: Vec<u8>,
 }
 
+/// POSTs a receiver got, shared with its thread.
+type Deliveries = Arc<Mutex<Vec<Delivery>>>;
+
 /// The receiver's own check, as a webhook consumer would write it: parse `t=…,v1=…`, refuse a timestamp more than
 /// [`TOLERANCE_SECS`] from now, recompute HMAC-SHA256(secret, "<t>." + body) and compare in constant time.
 fn verify(secret: &str, header: Option<&String>, body: &[u8], now: u64) -> Result<(), (u16, &'static str)> {
@@ -203,15 +206,21 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
-/// A webhook receiver on 127.0.0.1: verifies each POST and keeps the accepted ones.
-fn receiver() -> (u16, Arc<Mutex<Vec<Delivery>>>) {
+/// A webhook receiver on 127.0.0.1: answers the first `busy` POSTs 503 (their deliveries are kept in `.1`), then
+/// verifies each POST and keeps the accepted ones (`.0`).
+fn receiver(busy: usize) -> (u16, Deliveries, Deliveries) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let accepted = Arc::<Mutex<Vec<Delivery>>>::default();
-    let keep = Arc::clone(&accepted);
+    let (accepted, turned_away) = (Deliveries::default(), Deliveries::default());
+    let (keep, away) = (Arc::clone(&accepted), Arc::clone(&turned_away));
     std::thread::spawn(move || {
         for conn in listener.incoming().map_while(Result::ok) {
             let Some(delivery) = read_request(&conn) else { continue };
+            if away.lock().unwrap().len() < busy {
+                away.lock().unwrap().push(delivery);
+                let _ = (&conn).write_all(b"HTTP/1.1 503 Busy\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy");
+                continue;
+            }
             let answer = match verify(SECRET, delivery.headers.get("rstream-signature"), &delivery.body, unix_now()) {
                 Ok(()) => {
                     keep.lock().unwrap().push(delivery);
@@ -225,7 +234,7 @@ fn receiver() -> (u16, Arc<Mutex<Vec<Delivery>>>) {
             let _ = (&conn).write_all(answer.as_bytes());
         }
     });
-    (port, accepted)
+    (port, accepted, turned_away)
 }
 
 /// Reads one HTTP/1.1 request with a Content-Length body.
@@ -274,7 +283,7 @@ fn sign(t: u64, body: &[u8]) -> String {
 #[test]
 fn forward_to_posts_signed_events_the_receiver_verifies_and_old_replays_are_refused() {
     let engine = Engine::start();
-    let (port, accepted) = receiver();
+    let (port, accepted, turned_away) = receiver(1);
     let dir = TempDir::new("events-webhook");
     let secret_file = dir.path().join("whsec");
     std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
@@ -305,6 +314,10 @@ fn forward_to_posts_signed_events_the_receiver_verifies_and_old_replays_are_refu
         }
     };
     let initial = wait_until(DEADLINE, "state.initial at the receiver", delivered("state.initial"));
+    let first = turned_away.lock().unwrap()[0].clone();
+    assert_eq!(first.headers["rstream-event-type"], "state.initial", "the 503 was retried");
+    assert_eq!(first.headers["rstream-delivery-id"], initial.headers["rstream-delivery-id"], "same delivery, retried");
+    assert_eq!(first.body, initial.body);
     let origin = http_origin();
     let _forward = Forward::start(&engine, &origin.target(), &["--name", "hooked", "-o", "json"], &[]);
     let created = wait_until(DEADLINE, "tunnel.created at the receiver", delivered("tunnel.created"));

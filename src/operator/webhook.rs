@@ -12,7 +12,6 @@
 //!   `rstream-event-type`, `rstream-webhook-id` and `rstream-delivery-id` (the same on every retry of one
 //!   delivery, so receivers can deduplicate). A receiver should refuse a timestamp more than 300 s away.
 
-use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
@@ -20,18 +19,11 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use crate::deadline::with_deadline;
+use crate::encoding::hex;
 use crate::http::{ClientConn, RequestHead};
 use crate::limits::{FORWARD_ATTEMPTS, FORWARD_ERROR_BODY_MAX, FORWARD_RETRY_INITIAL, FORWARD_TIMEOUT};
 use crate::secret::Secret;
 use crate::webtty::client::{dial_direct, DirectTls};
-
-/// Lowercase hex of `bytes`.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
 
 /// A random id `<prefix><24 hex>` (12 bytes from the OS), as upstream's CLI generates them.
 pub fn random_id(prefix: &str) -> Result<String, String> {
