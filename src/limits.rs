@@ -202,6 +202,8 @@ pub const MCP_MAX_TOOL_THREADS: usize = 16;
 pub const MCP_SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// MCP `rstream_webtty_exec`: default deadline for one remote command when the agent gives none.
 pub const MCP_EXEC_DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// MCP `rstream_webtty_list`: longest `wait_seconds` for a matching server to come online (on the event stream).
+pub const MCP_LIST_MAX_WAIT: Duration = Duration::from_secs(120);
 /// MCP `rstream_webtty_exec`: stdout and stderr returned to the agent, each (beyond it: truncated and flagged).
 pub const MCP_EXEC_OUTPUT_CAP: usize = 4 * 1024 * 1024;
 /// MCP `rstream_webtty_fs_read`: bytes returned when the agent gives no `max_bytes`.
