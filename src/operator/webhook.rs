@@ -3,7 +3,7 @@
 //!
 //! - One POST per event, each attempt within [`FORWARD_TIMEOUT`]; up to [`FORWARD_ATTEMPTS`] attempts with a
 //!   doubling wait from [`FORWARD_RETRY_INITIAL`]. A 4xx answer other than 408/429 is final (the receiver refused
-//!   this event; sending it again cannot help). Redirects are not followed. At most [`FORWARD_ERROR_BODY_MAX`]
+//!   this event; sending it again cannot help), and so is a redirect (not followed). At most [`FORWARD_ERROR_BODY_MAX`]
 //!   bytes of an error answer are read.
 //! - `https://` receivers are verified like every other TLS peer of the operator (the context's CA file; a DNS
 //!   name, not an IP address); there is no way to skip verification.
@@ -38,6 +38,11 @@ pub fn signature(secret: &Secret, t: u64, body: &[u8]) -> String {
     mac.update(format!("{t}.").as_bytes());
     mac.update(body);
     format!("t={t},v1={}", hex(&mac.finalize().into_bytes()))
+}
+
+/// Whether an answer ends the delivery without a retry: a redirect (not followed) or a 4xx other than 408/429.
+fn is_final(status: u16) -> bool {
+    (300..500).contains(&status) && status != 408 && status != 429
 }
 
 /// Webhook signing settings.
@@ -111,8 +116,8 @@ impl Forwarder {
             let what = format!("POST to {}:{}{}", self.host, self.port, self.path);
             let failure = match with_deadline(FORWARD_TIMEOUT, &what, self.post(&head, &body)).await {
                 Ok(Ok(())) => return Ok(()),
-                Ok(Err((status, text))) if (400..500).contains(&status) && status != 408 && status != 429 => {
-                    return Err(format!("{what}: refused with {status}: {text}"));
+                Ok(Err((status, text))) if is_final(status) => {
+                    return Err(format!("{what}: refused with {status}: {text}"))
                 }
                 Ok(Err((status, text))) => format!("{what}: answered {status}: {text}"),
                 Err(e) => e.to_string(),
@@ -174,6 +179,12 @@ mod tests {
         assert!(Forwarder::new("http://u:p@x/", None).is_err());
         assert!(Forwarder::new("http://x:port/", None).is_err());
         assert!(Forwarder::new("http:///", None).is_err());
+    }
+
+    #[test]
+    fn refusals_and_redirects_are_final_and_the_rest_is_retried() {
+        assert!(is_final(400) && is_final(401) && is_final(302) && is_final(404));
+        assert!(!is_final(408) && !is_final(429) && !is_final(500) && !is_final(503));
     }
 
     #[test]
