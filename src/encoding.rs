@@ -1,5 +1,6 @@
 //! Base64 (RFC 4648), standard and URL-safe alphabets: JWT segments (base64url, no padding) and binary payloads
-//! in JSON (standard, padded). Small enough that a crate would cost more than it saves.
+//! in JSON (standard, padded); and lowercase hex ([`hex`]: ids, webhook signatures). Small enough that a crate
+//! would cost more than it saves.
 
 const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -74,8 +75,20 @@ impl Base64 {
     }
 }
 
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    use super::hex;
     use super::Base64::*;
 
     #[test]
@@ -112,5 +125,10 @@ mod tests {
         assert!(UrlSafeNoPad.decode("Zg==").is_err(), "padding is refused in base64url");
         assert!(UrlSafeNoPad.decode("Zh").is_err(), "non-canonical trailing bits");
         assert_eq!(UrlSafeNoPad.decode("Zg").unwrap(), b"f");
+    }
+
+    #[test]
+    fn hex_encodes_every_nibble() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
     }
 }

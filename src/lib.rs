@@ -7,13 +7,14 @@
 //! - [`http`]: a small bounded HTTP/1.1 server and client over any `AsyncRead + AsyncWrite`.
 //! - [`transport`]: TLS 1.3 — the embedded-tls client every device and operator uses to reach the engine,
 //!   and the rustls server inside the engine.
+//! - [`backoff`]: reconnect delays with jitter (agent sessions, `rstream events`).
 //! - [`config`]: contexts (`~/.rstream/config.yaml`): which engine, which token, which CA.
 //! - [`agent`]: the device side of the tunnel plane: control channel, tunnel registration, proxy legs,
 //!   reconnect; `forward` is built on it.
 //! - [`engine`]: the self-hosted relay: TLS listener, ALPN split, registry, routing, REST API, JWT auth.
 //! - [`webtty`]: remote exec and PTY sessions over WebSocket (server on the device, client for operators).
 //! - [`webdav`]: the filesystem sidecar at `/fs` (handler on the device, client for operators).
-//! - [`operator`]: inventory, filters, doctor, codex/claude setup.
+//! - [`operator`]: inventory, filters, the events client and webhook forwarding, doctor, codex/claude setup.
 //! - [`mcp`]: `rstream mcp serve`, the only place tokio runs.
 //! - [`cli`]: the argh command tree; each command parses flags and calls into the modules above.
 //!
@@ -38,6 +39,8 @@ pub mod http;
 
 pub mod transport;
 
+#[cfg(feature = "client")]
+pub mod backoff;
 #[cfg(feature = "client")]
 pub mod config;
 

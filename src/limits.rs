@@ -171,6 +171,26 @@ pub const EVENT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
 pub const EVENT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Engine events: largest message a WebSocket subscriber may send (pings, a close); its events are outgoing.
 pub const EVENT_WS_MAX_INCOMING: usize = 4096;
+/// `rstream events`: largest event accepted from the engine (one SSE event or WebSocket message); `state.initial`
+/// lists every tunnel, each at most one control frame of labels, so this leaves room for hundreds.
+pub const EVENT_CLIENT_MAX_LEN: usize = 8 << 20;
+/// `rstream events` over SSE: a stream silent this long (no event, no heartbeat comment) counts as dead; three
+/// engine heartbeats ([`EVENT_HEARTBEAT_INTERVAL`]).
+pub const EVENT_CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(45);
+/// `rstream events` over WebSocket: a ping is sent after this much silence (upstream: 20 s).
+pub const EVENT_CLIENT_PING_INTERVAL: Duration = Duration::from_secs(20);
+/// `rstream events` over WebSocket: silence (not even a pong) past this drops the connection (upstream: 90 s).
+pub const EVENT_CLIENT_WS_TIMEOUT: Duration = Duration::from_secs(90);
+/// `rstream events`: longest wait between reconnect attempts to the engine.
+pub const EVENT_CLIENT_RECONNECT_MAX: Duration = Duration::from_secs(30);
+/// `rstream events --forward-to`: one POST (connect, send, answer) must finish within this (upstream: 10 s).
+pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+/// `rstream events --forward-to`: attempts per event before it is reported as lost and skipped.
+pub const FORWARD_ATTEMPTS: u32 = 4;
+/// `rstream events --forward-to`: the wait before the first retry; it doubles per attempt.
+pub const FORWARD_RETRY_INITIAL: Duration = Duration::from_millis(500);
+/// `rstream events --forward-to`: most bytes of a receiver's error answer read and shown (upstream: 4 KiB).
+pub const FORWARD_ERROR_BODY_MAX: usize = 4096;
 
 /// Streams one device agent serves at once (each holds a TLS leg, its pipes and a local connection, about
 /// 40 KiB of buffers); further `ProxyConnReq`s are refused with 503 instead of queued.
@@ -196,6 +216,8 @@ pub const MCP_MAX_TOOL_THREADS: usize = 16;
 pub const MCP_SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// MCP `rstream_webtty_exec`: default deadline for one remote command when the agent gives none.
 pub const MCP_EXEC_DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// MCP `rstream_webtty_list`: longest `wait_seconds` for a matching server to come online (on the event stream).
+pub const MCP_LIST_MAX_WAIT: Duration = Duration::from_secs(120);
 /// MCP `rstream_webtty_exec`: stdout and stderr returned to the agent, each (beyond it: truncated and flagged).
 pub const MCP_EXEC_OUTPUT_CAP: usize = 4 * 1024 * 1024;
 /// MCP `rstream_webtty_fs_read`: bytes returned when the agent gives no `max_bytes`.

@@ -82,6 +82,8 @@ enum Command {
     #[cfg(feature = "operator")]
     Tunnels(cli::tunnels::TunnelsCommand),
     #[cfg(feature = "operator")]
+    Events(cli::events::EventsCommand),
+    #[cfg(feature = "operator")]
     Dial(cli::dial::DialCommand),
     #[cfg(feature = "operator")]
     Doctor(cli::doctor::DoctorCommand),
@@ -107,6 +109,8 @@ impl Command {
             Command::Context(c) => c.run(),
             #[cfg(feature = "operator")]
             Command::Tunnels(c) => c.run(),
+            #[cfg(feature = "operator")]
+            Command::Events(c) => c.run(),
             #[cfg(feature = "operator")]
             Command::Dial(c) => c.run(),
             #[cfg(feature = "operator")]

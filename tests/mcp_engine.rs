@@ -140,3 +140,44 @@ async fn a_read_only_filesystem_allows_reads_and_refuses_changes_up_front() {
     }
     assert_eq!(std::fs::read_to_string(root.join("motd")).unwrap(), "read me\n");
 }
+
+#[tokio::test]
+async fn webtty_list_with_wait_seconds_answers_as_soon_as_a_matching_server_comes_online() {
+    let engine = Engine::start();
+    let cfg = engine.config_path();
+    let mcp = Mcp::start(&cfg, &[], None).await;
+    let too_long = mcp.call("rstream_webtty_list", json!({"wait_seconds": 121})).await;
+    assert_eq!(too_long.is_error, Some(true));
+    assert!(text(&too_long).contains("at most 120"), "{}", text(&too_long));
+
+    let started = std::time::Instant::now();
+    let none = mcp.ok("rstream_webtty_list", json!({"name": "nobody", "wait_seconds": 1})).await;
+    assert_eq!(none["servers"], json!([]));
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "it waited");
+
+    // The call starts waiting before the server exists; the server comes up meanwhile.
+    let started = std::time::Instant::now();
+    let device = cfg.clone();
+    let (listed, server) = tokio::join!(
+        mcp.ok("rstream_webtty_list", json!({"filter": "labels.rstream.webtty.label.role=late", "wait_seconds": 60})),
+        async {
+            // The call is waiting once its subscription is open; only then does the server start.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while engine.metric("rstream_engine_event_subscribers") != Some(1) {
+                assert!(std::time::Instant::now() < deadline, "the waiting call never subscribed");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            tokio::task::spawn_blocking(move || {
+                WebttyTunnel::start(&device, &["--name", "late-shell", "--no-publish", "--label", "role=late"])
+            })
+            .await
+        }
+    );
+    let _server = server.unwrap();
+    assert_eq!(names(&listed), ["late-shell"], "{listed}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "answered when it came up: {:?}",
+        started.elapsed()
+    );
+}

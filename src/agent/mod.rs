@@ -11,9 +11,7 @@
 //! - [`leg`]: the per-stream `ProxyReq` connection; [`leg_pool`]: legs handshaken ahead of time in bursts;
 //! - [`handler`]: the seam applications plug into ([`TcpTarget`] for `forward`, the WebTTY server);
 //! - [`events`]: what the agent reports (`forward` prints it); [`status`]: `forward`'s status block;
-//! - [`backoff`]: reconnect delays.
 
-mod backoff;
 mod events;
 mod handler;
 mod leg;
@@ -24,7 +22,7 @@ mod stream_task;
 mod supervisor;
 mod tcp_target;
 
-pub use backoff::Backoff;
+pub use crate::backoff::Backoff;
 pub use events::{ignore_events, AgentEvent, EventSink};
 pub use handler::{StreamHandler, StreamInfo};
 pub use supervisor::{Agent, AgentError, Retry};

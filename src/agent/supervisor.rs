@@ -16,11 +16,11 @@ use std::time::Duration;
 
 use async_lock::Semaphore;
 
-use super::backoff::Backoff;
 use super::events::{ignore_events, EventSink};
 use super::handler::StreamHandler;
 use super::leg_pool::LegPool;
 use super::session::Session;
+use crate::backoff::Backoff;
 use crate::limits::{HEARTBEAT_INTERVAL, MAX_AGENT_STREAMS, MAX_TUNNELS_PER_CLIENT};
 use crate::proto::rstream::{opt_str, tunnel_name_refusal, Error as WireError, ErrorCode, TunnelProperties};
 use crate::proto::rstream::{MAX_HEARTBEAT_TIMEOUT_MS, MIN_HEARTBEAT_INTERVAL_MS};

@@ -15,6 +15,8 @@ pub mod dial;
 pub mod doctor;
 #[cfg(feature = "engine")]
 pub mod engine;
+#[cfg(feature = "operator")]
+pub mod events;
 #[cfg(feature = "device")]
 pub mod forward;
 #[cfg(feature = "mcp")]

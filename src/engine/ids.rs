@@ -13,16 +13,7 @@ pub fn fill_random(buf: &mut [u8]) {
     default_provider().secure_random.fill(buf).expect("operating system random number generator failed");
 }
 
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
-    out
-}
+pub use crate::encoding::hex;
 
 /// A random id of `N` bytes as hex (`N * 2` characters).
 pub fn random_hex<const N: usize>() -> String {
@@ -80,10 +71,5 @@ mod tests {
         assert!(!constant_time_eq(b"secret", b"secreT"));
         assert!(!constant_time_eq(b"secret", b"secre"));
         assert!(constant_time_eq(b"", b""));
-    }
-
-    #[test]
-    fn hex_encodes_every_nibble() {
-        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
     }
 }

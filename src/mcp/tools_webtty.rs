@@ -5,8 +5,12 @@
 //! `{surface, url, command, exit_code, stdout, stderr, duration_ms, truncated, error?, error_kind?}`; a non-zero
 //! exit code or an `error` makes the result an error that still carries the output captured so far. A cancelled
 //! call ends the WebTTY session, and the device kills the remote process group.
+//!
+//! `list` with `wait_seconds` (≤ [`MCP_LIST_MAX_WAIT`]) subscribes to the engine's event stream first, then lists;
+//! while nothing matches it lists again after each `tunnel.created|updated` the engine reports for the filter, and
+//! answers as soon as a server matches, or with the empty list when the wait is over.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -15,9 +19,12 @@ use super::catalog::CallContext;
 use super::result::ToolOutput;
 use super::schema::{field, number, output_list, output_object, string, strings, ToolSpec};
 use super::scrub::Scrubber;
-use crate::limits::{EXEC_MAX_DURATION, MCP_EXEC_DEFAULT_TIMEOUT, MCP_EXEC_OUTPUT_CAP};
-use crate::operator::filter::{self, BareWords};
-use crate::operator::inventory;
+use crate::deadline::timeout as within;
+use crate::limits::{EXEC_MAX_DURATION, MCP_EXEC_DEFAULT_TIMEOUT, MCP_EXEC_OUTPUT_CAP, MCP_LIST_MAX_WAIT};
+use crate::operator::api::EngineApi;
+use crate::operator::events::{EventStream, Transport, WatchParams};
+use crate::operator::filter::{self, BareWords, Filter};
+use crate::operator::inventory::{self, ServerInfo};
 use crate::webtty::client::{exec_capturing, ExecRequest, ExecResult};
 
 /// List tool name.
@@ -45,6 +52,13 @@ pub fn specs() -> Vec<ToolSpec> {
                     ),
                 ),
                 ("name", string("Only servers whose name, tunnel id or hostname contains this text.")),
+                (
+                    "wait_seconds",
+                    json!({"type": "number", "minimum": 0, "maximum": MCP_LIST_MAX_WAIT.as_secs(),
+                    "description": "When nothing matches yet, wait up to this many seconds (at most 120) for a \
+                                    matching server to come online and answer as soon as one does (e.g. right \
+                                    after starting it); default 0: answer at once."}),
+                ),
             ],
             required: &[],
             output: output_list(
@@ -123,12 +137,60 @@ fn list(args: &Args, ctx: &CallContext<'_>) -> Result<ToolOutput, ToolError> {
     if let Some(name) = args.opt_str("name")? {
         filter.names.push(name.to_lowercase());
     }
+    let wait = wait_seconds(args.opt_f64("wait_seconds")?)?;
     let api = ctx.env.engine_api()?;
     let servers = ctx.block_on(async {
-        let servers = inventory::list_webtty_servers(&api, &filter).await.map_err(|e| ToolError(e.to_string()))?;
-        ctx.servers.visible(ctx.env, servers).await
+        if wait.is_zero() {
+            return listing(&api, &filter, ctx).await;
+        }
+        wait_for_servers(&api, &filter, ctx, Instant::now() + wait).await
     })?;
     Ok(ToolOutput::json(json!({ "servers": servers })))
+}
+
+/// `wait_seconds` as a duration; more than [`MCP_LIST_MAX_WAIT`] is refused.
+fn wait_seconds(value: Option<f64>) -> Result<Duration, ToolError> {
+    match value {
+        None => Ok(Duration::ZERO),
+        Some(s) if s <= MCP_LIST_MAX_WAIT.as_secs_f64() => Ok(Duration::from_secs_f64(s)),
+        Some(s) => {
+            Err(ToolError(format!("argument \"wait_seconds\" is at most {}, got {s}", MCP_LIST_MAX_WAIT.as_secs())))
+        }
+    }
+}
+
+/// The servers matching `filter` that the tool policy lets this caller see.
+async fn listing(api: &EngineApi, filter: &Filter, ctx: &CallContext<'_>) -> Result<Vec<ServerInfo>, ToolError> {
+    let servers = inventory::list_webtty_servers(api, filter).await.map_err(|e| ToolError(e.to_string()))?;
+    ctx.servers.visible(ctx.env, servers).await
+}
+
+/// Lists until a server matches or `deadline` passes, listing again after each tunnel event the engine reports for
+/// the filter. The subscription comes first, so a server that comes up between the listing and the wait is an
+/// event, not a miss.
+async fn wait_for_servers(
+    api: &EngineApi,
+    filter: &Filter,
+    ctx: &CallContext<'_>,
+    deadline: Instant,
+) -> Result<Vec<ServerInfo>, ToolError> {
+    let params = WatchParams { tunnels: Some(filter.tunnels.clone()), clients: None };
+    let waiting = |e: &dyn std::fmt::Display| ToolError(format!("waiting for a server to come online: {e}"));
+    let mut events = EventStream::open(api.endpoint(), Transport::WebSocket, &params).await.map_err(|e| waiting(&e))?;
+    loop {
+        let servers = listing(api, filter, ctx).await?;
+        if !servers.is_empty() {
+            return Ok(servers);
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(event) = within(left, events.next()).await else { return Ok(servers) };
+            let event = event.map_err(|e| waiting(&e))?;
+            if matches!(event["type"].as_str(), Some("tunnel.created" | "tunnel.updated")) {
+                break;
+            }
+        }
+    }
 }
 
 /// `rstrm://NAME` for a bare server name; URLs with a scheme as given.

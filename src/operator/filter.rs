@@ -4,7 +4,8 @@
 //! `http_version`, and `labels.<k>` / `label.<k>` where a value of `*` or nothing means "label present, any
 //! value" (sent as JSON `null`). Filtering happens in the engine: the result is the `filters` object of
 //! `GET /api/tunnels?params={"filters":…}`. For WebTTY listings a bare word without `=` is a case-insensitive
-//! name match instead (comma = OR), like upstream's MCP tool.
+//! name match instead (comma = OR), like upstream's MCP tool. [`parse_clients`] reads the same syntax with the
+//! client keys (`ListClientsFilters`), for `rstream events --client-filter`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -44,6 +45,41 @@ pub struct TunnelFilters {
     /// HTTP version of HTTP tunnels.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_version: Option<String>,
+    /// Label constraints; `None` = key present with any value.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, Option<String>>,
+}
+
+/// Client filters sent to the engine (`ListClientsFilters`), from [`parse_clients`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ClientFilters {
+    /// Client id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `online`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Owning user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Agent name (`rstream`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// Release channel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Agent version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Operating system.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    /// CPU architecture.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    /// Protocol version the client announced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol_version: Option<String>,
     /// Label constraints; `None` = key present with any value.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, Option<String>>,
@@ -109,20 +145,53 @@ pub fn parse(filter: &str, bare: BareWords) -> Result<Filter, FilterError> {
                 continue;
             }
             _ => {
-                let label = key.strip_prefix("labels.").or_else(|| key.strip_prefix("label."));
-                match label {
-                    Some(k) if !k.is_empty() => {
-                        let v = (!value.is_empty() && value != "*").then(|| value.to_owned());
-                        t.labels.insert(k.to_owned(), v);
-                        continue;
-                    }
-                    _ => return Err(FilterError(format!("unknown filter key {key:?}"))),
-                }
+                label(&mut t.labels, key, value)?;
+                continue;
             }
         };
         *slot = Some(value.to_owned());
     }
     Ok(out)
+}
+
+/// Parses a `--client-filter` string: the `--filter` syntax with the client keys `id`, `status`, `user_id`,
+/// `agent`, `channel`, `version`, `os`, `arch`, `protocol_version` and `labels.<k>` / `label.<k>`.
+pub fn parse_clients(filter: &str) -> Result<ClientFilters, FilterError> {
+    let mut c = ClientFilters::default();
+    for part in filter.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value) =
+            part.split_once('=').ok_or_else(|| FilterError(format!("expected key=value, got {part:?}")))?;
+        let (key, value) = (key.trim(), value.trim());
+        let slot = match key {
+            "id" => &mut c.id,
+            "status" => &mut c.status,
+            "user_id" => &mut c.user_id,
+            "agent" => &mut c.agent,
+            "channel" => &mut c.channel,
+            "version" => &mut c.version,
+            "os" => &mut c.os,
+            "arch" => &mut c.arch,
+            "protocol_version" => &mut c.protocol_version,
+            _ => {
+                label(&mut c.labels, key, value)?;
+                continue;
+            }
+        };
+        *slot = Some(value.to_owned());
+    }
+    Ok(c)
+}
+
+/// Records a `labels.<k>=v` / `label.<k>=v` pair (`*` or nothing: any value); any other key is unknown.
+fn label(labels: &mut BTreeMap<String, Option<String>>, key: &str, value: &str) -> Result<(), FilterError> {
+    match key.strip_prefix("labels.").or_else(|| key.strip_prefix("label.")) {
+        Some(k) if !k.is_empty() => {
+            let v = (!value.is_empty() && value != "*").then(|| value.to_owned());
+            labels.insert(k.to_owned(), v);
+            Ok(())
+        }
+        _ => Err(FilterError(format!("unknown filter key {key:?}"))),
+    }
 }
 
 fn parse_bool(v: &str) -> Result<bool, FilterError> {
@@ -173,6 +242,16 @@ mod tests {
         assert!(parse("publish=maybe", BareWords::Refuse).is_err());
         assert!(parse("labels.=x", BareWords::Refuse).is_err());
         assert_eq!(parse("", BareWords::Refuse).unwrap(), Filter::default());
+    }
+
+    #[test]
+    fn client_filters_take_the_client_keys() {
+        let c = parse_clients("os=linux, arch=arm64,label.site=*,version=1.4.5").unwrap();
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(json, r#"{"version":"1.4.5","os":"linux","arch":"arm64","labels":{"site":null}}"#);
+        assert_eq!(parse_clients("name=x").unwrap_err().to_string(), r#"invalid filter: unknown filter key "name""#);
+        assert!(parse_clients("linux").is_err());
+        assert_eq!(parse_clients("").unwrap(), ClientFilters::default());
     }
 
     #[test]
