@@ -1,6 +1,7 @@
-//! The only place in the crate allowed `unsafe`: thin wrappers over libc for PTYs, process groups, the session
-//! supervisor that runs between fork and exec (and the credential switch of login sessions), descriptor hygiene,
-//! terminal modes, the passwd and group databases and signal delivery.
+//! The only place in the crate allowed `unsafe` (this module and its parts `fds` and `users`): thin wrappers
+//! over libc for PTYs, process groups, the session supervisor that runs between fork and exec (and the
+//! credential switch of login sessions), descriptor hygiene, terminal modes, the passwd and group databases and
+//! signal delivery.
 //!
 //! Everything else in [`crate::webtty`] calls these safe functions. Each `unsafe` block states why it is sound
 //! in a `// SAFETY:` comment; none of them hands out raw pointers or borrows beyond the call.
@@ -14,6 +15,15 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
+
+mod fds;
+mod users;
+
+use fds::{close_all_but, close_on_exec_from};
+use users::switch_credentials;
+pub use users::{
+    chown_fd, current_user, effective_ids, group_list, user_by_name, user_by_uid, CommandSwitch, Credentials, UserInfo,
+};
 
 /// Turns a libc `-1` return into the current `errno` as an [`io::Error`].
 fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
@@ -241,114 +251,6 @@ unsafe fn supervise(command: libc::pid_t, report: RawFd) -> ! {
     unsafe { libc::_exit(0) }
 }
 
-/// Marks every descriptor from `first` up close-on-exec (`close_range` with `CLOSE_RANGE_CLOEXEC`, Linux 5.11;
-/// else one `fcntl` per open descriptor). Async-signal-safe.
-fn close_on_exec_from(first: libc::c_int) {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        // SAFETY: close_range takes integers only.
-        let ret = unsafe {
-            libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC)
-        };
-        if ret == 0 {
-            return;
-        }
-    }
-    for_each_open_fd(first, |fd| {
-        // SAFETY: fcntl on an integer descriptor; F_SETFD takes an integer flag.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    });
-}
-
-/// Closes every descriptor except `keep` (`close_range`, Linux 5.9; else one `close` per open descriptor).
-/// Async-signal-safe.
-fn close_all_but(keep: RawFd) {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        let close_range = |first: libc::c_int, last: libc::c_uint| {
-            // SAFETY: close_range takes integers only.
-            unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, last, 0 as libc::c_uint) == 0 }
-        };
-        let below = keep <= 0 || close_range(0, (keep - 1) as libc::c_uint);
-        if below && close_range(keep + 1, libc::c_uint::MAX) {
-            return;
-        }
-    }
-    for_each_open_fd(0, |fd| {
-        if fd != keep {
-            // SAFETY: close on an integer descriptor.
-            unsafe { libc::close(fd) };
-        }
-    });
-}
-
-/// Calls `f` with every open descriptor from `first` up: the entries of `/proc/self/fd` read with `getdents64`
-/// into a stack buffer, or, without `/proc`, every number below the descriptor limit. Async-signal-safe as long
-/// as `f` is; `f` may close the descriptor it is given.
-fn for_each_open_fd(first: libc::c_int, mut f: impl FnMut(libc::c_int)) {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        // SAFETY: open reads a static NUL-terminated path.
-        let dir =
-            unsafe { libc::open(c"/proc/self/fd".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
-        if dir >= 0 {
-            let mut buf = [0u8; 1024];
-            loop {
-                // SAFETY: getdents64 writes at most `buf.len()` bytes into the live local buffer.
-                let n = unsafe { libc::syscall(libc::SYS_getdents64, dir, buf.as_mut_ptr(), buf.len()) };
-                let Ok(n) = usize::try_from(n) else { break };
-                if n == 0 {
-                    break;
-                }
-                for fd in dirent_numbers(&buf[..n.min(buf.len())]) {
-                    if fd >= first && fd != dir {
-                        f(fd);
-                    }
-                }
-            }
-            // SAFETY: closes the directory descriptor opened above.
-            unsafe { libc::close(dir) };
-            return;
-        }
-    }
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit writes into a live local.
-    let max = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
-        libc::c_int::try_from(limit.rlim_cur).unwrap_or(libc::c_int::MAX)
-    } else {
-        1024
-    };
-    for fd in first.max(0)..max {
-        f(fd);
-    }
-}
-
-/// The numeric names in a buffer of `linux_dirent64` records (d_ino u64, d_off i64, d_reclen u16, d_type u8,
-/// NUL-terminated d_name). Allocation-free, so usable between fork and exec.
-fn dirent_numbers(records: &[u8]) -> impl Iterator<Item = libc::c_int> + '_ {
-    const NAME_AT: usize = 19;
-    let mut at = 0usize;
-    std::iter::from_fn(move || loop {
-        let record = records.get(at..)?;
-        let reclen = usize::from(u16::from_ne_bytes([*record.get(16)?, *record.get(17)?]));
-        let name = record.get(NAME_AT..reclen)?;
-        at += reclen;
-        let mut fd: libc::c_int = 0;
-        let mut digits = 0;
-        for &b in name.iter().take_while(|&&b| b != 0) {
-            if !b.is_ascii_digit() || digits >= 9 {
-                digits = 0;
-                break;
-            }
-            fd = fd * 10 + libc::c_int::from(b - b'0');
-            digits += 1;
-        }
-        if digits > 0 {
-            return Some(fd);
-        }
-    })
-}
-
 /// Makes this process a child subreaper (Linux): orphaned descendants are re-parented to it instead of init,
 /// so the server can find and reap what a killed session supervisor left behind.
 pub fn become_child_subreaper() -> io::Result<()> {
@@ -406,161 +308,6 @@ pub fn signal_process(pid: i32, signal: i32) -> io::Result<()> {
 pub fn group_exists(pgid: i32) -> bool {
     // SAFETY: kill with signal 0 only checks for existence/permission; no pointers.
     pgid > 1 && unsafe { libc::kill(-pgid, 0) } == 0
-}
-
-/// An account from the passwd database.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct UserInfo {
-    /// Login name.
-    pub name: String,
-    /// Numeric user id.
-    pub uid: u32,
-    /// Primary group id.
-    pub gid: u32,
-    /// Home directory.
-    pub home: String,
-    /// Login shell.
-    pub shell: String,
-}
-
-/// Bytes of the buffer `getpwnam_r`/`getpwuid_r` store an entry's strings in.
-const PASSWD_BUF_LEN: usize = 16 * 1024;
-
-/// Looks up the current real user in the passwd database.
-pub fn current_user() -> Option<UserInfo> {
-    // SAFETY: getuid cannot fail and takes no arguments.
-    user_by_uid(unsafe { libc::getuid() }).ok().flatten()
-}
-
-/// The passwd entry of user `name` (`Ok(None)`: no such user).
-pub fn user_by_name(name: &str) -> io::Result<Option<UserInfo>> {
-    let name = std::ffi::CString::new(name)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a user name cannot hold a NUL byte"))?;
-    lookup_passwd(|pwd, buf, len, result| {
-        // SAFETY: `name` is a live NUL-terminated string; the other pointers come from `lookup_passwd`.
-        unsafe { libc::getpwnam_r(name.as_ptr(), pwd, buf, len, result) }
-    })
-}
-
-/// The passwd entry of uid `uid` (`Ok(None)`: no such user).
-pub fn user_by_uid(uid: u32) -> io::Result<Option<UserInfo>> {
-    lookup_passwd(|pwd, buf, len, result| {
-        // SAFETY: the pointers come from `lookup_passwd` and are valid for the call.
-        unsafe { libc::getpwuid_r(uid, pwd, buf, len, result) }
-    })
-}
-
-/// Runs one `getpw*_r` call with a local entry and buffer and copies the entry out.
-fn lookup_passwd(
-    call: impl FnOnce(*mut libc::passwd, *mut libc::c_char, usize, *mut *mut libc::passwd) -> libc::c_int,
-) -> io::Result<Option<UserInfo>> {
-    let mut buf = vec![0 as libc::c_char; PASSWD_BUF_LEN];
-    // SAFETY: an all-zero passwd is a valid value for getpw*_r to overwrite.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // `pwd`, `buf` (of `buf.len()` bytes) and `result` are live locals; the strings getpw*_r stores in `pwd`
-    // point into `buf`, which outlives their use below.
-    let ret = call(&mut pwd, buf.as_mut_ptr(), buf.len(), &mut result);
-    if ret != 0 {
-        return Err(io::Error::from_raw_os_error(ret));
-    }
-    if result.is_null() {
-        return Ok(None);
-    }
-    let field = |p: *const libc::c_char| {
-        if p.is_null() {
-            String::new()
-        } else {
-            // SAFETY: non-null fields of a successful getpw*_r are NUL-terminated strings inside `buf`.
-            unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
-        }
-    };
-    Ok(Some(UserInfo {
-        name: field(pwd.pw_name),
-        uid: pwd.pw_uid,
-        gid: pwd.pw_gid,
-        home: field(pwd.pw_dir),
-        shell: field(pwd.pw_shell),
-    }))
-}
-
-/// Every group `user` belongs to (its primary group `gid` first), from the group database (`getgrouplist`);
-/// at most `max` of them.
-pub fn group_list(user: &str, gid: u32, max: usize) -> io::Result<Vec<u32>> {
-    let name = std::ffi::CString::new(user)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a user name cannot hold a NUL byte"))?;
-    let mut len: usize = 32;
-    loop {
-        let mut groups = vec![0 as libc::gid_t; len];
-        let mut count = libc::c_int::try_from(len).unwrap_or(libc::c_int::MAX);
-        // SAFETY: `name` is NUL-terminated; `groups` has room for `count` gids; `count` is a live local that
-        // getgrouplist overwrites with the number of groups found.
-        let ret = unsafe { libc::getgrouplist(name.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
-        let found = usize::try_from(count).unwrap_or(0);
-        if ret >= 0 {
-            groups.truncate(found.min(len));
-            return Ok(groups);
-        }
-        if found <= len || found > max {
-            return Err(io::Error::other(format!("user {user:?} is in more than {max} groups")));
-        }
-        len = found;
-    }
-}
-
-/// This process's effective user and group ids.
-pub fn effective_ids() -> (u32, u32) {
-    // SAFETY: geteuid and getegid cannot fail and take no arguments.
-    unsafe { (libc::geteuid(), libc::getegid()) }
-}
-
-/// Gives the file behind `fd` to user `uid`, its group unchanged (a PTY slave for a session that runs as another
-/// user, as login(1) does).
-pub fn chown_fd(fd: &impl AsRawFd, uid: u32) -> io::Result<()> {
-    // SAFETY: fchown takes integers only; a gid of -1 leaves the group as it is.
-    check(unsafe { libc::fchown(fd.as_raw_fd(), uid, libc::gid_t::MAX) })?;
-    Ok(())
-}
-
-/// The identity a session's command switches to before exec (`setgroups`, `setgid`, `setuid`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Credentials {
-    /// User id.
-    pub uid: u32,
-    /// Primary group id.
-    pub gid: u32,
-    /// Supplementary groups.
-    pub groups: Vec<u32>,
-}
-
-/// What the command of a session does before exec when it runs as another user: switch to `credentials`, then
-/// enter `workdir` as that user. Resolved in the server before spawning, so the forked child only makes system
-/// calls on this data.
-#[derive(Clone, Debug)]
-pub struct CommandSwitch {
-    /// The target identity.
-    pub credentials: Credentials,
-    /// The session's working directory.
-    pub workdir: std::ffi::CString,
-}
-
-/// setgroups + setgid + setuid, in that order (the first two need the privilege the last one drops), a check
-/// that the privilege cannot be regained, then chdir as the new user. Async-signal-safe: for a forked child
-/// before exec; it only reads `creds`.
-fn switch_credentials(switch: &CommandSwitch) -> io::Result<()> {
-    let creds = &switch.credentials;
-    // SAFETY: setgroups reads `groups.len()` gids from the live vector, chdir the live NUL-terminated workdir;
-    // setgid and setuid take integers.
-    unsafe {
-        check(libc::setgroups(creds.groups.len() as _, creds.groups.as_ptr()))?;
-        check(libc::setgid(creds.gid))?;
-        check(libc::setuid(creds.uid))?;
-        if creds.uid != 0 && libc::setuid(0) == 0 {
-            return Err(io::Error::from_raw_os_error(libc::EPERM)); // the switch did not drop root
-        }
-        check(libc::chdir(switch.workdir.as_ptr()))?;
-    }
-    Ok(())
 }
 
 /// Facts from `uname(2)`.
