@@ -4,7 +4,6 @@
 use argh::FromArgs;
 
 use super::{CliError, CliResult};
-use crate::operator::tool_policy::ToolPolicyFlags;
 
 /// the Model Context Protocol server
 #[derive(FromArgs)]
@@ -87,13 +86,7 @@ impl ServeCommand {
                 std::env::set_var(key, v);
             }
         }
-        let flags = ToolPolicyFlags::new(
-            self.read_only,
-            self.tools.as_deref(),
-            self.deny_tools.as_deref(),
-            self.allow_servers.as_deref(),
-        )
-        .map_err(CliError::new)?;
+        let flags = super::setup::policy(self.read_only, &self.tools, &self.deny_tools, &self.allow_servers)?;
         crate::mcp::serve(flags).map_err(|e| CliError::new(e.to_string()))?;
         Ok(0)
     }

@@ -18,7 +18,6 @@ use crate::config;
 use crate::mcp::catalog::Catalog;
 use crate::mcp::operator_env::OperatorEnv;
 use crate::mcp::publish::{self, McpEndpoint};
-use crate::operator::tool_policy::ToolPolicyFlags;
 use crate::transport::EngineEndpoint;
 
 /// Default tunnel name (upstream's).
@@ -72,13 +71,7 @@ impl PublishCommand {
         if self.publish && self.no_publish {
             return Err(CliError::new("--publish and --no-publish are mutually exclusive"));
         }
-        let flags = ToolPolicyFlags::new(
-            self.read_only,
-            self.tools.as_deref(),
-            self.deny_tools.as_deref(),
-            self.allow_servers.as_deref(),
-        )
-        .map_err(CliError::new)?;
+        let flags = super::setup::policy(self.read_only, &self.tools, &self.deny_tools, &self.allow_servers)?;
         let catalog = Catalog::new(OperatorEnv::from_process(), flags).map_err(CliError::new)?;
         let name = self.name.clone().unwrap_or_else(|| DEFAULT_NAME.to_owned());
         let tunnel = publish::tunnel(&name, !self.no_publish, &parse_labels(&self.label)?);

@@ -186,8 +186,9 @@ fn env_var(k: &str) -> Option<String> {
     std::env::var(k).ok()
 }
 
-/// The policy flags of a setup, checked as `mcp serve` will check them (names must match tools of this build).
-fn policy(
+/// The tool policy flags of `mcp serve`, `mcp publish` or a setup, checked as `mcp serve` checks them (names
+/// must match tools of this build).
+pub(crate) fn policy(
     read_only: bool,
     tools: &Option<String>,
     deny_tools: &Option<String>,
